@@ -15,6 +15,7 @@ __all__ = ['COMMANDS', 'main']
 COMMANDS = {  # name -> ("module:function", one-line help)
     "phantom":    ("jrs_nb.phantom:phantom_cli", "generate the synthetic pelvic CT cohort (planning + daily scans, ground-truth DVFs)"),
     "check-data": ("jrs_nb.data.io:check_data_cli", "validate a dataset root and print a per-scan table (non-zero exit on errors)"),
+    "elastix":    ("jrs_nb.baselines.elastix:elastix_cli", "the elastix B-spline baseline on one split (writes a predictions folder)"),
 }
 
 def _usage() -> str:
