@@ -1,0 +1,24 @@
+"Shared fixtures: a small toy dataset in the real jrs_nb layout (jrs_nb.data.io.make_toy_dataset)."
+import shutil
+import pytest
+import torch
+
+from jrs_nb.data.io import make_toy_dataset
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory):
+    "A clean toy dataset (3 patients x (1 planning + 2 daily), 40x48x56 at 3 mm), built once per session: do not modify."
+    root = tmp_path_factory.mktemp("toy") / "toy"
+    make_toy_dataset(root, n_patients=3, n_daily=2, seed=0)
+    return root
+
+
+@pytest.fixture
+def toy_copy(toy_root, tmp_path):
+    "A private copy of the toy dataset that a test may break."
+    dst = tmp_path / "toy"
+    shutil.copytree(toy_root, dst)
+    return dst
