@@ -1,0 +1,14 @@
+#!/usr/bin/env python
+"""Import clinical DICOM (CT series + RTSTRUCT) into a jrs_nb dataset.
+
+    python data_prep/import_dicom.py DICOM_DIR DATASET_ROOT [--site S] [--crop-margin 40] [--split test] ...
+    python data_prep/import_dicom.py --write-synonyms my_rois.json   # editable ROI synonym table
+
+All the work is done by `jrs_nb.data.dicom.import_dicom_cli` (notebook nbs/02a_data.dicom.ipynb).
+"""
+import sys
+
+from jrs_nb.data.dicom import import_dicom_cli
+
+if __name__ == "__main__":
+    sys.exit(import_dicom_cli(sys.argv[1:]))

@@ -1,0 +1,264 @@
+"DICOM CT + RTSTRUCT import into the dataset layout, and RTSTRUCT export: the whole round trip on synthetic DICOM."
+import json, os, runpy, shutil, sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from jrs_nb.core import JRSDataError, LABELS, ORGANS
+from jrs_nb.data.io import load_manifest, read_volume, write_volume, IMAGE_FILE, LABELS_FILE
+from jrs_nb.data import dicom as dcm
+from jrs_nb.data.dicom import (ImportOptions, ImportReport, RoiMap, DEFAULT_SYNONYMS, import_dicom, load_synonyms,
+                               write_synonyms, scan_dicom, sort_slices, read_ct, rasterise_struct, resample_masks,
+                               combine_masks, default_synonyms_path)
+from jrs_nb.data.rtstruct import (write_synthetic_cohort, write_ct_series, write_rtstruct, synthetic_pelvis,
+                                  export_rtstruct, find_series)
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPE, SPACING = (40, 72, 72), (3., 3., 3.)
+
+
+def dice(a, b): return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    src = tmp_path_factory.mktemp("dicom")
+    return src, write_synthetic_cohort(src, n_patients=2, n_daily=2, seed=0, shape=SHAPE, spacing=SPACING, broken=True)
+
+
+@pytest.fixture(scope="module")
+def imported(cohort, tmp_path_factory):
+    "The one import with affine pre-alignment (itk-elastix's first use costs tens of seconds)."
+    src, truth = cohort; root = tmp_path_factory.mktemp("ds")
+    rep = import_dicom(src, root, ImportOptions(site="clinic", crop_margin_mm=20, seed=0), verbose=False)
+    return root, rep, truth
+
+
+# ---------------------------------------------------------------- synonyms
+def test_synonyms_default_and_custom(tmp_path):
+    rm = load_synonyms()
+    names = {"Prostate": "prostate", "CTV_prostate": "prostate", "ctv prostaat": "prostate", "SV": "seminal_vesicles",
+             "Seminal Vesicles": "seminal_vesicles", "Zaadblaasjes": "seminal_vesicles", "Blaas": "bladder",
+             "BLADDER": "bladder", "Endeldarm": "rectum", "rectum": "rectum", "PTV_7800": None, "Femur_L": None}
+    assert {n: rm.organ(n) for n in names} == names
+    shipped = default_synonyms_path()
+    assert shipped.exists(), "jrs_nb/roi_synonyms.json is not shipped"
+    assert load_synonyms(shipped).to_dict() == RoiMap(DEFAULT_SYNONYMS).to_dict()
+    # an edited table: a local name added, priority changed
+    p = write_synonyms(tmp_path / "syn.json"); d = json.loads(p.read_text())
+    d["synonyms"]["rectum"].append("Darm_achter"); d["priority"] = ["bladder", "rectum", "prostate", "seminal_vesicles"]
+    p.write_text(json.dumps(d)); rm2 = load_synonyms(p)
+    assert rm2.organ("darm achter") == "rectum" and rm2.label_priority == (4, 3, 1, 2)
+    d["synonyms"]["kidney"] = ["Nier"]; p.write_text(json.dumps(d))
+    with pytest.raises(JRSDataError, match="kidney") as e: load_synonyms(p)
+    assert str(p) in str(e.value)
+    p.write_text("{not json"); pytest.raises(JRSDataError, load_synonyms, p)
+
+
+def test_overlap_priority():
+    a = np.zeros((4, 4, 4), bool); a[1:3, 1:3, 1:3] = True
+    b = np.zeros_like(a); b[2:4, 2:4, 2:4] = True
+    assert combine_masks({1: a, 4: b}, (1, 2, 3, 4))[2, 2, 2] == 1
+    assert combine_masks({1: a, 4: b}, (4, 3, 2, 1))[2, 2, 2] == 4
+
+
+# ---------------------------------------------------------------- the import and its report
+def test_import_report_names_each_bad_input(imported):
+    root, rep, truth = imported
+    assert rep.patients == {"JRS001": "imported", "JRS002": "imported"}
+    by = lambda kind: rep.of(kind=kind)
+    assert {Path(p.file).name for p in by("unreadable")} >= {"CT.corrupt.dcm", "notes.txt"}
+    (dup,) = by("duplicated_slice"); assert dup.file.endswith("CT.dup.dcm") and dup.severity == "warning"
+    (miss,) = by("missing_slice"); assert miss.severity == "error" and "gap of 6.00 mm" in miss.message
+    assert miss.patient == "JRS001"
+    (orph,) = by("rtstruct_without_ct"); assert orph.file.endswith("RS.orphan.dcm") and orph.severity == "error"
+    (empty,) = by("empty_roi"); assert "'SV'" in empty.message and empty.patient == "JRS002"
+    unknown = by("unknown_roi"); assert unknown and all(p.severity == "info" and "PTV_7800" in p.message for p in unknown)
+    (nonax,) = by("non_axial"); assert "ImageOrientationPatient" in nonax.message and nonax.file.endswith("mixed")
+    (sev,) = by("several_series"); assert sev.file.endswith("mixed") and "2 CT series" in sev.message
+    md = (root / "import_report.md").read_text(); js = json.loads((root / "import_report.json").read_text())
+    assert "missing_slice" in md and "CT.corrupt.dcm" in md and len(js["problems"]) == len(rep.problems)
+
+
+def test_manifest_and_layout(imported):
+    root, rep, truth = imported
+    m = load_manifest(root)
+    assert set(m.patients) == {"JRS001", "JRS002"} and m.spacing == [1., 1., 1.]
+    p1 = m.patients["JRS001"]
+    assert p1["planning"] == p1["scans"][0] == "plan_" + truth["JRS001"][0]["date"]
+    assert len(p1["scans"]) == 2                                        # fx02 (missing slice) was skipped
+    assert {p for v in m.splits.values() for p in v} == {"JRS001", "JRS002"}
+    for q in m.pairs:
+        assert q["moving"] == m.patients[q["patient"]]["planning"] and q["fixed"] != q["moving"]
+    for pid, e in m.patients.items():
+        shapes = set()
+        for sid in e["scans"]:
+            d = m.scan_dir(pid, sid); assert (d / "qc.png").stat().st_size > 5000
+            img, sp, org = read_volume(d / IMAGE_FILE); shapes.add(img.shape)
+            assert img.dtype == np.int16 and img.min() >= -1000 and img.max() <= 1000 and sp == (1., 1., 1.)
+            if sid in e["labelled"]:
+                lab, sp2, org2 = read_volume(d / LABELS_FILE)
+                assert lab.shape == img.shape and org2 == org and set(np.unique(lab)) <= {0, 1, 2, 3, 4}
+        assert len(shapes) == 1, "planning and daily scans of a patient must share one grid"
+    assert not list(root.rglob(".tmp_*")) and not list(root.rglob(".old_*"))
+
+
+def test_imported_volumes_match_truth(imported):
+    root, rep, truth = imported
+    rows = {(s["patient"], s["scan"]): s for s in rep.scans}
+    for pid in ("JRS001", "JRS002"):
+        lab = truth[pid][0]["labels"]; v = np.prod(SPACING) / 1000.
+        cc = rows[(pid, load_manifest(root).patients[pid]["planning"])]["organ_cc"]
+        for l in ORGANS:   # linear per-organ resampling rounds the corners of 3 mm voxels: thin SVs lose most
+            assert cc[LABELS[l]] == pytest.approx((lab == l).sum() * v, rel=0.15 if l == 2 else 0.06), (pid, LABELS[l])
+
+
+def test_affine_prealignment_recovers_setup_shift(imported):
+    root, rep, truth = imported
+    m = load_manifest(root)
+    errs = []
+    for pid, scans in truth.items():
+        for s in scans[1:]:
+            sid = next((k for k, v in m.patients[pid]["dicom"].items() if v["series_uid"] == s["series_uid"]), None)
+            if sid is None: continue                                       # the skipped scan
+            T = sitk.ReadTransform(str(m.scan_dir(pid, sid) / "affine_to_planning.tfm"))
+            p = np.array([0., 0., 60.])                                    # near the bones, (x, y, z) mm
+            errs.append(np.linalg.norm(np.array(T.TransformPoint(p.tolist())) - p - s["setup_shift_zyx"][::-1]))
+    assert len(errs) == 3 and max(errs) < 2.0, errs
+
+
+# ---------------------------------------------------------------- export and the round trip
+def test_export_reimport_roundtrip(imported, tmp_path):
+    "Daily labels of the dataset -> RTSTRUCT on the daily CT -> re-import: the same masks."
+    root, rep, truth = imported
+    m = load_manifest(root); pid = "JRS002"; plan = m.patients[pid]["planning"]; t = truth[pid][2]
+    sid = next(k for k, v in m.patients[pid]["dicom"].items() if v["series_uid"] == t["series_uid"])
+    d, info = m.scan_dir(pid, sid), m.patients[pid]["dicom"][sid]
+    src = tmp_path / "src"
+    shutil.copytree(info["folder"], src / "daily", ignore=shutil.ignore_patterns("RS*"))
+    shutil.copytree(m.patients[pid]["dicom"][plan]["folder"], src / "plan")
+    n = export_rtstruct(d / LABELS_FILE, src / "daily", src / "daily" / "RS.pred.dcm", d / "affine_to_planning.tfm")
+    assert n["prostate"] > 0 and n["bladder"] > 0
+    ds = pydicom.dcmread(src / "daily" / "RS.pred.dcm")
+    refs = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0].RTReferencedSeriesSequence[0]
+    assert refs.SeriesInstanceUID == info["series_uid"] and ds.Modality == "RTSTRUCT"
+    names = [r.ROIName for r in ds.StructureSetROISequence]
+    assert names == ["Prostate", "Seminal vesicles", "Rectum", "Bladder"]
+    assert [int(c) for c in ds.ROIContourSequence[0].ROIDisplayColor] == [230, 51, 51]
+    # on the daily CT grid: what was exported is what the original RTSTRUCT held
+    img = read_ct(sort_slices(find_series(src / "daily")))
+    masks, mapping = rasterise_struct(src / "daily" / "RS.pred.dcm", img)
+    gt = t["labels"]
+    native = {LABELS[l]: dice(masks[l], gt == l) for l in ORGANS if (gt == l).any()}
+    assert min(native.values()) >= 0.95, native
+    # rt-utils reads back the same masks as our rasteriser
+    from rt_utils import RTStructBuilder
+    rs = RTStructBuilder.create_from(str(src / "daily"), str(src / "daily" / "RS.pred.dcm"))
+    assert dice(rs.get_roi_mask_by_name("Bladder").transpose(2, 0, 1), masks[4]) > 0.99
+    # the whole loop: re-import the planning CT + the daily CT with the exported RTSTRUCT
+    root2 = tmp_path / "ds2"
+    rep2 = import_dicom(src, root2, ImportOptions(site="clinic", crop_margin_mm=20), verbose=False)
+    assert rep2.patients == {pid: "imported"}
+    m2 = load_manifest(root2); sid2 = next(k for k, v in m2.patients[pid]["dicom"].items() if v["series_uid"] == t["series_uid"])
+    a, _, oa = read_volume(d / LABELS_FILE); b, _, ob = read_volume(m2.scan_dir(pid, sid2) / LABELS_FILE)
+    off = np.round(np.subtract(ob, oa)).astype(int)                    # same 1 mm lattice, crop may differ
+    lo, hi = np.maximum(0, off), np.minimum(a.shape, off + np.array(b.shape))
+    A = a[tuple(slice(l, h) for l, h in zip(lo, hi))]; B = b[tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, off))]
+    loop = {LABELS[l]: dice(A == l, B == l) for l in ORGANS if (a == l).any()}
+    assert min(loop.values()) >= 0.95, loop
+    print("round-trip Dice on the daily CT grid:", native, "\non the dataset grid:", loop)
+
+
+def test_export_errors(imported, tmp_path):
+    root, rep, truth = imported
+    m = load_manifest(root); pid = "JRS001"; sid = m.patients[pid]["scans"][1]
+    bad = tmp_path / "bad.nii.gz"; write_volume(np.full((4, 4, 4), 7, np.uint8), bad)
+    with pytest.raises(JRSDataError, match="0..4"):
+        export_rtstruct(bad, m.patients[pid]["dicom"][sid]["folder"], tmp_path / "x.dcm")
+    with pytest.raises(JRSDataError, match="found 0"):
+        export_rtstruct(m.scan_dir(pid, sid) / LABELS_FILE, tmp_path, tmp_path / "x.dcm")
+
+
+# ---------------------------------------------------------------- bad geometry, file by file
+@pytest.fixture
+def small_series(tmp_path):
+    hu, lab = synthetic_pelvis((12, 72, 72), (3., 3., 3.), seed=1)
+    info = write_ct_series(hu, tmp_path / "ct", (3., 3., 3.), patient_id="X1")
+    return tmp_path, hu, lab, info
+
+
+def _series(folder):
+    rep = ImportReport(); s, st = scan_dicom(folder, rep); return next(iter(s.values())), rep
+
+
+def test_uneven_spacing_and_truncated_slice(small_series):
+    tmp, hu, lab, info = small_series
+    f = info["files"][5]; ds = pydicom.dcmread(f); ipp = [float(v) for v in ds.ImagePositionPatient]
+    ds.ImagePositionPatient = [ipp[0], ipp[1], ipp[2] + 1.0]; ds.save_as(f)
+    s, rep = _series(tmp / "ct")
+    with pytest.raises(JRSDataError, match="uneven slice spacing") as e: sort_slices(s)
+    assert str(tmp / "ct") in str(e.value)
+    ds.ImagePositionPatient = ipp; ds.save_as(f)
+    g = info["files"][3]; raw = g.read_bytes(); g.write_bytes(raw[: len(raw) - 4000])   # truncated pixel data
+    s, rep = _series(tmp / "ct")
+    with pytest.raises(JRSDataError, match="cannot be decoded") as e: read_ct(sort_slices(s))
+    assert g.name in str(e.value)
+
+
+def test_contours_outside_image_are_clipped_and_reported(small_series):
+    tmp, hu, lab, info = small_series
+    rs = write_rtstruct(lab, info["files"], tmp / "RS.dcm", {4: "Blaas"})
+    ds = pydicom.dcmread(rs)
+    for c in ds.ROIContourSequence[-1].ContourSequence:     # shift the bladder 90 mm: partly outside the 216 mm FOV
+        pts = np.array(c.ContourData, float).reshape(-1, 3); pts[:, 0] += 90; c.ContourData = [f"{v:.3f}" for v in pts.ravel()]
+    ds.save_as(rs)
+    s, _ = _series(tmp / "ct"); img = read_ct(sort_slices(s)); rep = ImportReport()
+    masks, mapping = rasterise_struct(rs, img, report=rep)
+    assert mapping["Blaas"] == "bladder"
+    (p,) = rep.of(kind="contour_outside_image"); assert "Blaas" in p.message and p.file == str(rs)
+    assert 0 < masks[4].sum() < (lab == 4).sum()
+    assert dice(masks[1], lab == 1) == 1.0                   # the other organs are untouched
+
+
+def test_failure_in_one_patient_keeps_the_others(cohort, tmp_path, monkeypatch):
+    src, truth = cohort
+    root = tmp_path / "ds"; opts = ImportOptions(align=False, qc=False, spacing=2.0)   # 2 mm: fast
+    rep = import_dicom(src, root, opts, patients=["JRS001"], verbose=False)
+    before = {p: p.stat().st_mtime_ns for p in (root / "clinic" / "JRS001").rglob("*.nii.gz")}
+    real = dcm.write_volume
+    def failing(arr, path, *a, **k):   # the daily scan's labels cannot be written
+        if Path(path).name == LABELS_FILE and Path(path).parent.name.startswith("fx"): raise OSError("disk full (simulated)")
+        return real(arr, path, *a, **k)
+    monkeypatch.setattr(dcm, "write_volume", failing)
+    rep2 = import_dicom(src, root, opts, verbose=False)          # both patients: each fails half-way
+    assert all(v.startswith("failed") for v in rep2.patients.values()) and "disk full" in rep2.patients["JRS002"]
+    assert {p: p.stat().st_mtime_ns for p in (root / "clinic" / "JRS001").rglob("*.nii.gz")} == before
+    assert not (root / "clinic" / "JRS002").exists() and not list(root.rglob(".tmp_*"))
+    assert set(load_manifest(root).patients) == {"JRS001"}
+
+
+# ---------------------------------------------------------------- command-line scripts
+def _run_script(name, argv, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [name] + [str(a) for a in argv])
+    with pytest.raises(SystemExit) as e: runpy.run_path(str(REPO / "data_prep" / name), run_name="__main__")
+    return e.value.code
+
+
+def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
+    src, truth = cohort; root, rep, _ = imported
+    assert _run_script("import_dicom.py", ["--write-synonyms", tmp_path / "syn.json"], monkeypatch) == 0
+    assert load_synonyms(tmp_path / "syn.json").organ("Zaadblaasjes") == "seminal_vesicles"
+    code = _run_script("import_dicom.py", [src / "JRS002", tmp_path / "ds", "--no-align", "--no-qc", "--split", "test", "--spacing", "2",
+                                           "--synonyms", tmp_path / "syn.json", "--site", "emc"], monkeypatch)
+    assert code == 0
+    m = load_manifest(tmp_path / "ds"); assert m.splits["test"] == ["JRS002"] and m.patients["JRS002"]["site"] == "emc"
+    man = load_manifest(root); sid = man.patients["JRS002"]["scans"][1]; d = man.scan_dir("JRS002", sid)
+    ct = man.patients["JRS002"]["dicom"][sid]["folder"]
+    code = _run_script("export_rtstruct.py", [d / LABELS_FILE, ct, tmp_path / "RS.out.dcm", "--transform",
+                                              d / "affine_to_planning.tfm"], monkeypatch)
+    assert code == 0 and pydicom.dcmread(tmp_path / "RS.out.dcm").Modality == "RTSTRUCT"
+    assert _run_script("import_dicom.py", [tmp_path / "nowhere", tmp_path / "ds3"], monkeypatch) == 2
+    assert "does not exist" in capsys.readouterr().out
