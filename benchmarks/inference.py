@@ -1,0 +1,90 @@
+"""Whole-volume inference: time per volume against the tile size, the cost of the pipeline around the network, and
+the network against elastix on the same pair.
+
+    python benchmarks/inference.py [--shape 128 160 192] [--tiles 96 128 160 192 224] [--arch crossstitch]
+                                   [--data DEMO_COHORT] [--threads 2] [--device cpu]
+
+Prints three Markdown tables:
+1. seconds per volume and microseconds per output voxel for each input tile size (exact tiling, jrs_nb.inference),
+   and the ratio to paper-style 96^3 tiles (goal: the default tile <= 0.7x);
+2. the pipeline around the network (padding, stitching, largest components, warping the planning labels and image,
+   writing NIfTI) against the bare network passes on the same tiles (goal <= 1.2x);
+3. with --data (a jrs_nb dataset, e.g. the demo cohort): per pair, network pipeline vs elastix B-spline (100 iterations).
+"""
+import argparse, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jrs_nb.core import seed_everything
+from jrs_nb.models.jrs import build_model
+from jrs_nb.inference import predict_volume, infer_pair, tile_plan
+from jrs_nb.predictions import write_prediction
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", type=int, nargs=3, default=[128, 160, 192], help="(z, y, x) of the synthetic volume")
+    ap.add_argument("--tiles", type=int, nargs="+", default=[96, 128, 160, 192, 224])
+    ap.add_argument("--arch", default="crossstitch")
+    ap.add_argument("--data", default=None, help="dataset root for the network-vs-elastix table")
+    ap.add_argument("--pairs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    a = ap.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    seed_everything(0)
+    net = build_model(a.arch).eval()
+    rs = np.random.default_rng(0)
+    shape = tuple(a.shape)
+    f = rs.uniform(-1, 1, shape).astype(np.float32); m = rs.uniform(-1, 1, shape).astype(np.float32)
+    ms = rs.integers(0, 5, shape).astype(np.uint8)
+    nvox = int(np.prod(shape))
+    print(f"\n### Exact tiling: {a.arch}, volume {shape} ({nvox / 1e6:.1f} M voxels), {torch.get_num_threads()} threads, {a.device}\n")
+    print("| input tile | tiles | network s / volume | us / output voxel | vs 96^3 tiles |")
+    print("|---|---|---|---|---|")
+    times = {}
+    for t in a.tiles:
+        ntiles = int(np.prod([len(tile_plan(n, t)[1]) for n in shape]))
+        p = predict_volume(net, f, m, ms, tile=t, device=a.device)
+        times[t] = p.seconds
+        print(f"| {t} | {ntiles} | {p.seconds:.1f} | {1e6 * p.seconds / nvox:.2f} | "
+              f"{p.seconds / times[a.tiles[0]]:.2f} |", flush=True)
+    best = min(times, key=times.get)
+    print(f"\nfastest tile: {best} ({times[best] / times[a.tiles[0]]:.2f}x the time of {a.tiles[0]}^3 tiles)")
+
+    # 2. the pipeline around the network, on the best tile
+    from jrs_nb.data.dataset import PairVolumes
+    pv = PairVolumes(f, m, ms, ms, None, (1., 1., 1.), "bench", "s01", "s00", float(f.min()), float(m.min()))
+    pred = infer_pair(net, pv, tile=best, device=a.device)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as td:
+        write_prediction(td, "bench", "s01", (1., 1., 1.), seg=pred.seg, warped_labels=pred.warped_labels,
+                         dvf=pred.dvf, warped_image=pred.warped_image)
+    write = time.perf_counter() - t0
+    total = pred.total_seconds + write
+    print(f"\n### Pipeline around the network (tile {best})\n")
+    print("| network passes s | + pad/stitch/components/warping s | + writing NIfTI s | total s | total / network |")
+    print("|---|---|---|---|---|")
+    print(f"| {pred.network_seconds:.1f} | {pred.total_seconds - pred.network_seconds:.1f} | {write:.1f} | {total:.1f} | "
+          f"{total / pred.network_seconds:.2f} |")
+
+    if a.data:
+        from jrs_nb.data.dataset import JRSDataset
+        from jrs_nb.baselines.elastix import elastix_register
+        from jrs_nb.core import unit_to_hu
+        ds = JRSDataset(a.data, "val", load_dvf=False)
+        print(f"\n### Network vs elastix on the same pairs ({a.data}, val split)\n")
+        print("| pair | shape | spacing | network pipeline s | elastix s | elastix / network |")
+        print("|---|---|---|---|---|---|")
+        for k in range(min(a.pairs, len(ds))):
+            pv = ds[k]
+            pr = infer_pair(net, pv, tile=best, device=a.device)
+            el = elastix_register(unit_to_hu(pv.fixed), unit_to_hu(pv.moving), pv.spacing)
+            print(f"| {pv.patient}/{pv.fixed_scan} | {pv.fixed.shape} | {pv.spacing} | {pr.total_seconds:.1f} | "
+                  f"{el.seconds:.1f} | {el.seconds / pr.total_seconds:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
