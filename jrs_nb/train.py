@@ -95,8 +95,8 @@ PRESETS = {
     "smoke": dict(iterations=4, patch=48, batch=1, filters="4,8,8", log_every=1, ckpt_every=2, val_pairs=1,
                   val_tile=96, alpha_every=1, critic_warmup=1, critic_warmup_steps=2, critic_steps=1),
     # CPU minutes: the demo reproduction
-    "demo": dict(iterations=150, patch=64, batch=1, filters="8,16,32", log_every=10, ckpt_every=50, val_pairs=2,
-                 val_tile=128, alpha_every=10, critic_warmup=5, critic_warmup_steps=10, critic_steps=2),
+    "demo": dict(iterations=20, patch=48, batch=1, filters="4,8,16", log_every=2, ckpt_every=10, val_pairs=0,
+                 val_tile=208, alpha_every=2, critic_warmup=2, critic_warmup_steps=4, critic_steps=1),
     # about an hour on 2 CPU cores for the five CS networks: enough to rank them
     "cpu": dict(iterations=600, patch=64, batch=1, filters="12,24,48", log_every=20, ckpt_every=100, val_pairs=4,
                 val_tile=160, alpha_every=20, critic_warmup=10, critic_warmup_steps=20, critic_steps=5),
