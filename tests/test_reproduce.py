@@ -104,3 +104,11 @@ def test_parameters_cell_rejects_derived_values_and_duplicates(tmp_path):
     with pytest.raises(ValueError, match="literal"): notebook_parameters(nb("a: int = 1\nb: int = a * 2"))
     with pytest.raises(ValueError, match="name: type = literal"): notebook_parameters(nb("a = 1"))
     with pytest.raises(ValueError, match="literal of its annotation"): notebook_parameters(nb("a: int = 'one'"))
+
+
+def test_bad_data_root_fails_fast_naming_it(tmp_path):
+    import subprocess
+    r = subprocess.run(["jrs-nb", "reproduce", "--preset", "smoke", "--data", str(tmp_path / "nowhere"),
+                        "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "nowhere" in r.stderr and "not a folder" in r.stderr
+    assert not (tmp_path / "out").exists()
