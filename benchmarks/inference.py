@@ -5,8 +5,9 @@ the network against elastix on the same pair.
                                    [--data DEMO_COHORT] [--threads 2] [--device cpu]
 
 Prints three Markdown tables:
-1. seconds per volume and microseconds per output voxel for each input tile size (exact tiling, jrs_nb.inference),
-   and the ratio to paper-style 96^3 tiles (goal: the default tile <= 0.7x);
+1. seconds per volume and microseconds per output voxel for paper-style fixed 96^3 tiles and for balanced tiles of
+   each largest size (exact tiling, jrs_nb.inference), with the ratio to the paper-style time (goal: the default
+   tile <= 0.7x); --shapes measures several volumes;
 2. the pipeline around the network (padding, stitching, largest components, warping the planning labels and image,
    writing NIfTI) against the bare network passes on the same tiles (goal <= 1.2x);
 3. with --data (a jrs_nb dataset, e.g. the demo cohort): per pair, network pipeline vs elastix B-spline (100 iterations).
@@ -23,9 +24,29 @@ from jrs_nb.inference import predict_volume, infer_pair, tile_plan
 from jrs_nb.predictions import write_prediction
 
 
+def tile_table(net, f, m, ms, tiles, device, arch) -> dict:
+    "Table 1 for one volume: paper-style fixed 96^3 tiles, then balanced tiles of each largest size."
+    shape, nvox = f.shape, f.size
+    print(f"\n### Exact tiling: {arch}, volume {shape} ({nvox / 1e6:.1f} M voxels), {torch.get_num_threads()} threads, {device}\n")
+    print("| tiles | input tile sizes (z, y, x) | tiles | input voxels (M) | network s / volume | us / output voxel | vs fixed 96^3 |")
+    print("|---|---|---|---|---|---|---|")
+    times = {}
+    for label, t, bal in [("96 fixed", 96, False)] + [(f"{t} balanced", t, True) for t in tiles]:
+        plans = [tile_plan(n, t, bal) for n in shape]
+        ntiles = int(np.prod([len(p[1]) for p in plans]))
+        p = predict_volume(net, f, m, ms, tile=t, device=device, balance=bal)
+        times[label if not bal else t] = p.seconds
+        print(f"| {label} | {tuple(p_[0] for p_ in plans)} | {ntiles} | {ntiles * np.prod([p_[0] for p_ in plans]) / 1e6:.1f} | "
+              f"{p.seconds:.1f} | {1e6 * p.seconds / nvox:.2f} | {p.seconds / times['96 fixed']:.2f} |", flush=True)
+    best = min((k for k in times if k != "96 fixed"), key=times.get)
+    print(f"\nfastest: balanced {best} ({times[best] / times['96 fixed']:.2f}x the time of fixed 96^3 tiles)")
+    return times
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 160, 192], help="(z, y, x) of the synthetic volume")
+    ap.add_argument("--shapes", default="", help="more volumes for table 1 only, e.g. '80x120x160,176x256x256'")
     ap.add_argument("--tiles", type=int, nargs="+", default=[96, 128, 160, 192, 224])
     ap.add_argument("--arch", default="crossstitch")
     ap.add_argument("--data", default=None, help="dataset root for the network-vs-elastix table")
@@ -37,22 +58,13 @@ def main(argv=None):
     seed_everything(0)
     net = build_model(a.arch).eval()
     rs = np.random.default_rng(0)
-    shape = tuple(a.shape)
-    f = rs.uniform(-1, 1, shape).astype(np.float32); m = rs.uniform(-1, 1, shape).astype(np.float32)
-    ms = rs.integers(0, 5, shape).astype(np.uint8)
-    nvox = int(np.prod(shape))
-    print(f"\n### Exact tiling: {a.arch}, volume {shape} ({nvox / 1e6:.1f} M voxels), {torch.get_num_threads()} threads, {a.device}\n")
-    print("| input tile | tiles | network s / volume | us / output voxel | vs 96^3 tiles |")
-    print("|---|---|---|---|---|")
-    times = {}
-    for t in a.tiles:
-        ntiles = int(np.prod([len(tile_plan(n, t)[1]) for n in shape]))
-        p = predict_volume(net, f, m, ms, tile=t, device=a.device)
-        times[t] = p.seconds
-        print(f"| {t} | {ntiles} | {p.seconds:.1f} | {1e6 * p.seconds / nvox:.2f} | "
-              f"{p.seconds / times[a.tiles[0]]:.2f} |", flush=True)
-    best = min(times, key=times.get)
-    print(f"\nfastest tile: {best} ({times[best] / times[a.tiles[0]]:.2f}x the time of {a.tiles[0]}^3 tiles)")
+    shapes = [tuple(a.shape)] + [tuple(int(v) for v in x.split("x")) for x in a.shapes.split(",") if x]
+    for i, shape in enumerate(shapes):
+        vols = [rs.uniform(-1, 1, shape).astype(np.float32), rs.uniform(-1, 1, shape).astype(np.float32),
+                rs.integers(0, 5, shape).astype(np.uint8)]
+        t = tile_table(net, *vols, a.tiles, a.device, a.arch)
+        if i == 0: (f, m, ms), times = vols, t   # the pipeline table uses the first volume
+    best = min((k for k in times if k != "96 fixed"), key=times.get)
 
     # 2. the pipeline around the network, on the best tile
     from jrs_nb.data.dataset import PairVolumes

@@ -19,11 +19,11 @@ from .core import JRSDataError, ORGAN_NAMES, ORGAN_COLORS, PRETTY, LABELS
 from .data.io import write_json, load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 
 # %% auto #0
-__all__ = ['CS_ARCHS', 'GAN_FAMILY', 'JOINT_ARCHS', 'SINGLE_ARCHS', 'TINY_COHORT', 'REPRO_PRESETS', 'PARAMS_MARK', 'STATUS_FILE',
-           'LOG_FILE', 'PUBLISHED_MSD', 'ReproPreset', 'experiments_dir', 'tag_parameters', 'notebook_parameters',
-           'Step', 'read_status', 'is_done', 'notebook_error', 'run_step', 'plan', 'reproduce', 'train_config',
-           'predict_runs', 'method_rows', 'organ_means', 'verdict', 'read_alphas', 'plot_alphas', 'quartile_cases',
-           'plot_quartile_contours', 'render_report', 'build_report', 'reproduce_cli']
+__all__ = ['CS_ARCHS', 'GAN_FAMILY', 'JOINT_ARCHS', 'SINGLE_ARCHS', 'TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK',
+           'STATUS_FILE', 'LOG_FILE', 'PUBLISHED_MSD', 'ReproPreset', 'experiments_dir', 'tag_parameters',
+           'notebook_parameters', 'Step', 'read_status', 'is_done', 'notebook_error', 'run_step', 'plan', 'reproduce',
+           'train_config', 'predict_runs', 'method_rows', 'organ_means', 'verdict', 'read_alphas', 'plot_alphas',
+           'quartile_cases', 'plot_quartile_contours', 'render_report', 'build_report', 'reproduce_cli']
 
 # %% ../nbs/12_reproduce.ipynb #9c479e43
 CS_ARCHS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")          # the CS paper's five networks
@@ -52,15 +52,19 @@ REPRO_PRESETS = {
     "paper": ReproPreset("paper", {}, elastix_iterations=100, tile=160),
 }
 
+EXPERIMENTS = ("train.ipynb", "evaluate.ipynb", "report.ipynb")
+
 def experiments_dir() -> Path:
-    "Folder of the experiment notebooks (`$JRS_NB_EXPERIMENTS`, else the repository's `nbs/experiments`)."
-    env = os.environ.get("JRS_NB_EXPERIMENTS")
+    "Folder of the experiment notebooks: `$JRS_NB_EXPERIMENTS`, else the checkout's `nbs/experiments`, else the installed copy."
     import jrs_nb
-    d = Path(env) if env else Path(jrs_nb.__file__).resolve().parents[1] / "nbs" / "experiments"
-    if not (d / "train.ipynb").exists():
-        raise FileNotFoundError(f"experiment notebooks not found in {d}: set JRS_NB_EXPERIMENTS to the folder holding "
-                                "train.ipynb, evaluate.ipynb and report.ipynb (nbs/experiments of the repository)")
-    return d
+    env = os.environ.get("JRS_NB_EXPERIMENTS")
+    pkg = Path(jrs_nb.__file__).resolve().parent
+    # nbs/experiments is the source; jrs_nb/experiments is its copy for non-editable installs (tools/sync_experiments.py)
+    cands = [Path(env)] if env else [pkg.parent / "nbs" / "experiments", pkg / "experiments"]
+    for d in cands:
+        if all((d / n).exists() for n in EXPERIMENTS): return d
+    raise FileNotFoundError(f"experiment notebooks ({', '.join(EXPERIMENTS)}) not found in {' or '.join(map(str, cands))}: "
+                            "set JRS_NB_EXPERIMENTS to the folder holding them (nbs/experiments of the repository)")
 
 # %% ../nbs/12_reproduce.ipynb #06777ce2
 PARAMS_MARK = "# parameters"   # first line of the parameters cell: nbdev-clean drops cell tags, this line survives

@@ -31,3 +31,24 @@ def test_export_and_clean_leave_no_diff(tmp_path):
     if not filecmp.cmp(ROOT / "pyproject.toml", work / "pyproject.toml", shallow=False): changed.append("pyproject.toml")
     assert not changed, ("nbdev-export / nbdev-clean would change these files; run both and commit:\n  "
                          + "\n  ".join(changed))
+
+
+def test_packaged_experiment_notebooks_match_their_source():
+    "jrs_nb/experiments (what a wheel ships for `jrs-nb reproduce`) must equal nbs/experiments."
+    r = subprocess.run(["python", str(ROOT / "tools" / "sync_experiments.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_experiments_dir_falls_back_to_the_packaged_copy(tmp_path, monkeypatch):
+    "Without a checkout's nbs/ (a wheel install), the runner finds the notebooks shipped inside the package."
+    import jrs_nb, jrs_nb.reproduce as rep
+    pkg = tmp_path / "site" / "jrs_nb"
+    shutil.copytree(ROOT / "jrs_nb" / "experiments", pkg / "experiments")
+    (pkg / "__init__.py").write_text("")
+    monkeypatch.delenv("JRS_NB_EXPERIMENTS", raising=False)
+    monkeypatch.setattr(jrs_nb, "__file__", str(pkg / "__init__.py"))
+    assert rep.experiments_dir() == (pkg / "experiments").resolve()
+    shutil.rmtree(pkg / "experiments")
+    try: rep.experiments_dir()
+    except FileNotFoundError as e: assert "JRS_NB_EXPERIMENTS" in str(e) and "train.ipynb" in str(e)
+    else: raise AssertionError("experiments_dir should fail when no notebooks exist")
