@@ -26,8 +26,8 @@ __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'tile_plan', 'VolumePrediction', 'pre
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
-DEFAULT_TILE = 96    # measured on 2 CPU cores (benchmarks/inference.py): 96^3 tiles 8.7-12 us per voxel, 128^3 and
-                     # 160^3 19-20, 192^3 12.9, for the cross-stitch network; pass a larger tile on a GPU
+DEFAULT_TILE = 208   # largest tile, balanced (benchmarks/inference.py, cross-stitch network, 2 CPU cores): 0.45x, 0.52x
+                     # and 0.67x the time of fixed 96^3 tiles on 80x120x160, 128x160x192 and 176x256x256 volumes
 
 def _round4(x:int) -> int: return int(math.ceil(x / 4) * 4)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jrs_nb.reproduce import (notebook_parameters, experiments_dir, plan, read_status, CS_ARCHS, STATUS_FILE)
+from jrs_nb.reproduce import (notebook_parameters, experiments_dir, plan, read_status, CS_ARCHS, GAN_FAMILY, STATUS_FILE)
 from jrs_nb.train import TrainConfig
 
 
@@ -79,6 +79,22 @@ def test_report_has_the_tables_and_numbers(repro):
     assert (root / "train_crossstitch" / "train.ipynb").exists() and (root / "train_crossstitch" / "losses.png").exists()
     summ = json.loads((root / "train_seg" / "summary.json").read_text())
     assert summ["iterations"] == 4 and summ["finished"]
+
+
+def test_include_gan_runs_the_gan_family_end_to_end(tmp_path):
+    "--include-gan adds the five GAN-paper variants (critics included) to the runs, the evaluation and the report."
+    root = tmp_path / "gan"
+    r = _reproduce(root, "--archs", "crossstitch", "--include-gan")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "10/10 steps done" in r.stdout, r.stdout[-2000:]
+    res = pd.read_csv(root / "evaluate" / "results.csv")
+    assert set(res["method"]) == {"crossstitch", "elastix", *GAN_FAMILY}
+    for a in ("reg_gan", "jrs_gana", "jrs_ganb"):   # the critic was trained: its loss is in the log
+        assert "critic" in pd.read_csv(root / f"train_{a}" / "log.csv").columns, a
+    md = (root / "report" / "report.md").read_text()
+    assert all(f"| {a} |" in md for a in GAN_FAMILY)
+    v = json.loads((root / "report" / "verdict.json").read_text())["verdict"]
+    assert [x["outcome"] for x in v] == ["not tested"] * 3   # one CS network ranks nothing
 
 
 def test_parameters_cells_schema():

@@ -42,10 +42,10 @@ def _atomic_target(path:Path) -> Path:
 def write_volume(arr:np.ndarray, # (D, H, W) array, or (D, H, W, C) vector array with is_vector
                  path:str|Path, spacing=(1.,1.,1.), origin=(0.,0.,0.), # (z, y, x) mm
                  is_vector:bool=False) -> Path:
-    "Write a volume atomically (NIfTI when the name ends in .nii.gz)."
+    "Write a volume atomically (format from the name: .nii.gz is gzip-compressed NIfTI, .nii plain)."
     path = Path(path); tmp = _atomic_target(path)
     try:
-        sitk.WriteImage(array_to_sitk(arr, spacing, origin, is_vector=is_vector), str(tmp), useCompression=True)
+        sitk.WriteImage(array_to_sitk(arr, spacing, origin, is_vector=is_vector), str(tmp), useCompression=path.name.endswith(".gz"))
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -87,11 +87,11 @@ def read_volume(path:str|Path, dtype=None) -> tuple[np.ndarray, tuple, tuple]:
 
 def write_dvf(dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm
               path:str|Path, spacing=(1.,1.,1.), origin=(0.,0.,0.)) -> Path:
-    "Write a DVF as an ITK displacement field (components dx, dy, dz, float32)."
+    "Write a DVF as an ITK displacement field (components dx, dy, dz, float32); gzip-compressed when the name ends in .gz."
     img = sitk.Cast(dvf_to_sitk(dvf, spacing, origin), sitk.sitkVectorFloat32)
     path = Path(path); tmp = _atomic_target(path)
     try:
-        sitk.WriteImage(img, str(tmp), useCompression=True); os.replace(tmp, path)
+        sitk.WriteImage(img, str(tmp), useCompression=path.name.endswith(".gz")); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
