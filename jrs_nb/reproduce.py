@@ -517,7 +517,9 @@ def _steps_table(root:Path) -> pd.DataFrame:
     rows = []
     for f in sorted(root.glob(f"*/{STATUS_FILE}")):
         st = read_status(f.parent)
-        rows.append({"step": st.get("name", f.parent.name), "status": st.get("status"), "seconds": st.get("seconds"),
+        name = st.get("name", f.parent.name)
+        status = "writing this report" if name == "report" and st.get("status") == "running" else st.get("status")
+        rows.append({"step": name, "status": status, "seconds": st.get("seconds"),
                      "error": (st.get("error") or "")[:300]})
     return pd.DataFrame(rows).set_index("step") if rows else pd.DataFrame()
 
