@@ -21,8 +21,8 @@ from .layers import warp
 from .metrics import keep_largest_components
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'tile_plan', 'VolumePrediction', 'predict_volume', 'PairPrediction', 'warp_volume',
-           'infer_pair', 'run_inference', 'infer_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'tile_plan', 'VolumePrediction', 'predict_volume', 'body_mask',
+           'PairPrediction', 'warp_volume', 'infer_pair', 'run_inference', 'infer_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -97,6 +97,17 @@ def predict_volume(model:torch.nn.Module, # a JRS network (`build_model`), any o
     return VolumePrediction(seg, dvf, secs)
 
 # %% ../nbs/09a_inference.ipynb #27a62e2b
+BODY_HU = -500.  # body: the largest connected region above this HU, holes (bowel gas) filled
+
+def body_mask(image:np.ndarray, # (D, H, W) CT, network units [-1, 1] (HU / 1000)
+              threshold_hu:float=BODY_HU) -> np.ndarray: # (D, H, W) bool
+    "The patient's body: largest connected component above `threshold_hu`, with enclosed air filled."
+    from scipy import ndimage as ndi
+    m = np.asarray(image) > threshold_hu / 1000.
+    cc, n = ndi.label(m)
+    if n > 1: m = cc == (np.argmax(np.bincount(cc.ravel())[1:]) + 1)
+    return ndi.binary_fill_holes(m)
+
 class PairPrediction(NamedTuple):
     seg: Optional[np.ndarray]            # (D, H, W) uint8, post-processed segmentation path
     warped_labels: Optional[np.ndarray]  # (D, H, W) uint8, planning labels warped by the DVF
@@ -123,7 +134,9 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
     needs_moving = model.config.name != "seg"
     p = predict_volume(model, pair.fixed, pair.moving if needs_moving else None,
                        pair.moving_seg if needs_moving else None, tile, device, amp)
-    seg = keep_largest_components(p.seg) if (p.seg is not None and postprocess) else p.seg
+    seg = p.seg
+    if seg is not None and postprocess:   # nothing outside the body, then the largest components
+        seg = keep_largest_components(np.where(body_mask(pair.fixed), seg, 0).astype(np.uint8))
     wl = wi = None
     if p.dvf is not None:
         wl = warp_volume(pair.moving_seg, p.dvf, pair.spacing, nearest=True, device=device).round().astype(np.uint8)

@@ -154,9 +154,11 @@ LOSS_TERMS = {                       # network -> loss terms it is trained with 
     "hard":        ("dice_seg", "ncc", "bending", "dice_warp"),
     "crossstitch": ("dice_seg", "ncc", "bending", "dice_warp"),
 }
-CS_WEIGHTS = {"dice_seg": 1., "ncc": 1., "bending": 0.5, "dice_warp": 1.}  # CS paper
+CS_WEIGHTS = {"dice_seg": 1., "ncc": 1., "bending": 0.5, "dice_warp": 1.,  # CS paper
+              "ce_seg": 1.}  # cross-entropy of the seg head: not in the papers, added by the CPU recipes (train.PRESETS)
 LEVEL_WEIGHTS = {lvl: 1 / 3 for lvl in LEVELS}                            # deep supervision
-_NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "dice_warp": ("warped_seg",)}
+_NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "dice_warp": ("warped_seg",),
+          "ce_seg": ("seg",)}
 
 # %% ../nbs/06_losses.ipynb #0e68d542
 def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor, spacing:Sequence[float],
@@ -170,10 +172,11 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
                 raise ValueError(f"{field} at level {level!r} has spatial size {tuple(v.shape[2:])} but the fixed patch cut "
                                  f"to that level is {tuple(fixed.shape[2:])}: is the batch patch size the network's?")
     out, target = {}, None
-    if "dice_seg" in terms or "dice_warp" in terms:
-        _check_probs_labels(o.seg if "dice_seg" in terms else o.warped_seg, fixed_seg)
+    if {"dice_seg", "ce_seg", "dice_warp"} & set(terms):
+        _check_probs_labels(o.seg if {"dice_seg", "ce_seg"} & set(terms) else o.warped_seg, fixed_seg)
         target = organ_one_hot(fixed_seg)
     if "dice_seg" in terms: out["dice_seg"] = 1 - dice_per_organ(o.seg.float().softmax(1), target, eps_dice, batch_dice).mean()
+    if "ce_seg" in terms: out["ce_seg"] = F.cross_entropy(o.seg.float(), fixed_seg[:, 0].long())
     if "ncc" in terms: out["ncc"] = ncc_loss(o.warped_image, fixed)
     if "bending" in terms:
         out["bending"] = bending_energy(o.dvf.float(), [s * LEVEL_STRIDE[level] for s in spacing])

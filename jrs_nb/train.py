@@ -21,11 +21,12 @@ from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
 from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig
 from .models.gan import PatchCritic, synthesize_real, critic_loss, clip_weights_, critic_steps
-from .losses import jrs_loss, gan_generator_loss
+from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
 
 # %% auto #0
-__all__ = ['GAN_ARCHS', 'ARCHS', 'PRESETS', 'CKPT_FORMAT', 'TrainConfig', 'make_config', 'atomic_save', 'load_checkpoint',
-           'load_model', 'validate', 'train', 'train_cli']
+__all__ = ['GAN_ARCHS', 'ARCHS', 'PRESETS', 'CKPT_FORMAT', 'WEIGHTS_DIR', 'PRETRAINED', 'TrainConfig', 'make_config',
+           'atomic_save', 'load_checkpoint', 'resolve_run', 'load_model', 'network_loss', 'recalibrate_bn', 'validate',
+           'train', 'train_cli']
 
 # %% ../nbs/08_train.ipynb #70bb04be
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
@@ -62,6 +63,13 @@ class TrainConfig:
     critic_steps: int = 5          # GAN: critic steps per generator step afterwards
     clip: float = 0.01             # GAN: critic weight clipping
     threads: int = 0               # torch CPU threads (0: PyTorch's default)
+    # --- departures from the papers (the CPU recipes, chosen by measurement; see PRESETS and the learning tutorial)
+    window: str = ""               # "lo,hi" HU input window (e.g. "-160,240"); "": the papers' [-1000, 1000] scaling
+    ce: float = 0.                 # weight of a cross-entropy term beside the Dice term of segmentation heads (papers: 0)
+    batch_dice: bool = False       # Dice pooled over the batch (papers: per sample)
+    schedule: str = "constant"     # learning rate: constant (papers) | cosine (to 0 at the last iteration)
+    warmup: int = 0                # linear warm-up iterations
+    bn_recalibrate: int = 0        # after training, re-estimate BatchNorm statistics on this many training batches
 
     def __post_init__(self):
         if self.arch not in ARCHS: raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
@@ -75,6 +83,11 @@ class TrainConfig:
         if self.lr < 0 or not math.isfinite(self.lr): raise ValueError(f"lr must be >= 0 (0: the paper's), got {self.lr}")
         if not (self.lr_scale > 0 and math.isfinite(self.lr_scale)): raise ValueError(f"lr_scale must be > 0, got {self.lr_scale}")
         if self.filters: self.filter_tuple  # validates
+        if self.window: self.window_tuple   # validates
+        if self.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
+        for k in ("warmup", "bn_recalibrate"):
+            if int(getattr(self, k)) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        if not (self.ce >= 0 and math.isfinite(self.ce)): raise ValueError(f"ce must be >= 0, got {self.ce}")
 
     @property
     def network(self) -> str: return GAN_ARCHS[self.arch][0] if self.arch in GAN_ARCHS else self.arch
@@ -91,6 +104,23 @@ class TrainConfig:
         except ValueError: f = ()
         if len(f) != 3 or min(f) < 1: raise ValueError(f"filters must be 'f0,f1,f2' positive integers, got {self.filters!r}")
         return f
+    @property
+    def window_tuple(self) -> Optional[tuple]:
+        if not self.window: return None
+        try: w = tuple(float(v) for v in str(self.window).split(","))
+        except ValueError: w = ()
+        if len(w) != 2 or not -1000 <= w[0] < w[1] <= 1000:
+            raise ValueError(f"window must be 'lo,hi' HU with -1000 <= lo < hi <= 1000, got {self.window!r}")
+        return w
+
+    def lr_at(self, it:int) -> float:
+        "Learning rate of iteration `it` (0-based): linear warm-up, then constant or cosine to 0."
+        lr = self.learning_rate
+        if it < self.warmup: return lr * (it + 1) / (self.warmup + 1)
+        if self.schedule == "cosine":
+            t = (it - self.warmup) / max(self.iterations - self.warmup, 1)
+            return lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.)))
+        return lr
 
 PRESETS = {
     # seconds: for tests and CI
@@ -148,13 +178,25 @@ def load_checkpoint(path:str|Path, map_location="cpu") -> dict:
         raise JRSDataError(f"not a jrs_nb checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__})", path)
     return ck
 
-def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt) or a .pt file
+WEIGHTS_DIR = Path(__file__).parent / "weights"   # the trained runs shipped in the package (see `jrs_nb.pretrained`)
+PRETRAINED = "pretrained:"                        # prefix naming a shipped run, e.g. "pretrained:crossstitch"
+
+def resolve_run(run:str|Path) -> Path:
+    "A run folder or model file; `pretrained:NAME` names the run shipped in the package."
+    if not str(run).startswith(PRETRAINED): return Path(run)
+    name = str(run)[len(PRETRAINED):]
+    have = sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / "model.pt").exists())
+    if name not in have:
+        raise JRSDataError(f"no shipped weights named {name!r}; the package has: {', '.join(have) or 'none'}", WEIGHTS_DIR / name)
+    return WEIGHTS_DIR / name
+
+def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt), a .pt file, or "pretrained:NAME"
                device=None) -> torch.nn.Module:
-    "Rebuild the network a run trained, in eval mode."
-    p = Path(path)
+    "Rebuild the network a run trained, in eval mode (float32, also from float16 shipped weights)."
+    p = resolve_run(path)
     if p.is_dir(): p = p / "model.pt" if (p / "model.pt").exists() else p / "checkpoint.pt"
     ck = load_checkpoint(p)
-    net = build_from_config(ck["model_config"]); net.load_state_dict(ck["model"])
+    net = build_from_config(ck["model_config"]); net.load_state_dict(ck["model"])   # copies cast float16 to float32
     return net.to(get_device(device)).eval()
 
 # %% ../nbs/08_train.ipynb #eb97fde6
@@ -163,7 +205,7 @@ def _dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 def _model_config(cfg:TrainConfig, spacing) -> JRSConfig:
-    kw = dict(spacing=tuple(spacing), seed=cfg.seed)
+    kw = dict(spacing=tuple(spacing), seed=cfg.seed, window=cfg.window_tuple)
     if cfg.filter_tuple: kw["filters"] = cfg.filter_tuple
     return JRSConfig(cfg.network, **kw)
 
@@ -199,8 +241,30 @@ def _trim_jsonl(path:Path, upto:int):
     path.write_text("".join(l + "\n" for l in keep))
 
 # %% ../nbs/08_train.ipynb #c606f8f6
+def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor, dict]:
+    "The CS paper's loss of `cfg.network`, plus the recipe's cross-entropy (`cfg.ce`) and pooled Dice (`cfg.batch_dice`)."
+    terms = LOSS_TERMS[cfg.network]
+    if cfg.ce and "dice_seg" in terms: terms = terms + ("ce_seg",)
+    return weighted_loss(terms, o, b, {**CS_WEIGHTS, "ce_seg": cfg.ce}, spacing, batch_dice=cfg.batch_dice)
+
+@torch.no_grad()
+def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es (training patches)
+                   device=None) -> int:
+    "Re-estimate every BatchNorm's running statistics as the plain average over `batches`; returns the batches used."
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns: return 0
+    mom = [m.momentum for m in bns]
+    for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative moving average
+    was = net.training; net.train(); n = 0
+    dev = device or next(net.parameters()).device
+    for b in batches:
+        b = b.to(dev); net(b.fixed, b.moving, b.moving_seg); n += 1
+    for m, v in zip(bns, mom): m.momentum = v
+    net.train(was)
+    return n
+
 def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
-    "Whole-volume validation: DSC per organ of the segmentation and registration paths on `n_pairs` pairs."
+    "Whole-volume validation: DSC per organ of the segmentation and registration paths on `n_pairs` pairs (an empty prediction scores 0)."
     from jrs_nb.inference import infer_pair
     from jrs_nb.metrics import evaluate_labels
     ds = JRSDataset(data, split, load_dvf=False)
@@ -212,7 +276,7 @@ def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:
             if lab is None: continue
             res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
             rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path,
-                         **{f"dsc_{o}": round(float(r["dsc"]), 4) for o, r in res.items()}})
+                         **{f"dsc_{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}})
     net.train(was_training)
     return rows
 
@@ -232,7 +296,7 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
     man = load_manifest(cfg.data)
     spacing = tuple(float(s) for s in man.spacing)
     # --- resume or start
-    start, ck = 0, None
+    start, ck, elapsed = 0, None, 0.
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         saved = {k: v for k, v in ck["train_config"].items() if k not in ("out", "data", "device", "workers", "threads")}
@@ -240,7 +304,7 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
         diff = {k: (saved[k], mine[k]) for k in saved if k in mine and saved[k] != mine[k] and k != "iterations"}
         if diff: raise JRSDataError(f"the run folder holds a run with another configuration {diff} (saved, requested): "
                                     "use another --out or delete it", out)
-        start = int(ck["iteration"])
+        start, elapsed = int(ck["iteration"]), float(ck.get("elapsed", 0.))
     seed_everything(cfg.seed)
     net = build_from_config(_model_config(cfg, spacing)).to(dev)
     opt = (torch.optim.RMSprop if cfg.gan_family else torch.optim.RAdam)(net.parameters(), lr=cfg.learning_rate)
@@ -294,10 +358,11 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
                 d_fake = critic(crop_to_level(b.fixed, "high"), o.high.warped_image.float(), _fake_seg(o.high, b))
             loss, terms = gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1], spacing=spacing)
         else:
-            loss, terms = jrs_loss(cfg.network, o, b, spacing=spacing)
+            loss, terms = network_loss(cfg, o, b, spacing)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at iteration {it + 1} ({cfg.arch}); terms {terms}. "
                                      "Lower --lr, or check the data with jrs-nb check-data")
+        for g in opt.param_groups: g["lr"] = cfg.lr_at(it)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         terms["seconds"] = time.perf_counter() - t0
         for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v
@@ -307,26 +372,35 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
         if rank == 0:
             if done % cfg.log_every == 0 or done == end:   # means over the iterations since the previous line
                 m = {k: v / n_win for k, v in sums.items()}
-                log.log({"iteration": done, "seconds": round(m.pop("seconds"), 4), "lr": cfg.learning_rate, **m})
+                log.log({"iteration": done, "elapsed": round(elapsed + time.perf_counter() - t_start, 2),
+                         "seconds": round(m.pop("seconds"), 4), "lr": cfg.lr_at(it), **m})
                 sums, n_win, final = {}, 0, m
             if hasattr(net, "alphas") and (done % cfg.alpha_every == 0 or done == end): _snapshot_alphas(net, done, out / "alphas.jsonl")
             if cfg.val_every and done % cfg.val_every == 0 and cfg.val_pairs and done < cfg.iterations:
-                for r in validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": done, **r})
-                net.train()
+                el = round(elapsed + time.perf_counter() - t_start, 2); tv = time.perf_counter()
+                for r in validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": done, "elapsed": el, **r})
+                net.train(); t_start += time.perf_counter() - tv   # validation time is not training time
             if done % cfg.ckpt_every == 0 or done == end:
                 st = {"format": CKPT_FORMAT, "version": 1, "train_config": asdict(cfg), "model_config": net.config.to_dict(),
-                      "model": net.state_dict(), "optimizer": opt.state_dict(), "iteration": done, "rng": _rng_state()}
+                      "model": net.state_dict(), "optimizer": opt.state_dict(), "iteration": done, "rng": _rng_state(),
+                      "elapsed": elapsed + time.perf_counter() - t_start}
                 if critic is not None: st.update(critic=critic.state_dict(), critic_optimizer=copt.state_dict())
                 atomic_save(st, ckpt_path)
     if bar is not None: bar.close()
     secs = time.perf_counter() - t_start
     finished = end >= cfg.iterations
     summary = {"arch": cfg.arch, "iterations": end, "finished": finished, "seconds_this_call": round(secs, 2),
+               "training_seconds": round(elapsed + secs, 2),
                "seconds_per_iteration": round(secs / max(end - start, 1), 4), "world_size": world,
                "device": str(dev), "params": sum(p.numel() for p in net.parameters()), "final": final}
     if rank == 0 and finished:
+        el = round(elapsed + secs, 2)
+        if cfg.bn_recalibrate:
+            rds = PatchDataset(vols, cfg.patch, cfg.seed + 2, length=cfg.bn_recalibrate * cfg.batch)
+            bs = (_batch(rds, j * cfg.batch, cfg.batch, cfg.swap) for j in range(cfg.bn_recalibrate))
+            summary["bn_recalibrated_on"] = recalibrate_bn(net, bs, dev)
         if cfg.val_pairs:
-            for r in validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": end, **r})
+            for r in validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": end, "elapsed": el, **r})
         atomic_save({"format": CKPT_FORMAT, "version": 1, "train_config": asdict(cfg), "model_config": net.config.to_dict(),
                      "model": net.state_dict(), "iteration": end}, out / "model.pt")
         write_json(summary, out / "summary.json")
@@ -344,10 +418,14 @@ def train_cli(argv:list[str]) -> int:
     ap.add_argument("--out", required=True, help="run folder")
     for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float), ("filters", str), ("seed", int),
                  ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int), ("val-every", int),
-                 ("val-pairs", int), ("threads", int)):
+                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float), ("schedule", str), ("warmup", int),
+                 ("bn-recalibrate", int)):
         ap.add_argument(f"--{k}", type=t, default=None)
     ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
-    ap.add_argument("--no-swap", dest="swap", action="store_false", default=None, help="do not double the batch by swapping")
+    ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
+                    help="double the batch by swapping fixed and moving (default: the preset's)")
+    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction, default=None,
+                    help="Dice pooled over the batch (default: the preset's)")
     ap.add_argument("--stop-after", type=int, default=None, help="end after this many iterations (resume later)")
     ap.add_argument("--quiet", action="store_true")
     a = vars(ap.parse_args(argv))

@@ -38,6 +38,7 @@ class JRSConfig:
     alpha_mean: float = 0.5                         # cross-stitch alpha initialisation: truncated normal in [0, 1]
     alpha_std: float = 0.25
     seed: int = 0                                   # seed of the alpha initialisation
+    window: tuple[float, float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
     in_channels: dict = field(init=False)           # derived: path -> input channels
 
     def __post_init__(self):
@@ -46,13 +47,19 @@ class JRSConfig:
         self.filters, self.spacing = tuple(int(f) for f in self.filters), tuple(float(s) for s in self.spacing)
         if len(self.filters) != 3 or len(self.spacing) != 3:
             raise ValueError(f"filters and spacing need 3 values, got {self.filters} and {self.spacing}")
+        if self.window is not None:
+            self.window = tuple(float(w) for w in self.window)
+            if len(self.window) != 2 or not -1000 <= self.window[0] < self.window[1] <= 1000:
+                raise ValueError(f"window must be (lo, hi) HU with -1000 <= lo < hi <= 1000, got {self.window}")
         org = self.n_classes - 1  # one-hot organ channels of S_m
         self.in_channels = {"seg": {"seg": 1}, "reg": {"reg": 2}, "jrs_reg": {"reg": 2 + org},
                             "hard": {"shared": 2 + org}, "crossstitch": {"seg": 1, "reg": 2 + org}}[self.name]
 
     def to_dict(self) -> dict:
         "Plain-Python dict (JSON- and `weights_only`-safe)."
-        d = asdict(self); d["filters"], d["spacing"] = list(self.filters), list(self.spacing); return d
+        d = asdict(self); d["filters"], d["spacing"] = list(self.filters), list(self.spacing)
+        if self.window is not None: d["window"] = list(self.window)
+        return d
 
     @classmethod
     def from_dict(cls, d:dict) -> "JRSConfig":
@@ -86,6 +93,12 @@ class JRSNet(nn.Module):
 
     @property
     def name(self) -> str: return self.config.name
+
+    def _window(self, x:Tensor) -> Tensor:
+        "Network input: [-1, 1] images (HU / 1000) re-windowed to `config.window` and scaled to [-1, 1]."
+        if self.config.window is None: return x
+        lo, hi = self.config.window
+        return ((x * 1000.).clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
 
     def _organs(self, moving_seg:Tensor, dtype) -> Tensor:
         return one_hot(moving_seg, self.config.n_classes)[:, 1:].to(dtype)
@@ -121,8 +134,8 @@ class SingleTrunkNet(JRSNet):
         self.unet = UNet(cin, config.filters, heads)
 
     def _forward(self, fixed, moving, moving_seg):
-        x = [fixed]
-        if self.name != "seg": x.append(moving)
+        x = [self._window(fixed)]
+        if self.name != "seg": x.append(self._window(moving))
         if self.name in ("jrs_reg", "hard"): x.append(self._organs(moving_seg, fixed.dtype))
         out = self.unet(torch.cat(x, 1))
         return self._pack(out.get("seg"), out.get("dvf"),
@@ -142,8 +155,9 @@ class CrossStitchNet(JRSNet):
         return self.unet.alphas()
 
     def _forward(self, fixed, moving, moving_seg):
-        xr = torch.cat([fixed, moving, self._organs(moving_seg, fixed.dtype)], 1)
-        s, r = self.unet(fixed, xr)
+        f = self._window(fixed)
+        xr = torch.cat([f, self._window(moving), self._organs(moving_seg, fixed.dtype)], 1)
+        s, r = self.unet(f, xr)
         return self._pack(s["seg"], r["dvf"], moving, moving_seg)
 
 # %% ../../nbs/05b_models.jrs.ipynb #3efbbc38
