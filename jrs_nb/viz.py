@@ -289,10 +289,11 @@ def as_alphas(src) -> dict[str, np.ndarray]:
         out[k] = a
     return out
 
-def load_alpha_history(path:str|Path # a run folder or its alphas.jsonl
+def load_alpha_history(path:str|Path="pretrained:crossstitch" # a run folder, its alphas.jsonl, or "pretrained:NAME"
                       ) -> list[tuple[int, dict[str, np.ndarray]]]: # (iteration, alphas) sorted by iteration
-    "The alpha snapshots a training run logged."
-    p = Path(path); p = p / "alphas.jsonl" if p.is_dir() else p
+    "The alpha snapshots a training run logged (default: the cross-stitch network shipped in the package)."
+    from jrs_nb.train import resolve_run
+    p = resolve_run(path); p = p / "alphas.jsonl" if p.is_dir() else p
     if not p.exists(): raise JRSDataError("no alpha snapshots (train a cross-stitch network: it writes alphas.jsonl)", p)
     hist = {}
     for n, line in enumerate(p.read_text().splitlines(), 1):

@@ -19,8 +19,8 @@ from .unet import UNet, Levels, n_params
 from .crossstitch import CrossStitchUNet
 
 # %% auto #0
-__all__ = ['NETWORKS', 'NEEDS', 'PAPER_PARAMS', 'JRSConfig', 'JRSNet', 'SingleTrunkNet', 'CrossStitchNet', 'build_model',
-           'build_from_config', 'param_table']
+__all__ = ['NETWORKS', 'NEEDS', 'PAPER_PARAMS', 'JRSConfig', 'apply_window', 'JRSNet', 'SingleTrunkNet', 'CrossStitchNet',
+           'build_model', 'build_from_config', 'param_table']
 
 # %% ../../nbs/05b_models.jrs.ipynb #ad8ec783
 NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")
@@ -85,6 +85,13 @@ def _check_inputs(name:str, fixed:Tensor, moving:Tensor|None, moving_seg:Tensor|
                              f"{tuple(moving_seg.shape)} {moving_seg.dtype}")
 
 # %% ../../nbs/05b_models.jrs.ipynb #58a1b3fb
+def apply_window(x:Tensor, # images in network units [-1, 1] (HU / 1000)
+                 window:Sequence[float] # (lo, hi) HU
+                ) -> Tensor: # clipped to the window and rescaled to [-1, 1]
+    "Re-window network-unit images to (lo, hi) HU, scaled to [-1, 1]."
+    lo, hi = window
+    return ((x * 1000.).clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
+
 class JRSNet(nn.Module):
     "Base class of the five networks: input checks, warping, `MultiLevel` output."
     def __init__(self, config:JRSConfig):
@@ -96,9 +103,7 @@ class JRSNet(nn.Module):
 
     def _window(self, x:Tensor) -> Tensor:
         "Network input: [-1, 1] images (HU / 1000) re-windowed to `config.window` and scaled to [-1, 1]."
-        if self.config.window is None: return x
-        lo, hi = self.config.window
-        return ((x * 1000.).clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
+        return x if self.config.window is None else apply_window(x, self.config.window)
 
     def _organs(self, moving_seg:Tensor, dtype) -> Tensor:
         return one_hot(moving_seg, self.config.n_classes)[:, 1:].to(dtype)
