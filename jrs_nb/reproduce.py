@@ -23,8 +23,8 @@ __all__ = ['CS_ARCHS', 'GAN_FAMILY', 'JOINT_ARCHS', 'SINGLE_ARCHS', 'TINY_COHORT
            'STATUS_FILE', 'LOG_FILE', 'PUBLISHED_MSD', 'ReproPreset', 'experiments_dir', 'tag_parameters',
            'notebook_parameters', 'Step', 'read_status', 'is_done', 'notebook_error', 'run_step', 'plan', 'reproduce',
            'train_config', 'predict_runs', 'method_rows', 'organ_means', 'verdict', 'untrained_seg_paths',
-           'read_alphas', 'plot_alphas', 'quartile_cases', 'plot_quartile_contours', 'render_report', 'build_report',
-           'reproduce_cli']
+           'read_alphas', 'plot_alphas', 'quartile_cases', 'plot_quartile_contours', 'render_report', 'recipe_table',
+           'alpha_movement', 'build_report', 'reproduce_cli']
 
 # %% ../nbs/12_reproduce.ipynb #9c479e43
 CS_ARCHS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")          # the CS paper's five networks
@@ -282,6 +282,7 @@ def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None
               log=print) -> dict:
     "Run (or resume) a reproduction; returns {step: status} and the report's paths."
     if data is not None: load_manifest(data)   # a bad data root fails here, naming it, before anything is written
+    if jobs == 0: jobs = len(_gpus()) or max(1, min(os.cpu_count() or 1, 6))
     root = Path(out).resolve(); root.mkdir(parents=True, exist_ok=True)
     phases = plan(preset, root, data, archs, include_gan, seed, device)
     total = sum(map(len, phases.values())); counter = [0]; t0 = time.perf_counter()
@@ -535,6 +536,43 @@ def _times(root:Path, pairs:pd.DataFrame|None) -> pd.DataFrame:
             rows.setdefault(m, {})[f"{key} ({split})"] = round(float(g["seconds"].mean()), 2)
     return pd.DataFrame(rows).T.rename_axis("method")
 
+def recipe_table(preset:str) -> pd.DataFrame:
+    "Every setting in which a training preset departs from the papers, with the papers' value and the reason."
+    from dataclasses import fields
+    from jrs_nb.train import PRESETS, DEVIATIONS, TrainConfig
+    p, rows = PRESETS.get(preset, {}), []
+    paper = {f.name: f.default for f in fields(TrainConfig)} | PRESETS["paper"]
+    for k, (paper_value, why) in DEVIATIONS.items():
+        keys = k.split("/")
+        if any(kk in p and p[kk] != paper[kk] for kk in keys):
+            rows.append({"setting": k, "papers": paper_value, preset: ", ".join(f"{kk}={p[kk]}" for kk in keys if kk in p), "why": why})
+    return pd.DataFrame(rows).set_index("setting") if rows else pd.DataFrame()
+
+def alpha_movement(path:str|Path) -> pd.DataFrame:
+    "Mean |alpha_final - alpha_initial| per cross-stitch unit and matrix entry (how far training moved the sharing)."
+    its, al = read_alphas(path)
+    names = ["seg<-seg", "seg<-reg", "reg<-seg", "reg<-reg"]
+    return pd.DataFrame({k: np.abs(a[-1] - a[0]).reshape(-1, 4).mean(0) for k, a in al.items()}, index=names).T.round(4) \
+             .assign(**{"mean |delta alpha|": lambda d: d.mean(1).round(4)}).rename_axis(f"unit (iterations {its[0]} -> {its[-1]})")
+
+def _learning_blocks(root:Path, preset:str, figs:Path) -> list[tuple]:
+    "Report blocks: the training recipe, learning curves of every network, how far the alphas moved."
+    from jrs_nb.train import plot_learning
+    out = []
+    rt = recipe_table(preset)
+    if len(rt): out += [("h2", "Training recipe", None), ("table", rt, f"where the `{preset}` preset departs from the papers, and why")]
+    runs = sorted(p.parent for p in root.glob("train_*/log.csv"))
+    if runs: out.append(("h2", "Learning curves", None))
+    for r in runs:
+        try: out.append(("img", _savefig(plot_learning(r, r.name[6:]), figs / f"learning_{r.name[6:]}.png"),
+                         f"{r.name[6:]}: training loss, whole-volume validation DSC against iterations and minutes"))
+        except (ValueError, KeyError, JRSDataError) as e: out.append(("p", f"{r.name}: no curves ({e})", None))
+    al = root / "train_crossstitch" / "alphas.jsonl"
+    if al.exists():
+        try: out.append(("table", alpha_movement(al), "cross-stitch alphas: mean |final - initial| per unit and entry"))
+        except ValueError as e: out.append(("p", f"alphas: {e}", None))
+    return out
+
 def build_report(root:str|Path, # the reproduction folder
                  evaluation:str|Path|None=None, # evaluation folder (default root/evaluate)
                  out:str|Path|None=None, # where the report goes (default root/report)
@@ -625,10 +663,10 @@ def build_report(root:str|Path, # the reproduction folder
                         ("img", _savefig(plot_alphas(al), figs / "alphas.png"), "cross-stitch units: mixing weights over training and at the end")]
         except ValueError as e: blocks.append(("p", f"alphas: {e}", None))
     if len(st): blocks += [("h2", "Runs", None), ("table", st, "every step of the reproduction (status.json)")]
+    blocks += _learning_blocks(root, preset, figs)
     if preset in ("smoke", "demo", "cpu"):
-        took = f" (its steps took {st['seconds'].sum() / 60:.0f} min here)" if len(st) and "seconds" in st else ""
-        blocks.append(("p", f"Preset `{preset}`{took}. `cpu` trains 400 iterations per network (77 min measured by the "
-                            "developers on 2 CPU cores); `paper` trains the papers' 200,000 iterations on a GPU.", None))
+        took = f" (its steps took {st['seconds'].sum() / 60:.0f} min of compute here)" if len(st) and "seconds" in st else ""
+        blocks.append(("p", f"Preset `{preset}`{took}. `paper` trains the papers' 200,000 iterations on a GPU.", None))
     paths = render_report(blocks, out, f"jrs_nb reproduction ({preset or 'custom'})")
     write_json({"verdict": info["verdict"]}, out / "verdict.json")
     return {**paths, **info}
@@ -645,10 +683,11 @@ def reproduce_cli(argv:list[str]) -> int:
     ap.add_argument("--out", default="reproduction", help="reproduction folder (default ./reproduction)")
     ap.add_argument("--archs", nargs="+", default=None, help=f"networks (default: {' '.join(CS_ARCHS)})")
     ap.add_argument("--include-gan", action="store_true", help=f"also the GAN family ({' '.join(GAN_FAMILY)})")
-    ap.add_argument("--jobs", type=int, default=1, help="notebooks run at once (one GPU each when there are GPUs)")
+    ap.add_argument("--jobs", type=int, default=0, help="notebooks run at once (one GPU each when there are GPUs); "
+                    "0 (default): one per GPU, else one per CPU core up to 6 (each with its share of the cores)")
     ap.add_argument("--seed", type=int, default=0); ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    if a.jobs < 1: ap.error("--jobs must be >= 1")
+    if a.jobs < 0: ap.error("--jobs must be >= 0 (0: automatic)")
     try:
         r = reproduce(a.preset, a.out, a.data, a.archs, a.include_gan, a.jobs, a.seed, a.device)
     except (ValueError, JRSDataError, FileNotFoundError) as e:
