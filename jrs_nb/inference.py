@@ -156,7 +156,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
     net = load_model(run, device)
     ds = JRSDataset(data, split, load_dvf=False)
     idx = load_index(out)
-    idx.update(method=net.config.name, run=str(Path(run).resolve()), data=str(Path(data).resolve()), split=split, tile=tile)
+    idx.update(method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()), data=str(Path(data).resolve()), split=split, tile=tile)
     n = len(ds) if limit is None else min(limit, len(ds))
     for k in range(n):
         p = ds.pairs[k]; key = pair_key(p["patient"], p["fixed"])
