@@ -20,11 +20,11 @@ from .data.io import write_json, load_manifest, read_volume, IMAGE_FILE, LABELS_
 
 # %% auto #0
 __all__ = ['CS_ARCHS', 'GAN_FAMILY', 'JOINT_ARCHS', 'SINGLE_ARCHS', 'TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK',
-           'STATUS_FILE', 'LOG_FILE', 'PUBLISHED_MSD', 'ReproPreset', 'experiments_dir', 'tag_parameters',
-           'notebook_parameters', 'Step', 'read_status', 'is_done', 'notebook_error', 'run_step', 'plan', 'reproduce',
-           'train_config', 'predict_runs', 'method_rows', 'organ_means', 'verdict', 'untrained_seg_paths',
-           'read_alphas', 'plot_alphas', 'quartile_cases', 'plot_quartile_contours', 'render_report', 'recipe_table',
-           'alpha_movement', 'build_report', 'reproduce_cli']
+           'STATUS_FILE', 'LOG_FILE', 'PUBLISHED_MSD', 'PAPER_RANKING', 'ReproPreset', 'experiments_dir',
+           'tag_parameters', 'notebook_parameters', 'Step', 'read_status', 'is_done', 'notebook_error', 'run_step',
+           'plan', 'reproduce', 'train_config', 'predict_runs', 'method_rows', 'organ_means', 'verdict', 'ranking',
+           'untrained_seg_paths', 'read_alphas', 'plot_alphas', 'quartile_cases', 'plot_quartile_contours',
+           'render_report', 'recipe_table', 'alpha_movement', 'build_report', 'reproduce_cli']
 
 # %% ../nbs/12_reproduce.ipynb #9c479e43
 CS_ARCHS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")          # the CS paper's five networks
@@ -400,6 +400,24 @@ def verdict(res:pd.DataFrame) -> list[dict]:
             "bladder MSD: " + ", ".join(f"{a} {v:.2f}" if v == v else f"{a} failed" for a, v in b.items()) + " mm")
     return out
 
+PAPER_RANKING = ("Validation (CS Table 1): the single-task seg and reg networks worst, jrs_reg better, hard sharing better, "
+                 "cross-stitch best; independent test site (CS Table 2): the single-task segmentation network wins the bladder.")
+
+def ranking(res:pd.DataFrame, tables:dict) -> pd.DataFrame:
+    "CS networks ranked by mean validation MSD over organs, with their test MSD and the organs where a Wilcoxon test sets them apart from cross-stitch."
+    val = organ_means(res, "val") if "val" in set(res["split"]) else pd.DataFrame()
+    if not len(val): return pd.DataFrame()
+    tst = organ_means(res, "test") if "test" in set(res["split"]) else pd.DataFrame()
+    t = pd.DataFrame({"validation MSD (mm, mean over organs)": val["mean"].round(2)})
+    if len(tst): t["test MSD"] = tst["mean"].round(2)
+    for s in ("val", "test"):
+        tab = tables.get(f"msd_{s}")
+        if tab is None: continue
+        dag = {str(i).split(" (")[0]: ", ".join(PRETTY.get(c, c) for c in tab.columns if "†" in str(tab.loc[i, c])) for i in tab.index}
+        t[f"† vs crossstitch ({s})"] = [dag.get(m, "") for m in t.index]
+    t = t.sort_values("validation MSD (mm, mean over organs)")
+    return t.assign(rank=range(1, len(t) + 1)).rename_axis("method")
+
 def untrained_seg_paths(res:pd.DataFrame, below:float=0.5) -> dict[str, float]:
     "Segmentation outputs (the seg network, the joint networks' seg paths) whose mean validation DSC is < `below` for every organ."
     if "dsc" not in res.columns: return {}
@@ -628,6 +646,11 @@ def build_report(root:str|Path, # the reproduction folder
                                                zip(g.mean().index, g.mean().values, g.std().fillna(0).values)}
                 pub = PUBLISHED_MSD.rename(columns=lambda c: "published " + c).join(pd.DataFrame(ours))
                 blocks.append(("table", pub.rename_axis("organ"), "MSD (mm) of the cross-stitch network: published (CS paper) beside ours"))
+        rk = ranking(sel, info["tables"])
+        if len(rk):
+            info["ranking"] = list(rk.index)
+            blocks += [("h2", "Ranking", None), ("table", rk, "networks by mean validation MSD (joint networks: best path per organ)"),
+                       ("p", "The papers: " + PAPER_RANKING + " Ours: " + " < ".join(rk.index) + " (validation MSD, best first).", None)]
         if len(choices):
             blocks += [("h2", "Per-organ path choice (on validation MSD)", None),
                        ("table", choices.rename(columns=lambda o: PRETTY.get(o, o)), "path used per organ for the joint networks")]

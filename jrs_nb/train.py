@@ -156,8 +156,8 @@ PRESETS = {
     "overfit": dict(CPU_RECIPE, iterations=50, patch=64, filters="8,16,16", warmup=5, bn_recalibrate=0, log_every=5,
                     ckpt_every=1000, val_pairs=0, alpha_every=5),
     # CPU minutes: the demo reproduction (README main command)
-    "demo": dict(CPU_RECIPE, iterations=150, patch=48, filters="8,16,32", log_every=10, ckpt_every=50, val_every=50,
-                 val_pairs=1, val_tile=208, alpha_every=10, critic_warmup=2, critic_warmup_steps=4, critic_steps=1),
+    "demo": dict(CPU_RECIPE, iterations=200, patch=64, filters="8,16,32", warmup=10, log_every=10, ckpt_every=50,
+                 val_every=100, val_pairs=1, val_tile=208, alpha_every=10, critic_warmup=2, critic_warmup_steps=4, critic_steps=1),
     # about an hour for the five CS networks on 2 CPU cores; the shipped weights (jrs_nb.pretrained)
     "cpu": dict(CPU_RECIPE, iterations=500, patch=64, filters="12,24,48", log_every=20, ckpt_every=100, val_every=100,
                 val_pairs=2, val_tile=208, alpha_every=20, critic_warmup=10, critic_warmup_steps=20, critic_steps=5),
@@ -210,7 +210,8 @@ def load_checkpoint(path:str|Path, map_location="cpu") -> dict:
         raise JRSDataError(f"not a jrs_nb checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__})", path)
     return ck
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"   # the trained runs shipped in the package (see `jrs_nb.pretrained`)
+import jrs_nb
+WEIGHTS_DIR = Path(jrs_nb.__file__).parent / "weights"   # the trained runs shipped in the package (see `jrs_nb.pretrained`)
 PRETRAINED = "pretrained:"                        # prefix naming a shipped run, e.g. "pretrained:crossstitch"
 
 def resolve_run(run:str|Path) -> Path:
