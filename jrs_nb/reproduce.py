@@ -43,12 +43,15 @@ class ReproPreset:
     elastix_splits: str = "val,test"               # splits the elastix baseline registers
     elastix_pairs: int = 0                         # registrations per split (0: all; elastix costs ~25 s a pair here)
     eval_pairs: int = 0                            # network predictions per split (0: all)
+    pretrained: bool = False                       # use the networks shipped in the package instead of training them
 
 TINY_COHORT = dict(fov=(160., 176., 176.), spacing=4., n_train=1, n_val=1, n_test=1, daily_a=(2, 2), daily_b=(1, 1))
 REPRO_PRESETS = {
     "smoke": ReproPreset("demo", TINY_COHORT, elastix_iterations=10, elastix_resolutions=2, tile=96,
                          elastix_splits="val", elastix_pairs=1),
-    "demo":  ReproPreset("demo", {}, elastix_iterations=30, elastix_resolutions=2, tile=208, elastix_pairs=2, eval_pairs=3),
+    # the README main command: the five networks shipped in the package (trained by `cpu` on this cohort), elastix, report
+    "demo":  ReproPreset("demo", {}, elastix_iterations=30, elastix_resolutions=2, tile=208, elastix_pairs=2, eval_pairs=3,
+                         pretrained=True),
     "cpu":   ReproPreset("demo", {}, elastix_iterations=100, tile=208),
     "paper": ReproPreset("paper", {}, elastix_iterations=100, tile=160),
 }
@@ -177,6 +180,12 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
             with open(folder / LOG_FILE, "w") as log:
                 log.write(f"generate_cohort({p})\n")
             generate_cohort(p.pop("out"), p.pop("preset"), seed=p.pop("seed"), workers=p.pop("workers"), **p)
+        elif step.kind == "pretrained":   # the shipped run: weights, config, logs
+            import shutil
+            from jrs_nb.train import resolve_run
+            src = resolve_run("pretrained:" + step.params["name"])
+            for f in src.iterdir():
+                if f.is_file(): shutil.copy2(f, folder / f.name)
         else:
             nbdir = nbdir or experiments_dir()
             if step.kind == "notebook":
@@ -224,7 +233,11 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
                                                           workers=min(4, os.cpu_count() or 1), **rp.phantom_overrides),
                                    outputs=("../data/manifest.json",)))
     data = str(Path(data).resolve())
+    from jrs_nb.train import WEIGHTS_DIR
     for a in archs:
+        if rp.pretrained and (WEIGHTS_DIR / a / "model.pt").exists():
+            phases["runs"].append(Step(f"train_{a}", "pretrained", dict(name=a), outputs=("model.pt", "summary.json")))
+            continue
         phases["runs"].append(Step(f"train_{a}", "notebook", dict(arch=a, preset=preset, data=data,
                                    out=str(root / f"train_{a}"), seed=int(seed), device=device),
                                    notebook="train", outputs=("model.pt", "summary.json", "train.ipynb")))
@@ -577,7 +590,7 @@ def _learning_blocks(root:Path, preset:str, figs:Path) -> list[tuple]:
     "Report blocks: the training recipe, learning curves of every network, how far the alphas moved."
     from jrs_nb.train import plot_learning
     out = []
-    rt = recipe_table(preset)
+    rt = recipe_table("cpu" if REPRO_PRESETS.get(preset) and REPRO_PRESETS[preset].pretrained else preset)
     if len(rt): out += [("h2", "Training recipe", None), ("table", rt, f"where the `{preset}` preset departs from the papers, and why")]
     runs = sorted(p.parent for p in root.glob("train_*/log.csv"))
     if runs: out.append(("h2", "Learning curves", None))
@@ -608,7 +621,12 @@ def build_report(root:str|Path, # the reproduction folder
                         f"{datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.node() or 'this machine'} "
                         f"({os.cpu_count()} CPU cores). Lower MSD / 95%HD and higher DSC are better; † marks a "
                         f"Wilcoxon signed-rank difference from {reference} at p = 0.05.", None))
-    if preset in ("smoke", "demo"):
+    if REPRO_PRESETS.get(preset) and REPRO_PRESETS[preset].pretrained:
+        blocks.append(("p", f"The `{preset}` preset does not train: it evaluates the networks shipped in the package "
+                            "(`jrs_nb.pretrained`), trained by `jrs-nb reproduce --preset cpu` with seed 0 on this same "
+                            "generated cohort; their learning curves below are from that training. `--preset cpu` "
+                            "trains them from scratch (about an hour on 2 CPU cores).", None))
+    elif preset in ("smoke",):
         blocks.append(("p", f"The `{preset}` preset trains tiny networks for a few minutes on a CPU: it demonstrates the "
                             "pipeline and is not expected to rank the architectures like the papers (use `cpu` or "
                             "`paper` for that).", None))
