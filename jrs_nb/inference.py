@@ -22,7 +22,8 @@ from .metrics import keep_largest_components
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'tile_plan', 'VolumePrediction', 'predict_volume', 'body_mask',
-           'PairPrediction', 'warp_volume', 'infer_pair', 'run_inference', 'infer_cli']
+           'PairPrediction', 'warp_volume', 'infer_pair', 'same_spacing', 'resample_array', 'on_model_grid',
+           'run_inference', 'infer_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -128,27 +129,76 @@ def warp_volume(volume:np.ndarray, # (D, H, W) planning volume
     return warp(v, d, "high", spacing, "nearest" if nearest else "bilinear")[0, 0].cpu().numpy()
 
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
-               tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True) -> PairPrediction:
-    "All outputs of `model` for one (planning -> daily) pair."
+               tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
+               resample:bool=True # a pair whose spacing differs from the model's: resample it (else refuse)
+              ) -> PairPrediction:
+    "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
     t0 = time.perf_counter()
+    work = on_model_grid(model, pair, resample)
     needs_moving = model.config.name != "seg"
-    p = predict_volume(model, pair.fixed, pair.moving if needs_moving else None,
-                       pair.moving_seg if needs_moving else None, tile, device, amp)
-    seg = p.seg
+    p = predict_volume(model, work.fixed, work.moving if needs_moving else None,
+                       work.moving_seg if needs_moving else None, tile, device, amp)
+    seg, dvf = p.seg, p.dvf
+    if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
+        if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
+        if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
     if seg is not None and postprocess:   # nothing outside the body, then the largest components
         seg = keep_largest_components(np.where(body_mask(pair.fixed), seg, 0).astype(np.uint8))
     wl = wi = None
-    if p.dvf is not None:
-        wl = warp_volume(pair.moving_seg, p.dvf, pair.spacing, nearest=True, device=device).round().astype(np.uint8)
-        wi = unit_to_hu(warp_volume(pair.moving, p.dvf, pair.spacing, device=device))
-    return PairPrediction(seg, wl, p.dvf, wi, p.seconds, time.perf_counter() - t0)
+    if dvf is not None:
+        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, device=device).round().astype(np.uint8)
+        wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing, device=device))
+    return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
+
+# %% ../nbs/09a_inference.ipynb #6faf10a7
+def same_spacing(a:Sequence[float], b:Sequence[float], tol:float=1e-3) -> bool:
+    "Equal (z, y, x) voxel sizes within `tol` mm."
+    return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
+
+def resample_array(a:np.ndarray, # (D, H, W) volume, or (C, D, H, W) field (each channel alike)
+                   spacing:Sequence[float], # (z, y, x) mm of `a`
+                   new_spacing:Sequence[float], # (z, y, x) mm of the result
+                   shape:Sequence[int]|None=None, # (D, H, W) of the result (default: the same extent)
+                   kind:str="image" # image (trilinear) | labels (per label linear + argmax) | field (trilinear per channel, values kept)
+                  ) -> np.ndarray:
+    "`a` on a grid of `new_spacing` that shares the centre of its first voxel."
+    import SimpleITK as sitk
+    from jrs_nb.data.io import resample_to_spacing
+    if kind not in ("image", "labels", "field"): raise ValueError(f"kind must be image, labels or field, got {kind!r}")
+    if kind == "field": return np.stack([resample_array(c, spacing, new_spacing, shape, "image") for c in a])
+    if shape is None: shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(a.shape, spacing, new_spacing))
+    edge = np.pad(a, [(0, 1)] * 3, mode="edge")   # a finer grid's last voxels lie beyond a coarser grid's last centre
+    img = sitk.GetImageFromArray(np.ascontiguousarray(edge)); img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    out = resample_to_spacing(img, new_spacing, is_label=kind == "labels", label_mode="linear", size=shape)
+    return sitk.GetArrayFromImage(out).astype(a.dtype, copy=False)
+
+def on_model_grid(model:torch.nn.Module, pair, # a `PairVolumes`
+                  resample:bool=True # False: refuse a pair whose spacing differs from the model's
+                 ):
+    "`pair` itself when its spacing is the model's, else a copy resampled onto the model's spacing."
+    ms, ds = tuple(float(s) for s in model.config.spacing), tuple(float(s) for s in pair.spacing)
+    if same_spacing(ms, ds): return pair
+    if not resample:
+        raise JRSDataError(f"{pair.patient}/{pair.fixed_scan}: the network was trained on {_mm(ms)} mm voxels and this "
+                           f"pair has {_mm(ds)} mm voxels; resample the pair to {_mm(ms)} mm or allow inference to "
+                           "resample it (drop --no-resample / resample=False)")
+    shape = tuple(max(1, int(round(n * d / m))) for n, d, m in zip(pair.fixed.shape, ds, ms))
+    im = lambda a: resample_array(a, ds, ms, shape, "image")
+    lab = lambda a: resample_array(a, ds, ms, shape, "labels")
+    return pair._replace(fixed=im(pair.fixed), moving=im(pair.moving), fixed_seg=lab(pair.fixed_seg),
+                         moving_seg=lab(pair.moving_seg), spacing=ms,
+                         dvf=None if pair.dvf is None else resample_array(pair.dvf, ds, ms, shape, "field"))
+
+def _mm(sp) -> str: return "x".join(f"{s:g}" for s in sp)
 
 # %% ../nbs/09a_inference.ipynb #7c884ada
 def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint file
                   data:str|Path, # dataset root
                   out:str|Path, # predictions folder
                   split:str="val", tile:int=DEFAULT_TILE, device=None, amp:bool=False,
-                  limit:int|None=None, progress:bool=True) -> dict:
+                  limit:int|None=None, progress:bool=True,
+                  resample:bool=True # pairs whose spacing differs from the model's: resample (else refuse)
+                 ) -> dict:
     "Predict every pair of `split` with a trained network and write the predictions folder."
     from jrs_nb.train import load_model
     from jrs_nb.data.dataset import JRSDataset
@@ -156,19 +206,24 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
     net = load_model(run, device)
     ds = JRSDataset(data, split, load_dvf=False)
     idx = load_index(out)
-    idx.update(method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()), data=str(Path(data).resolve()), split=split, tile=tile)
+    idx.update(method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
+               data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing))
     n = len(ds) if limit is None else min(limit, len(ds))
     for k in range(n):
         p = ds.pairs[k]; key = pair_key(p["patient"], p["fixed"])
         if key in idx["pairs"]: continue
         pv = ds[k]
-        pred = infer_pair(net, pv, tile, device, amp)
+        resampled = not same_spacing(net.config.spacing, pv.spacing)
+        if resampled and progress:
+            print(f"{key}: the network was trained on {_mm(net.config.spacing)} mm voxels, this pair has "
+                  f"{_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
+        pred = infer_pair(net, pv, tile, device, amp, resample=resample)
         fx = ds.volume(pv.patient, pv.fixed_scan)
         files = write_prediction(out, pv.patient, pv.fixed_scan, pv.spacing, fx.origin, seg=pred.seg,
                                  warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image)
         idx["pairs"][key] = {"patient": pv.patient, "moving": pv.moving_scan, "fixed": pv.fixed_scan, "files": files,
                              "network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
-                             "shape": list(pv.fixed.shape)}
+                             "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled}
         save_index(out, idx)
         if progress: print(f"[{k+1}/{n}] {key}: {pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)", flush=True)
     save_index(out, idx)
@@ -183,8 +238,10 @@ def infer_cli(argv:list[str]) -> int:
     ap.add_argument("--split", default="val"); ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
     ap.add_argument("--device", default=None); ap.add_argument("--amp", action="store_true")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "
+                    "network's training spacing (default: resample them to it and the outputs back)")
     a = ap.parse_args(argv)
-    try: idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit)
+    try: idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample)
     except (ValueError, JRSDataError) as e:
         print(f"jrs-nb infer: error: {e}", file=sys.stderr); return 2
     secs = [p["seconds"] for p in idx["pairs"].values()]

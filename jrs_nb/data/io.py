@@ -303,13 +303,15 @@ def resample_to_spacing(image:sitk.Image|str|Path, # image (or its file) to resa
                         spacing=(1., 1., 1.), # new (z, y, x) spacing in mm
                         is_label:bool=False, # a label map (nearest neighbour, or see label_mode) rather than an image
                         default:float|None=None, # value outside the old extent (default: the image minimum; labels 0)
-                        label_mode:str="nearest" # labels: "nearest" or "linear" (per-label linear + argmax)
+                        label_mode:str="nearest", # labels: "nearest" or "linear" (per-label linear + argmax)
+                        size=None # (z, y, x) voxels of the new grid (default: the same extent)
                        ) -> sitk.Image:
     "Resample an image or label map to `spacing` (z, y, x) mm, keeping origin and direction."
     if not isinstance(image, sitk.Image): image = read_sitk(image)
     new = tuple(float(s) for s in spacing[::-1])
     if len(new) != 3 or min(new) <= 0: raise ValueError(f"spacing must be 3 positive numbers (z, y, x), got {spacing}")
-    size = [max(1, int(round(n * o / s))) for n, o, s in zip(image.GetSize(), image.GetSpacing(), new)]
+    size = [max(1, int(round(n * o / s))) for n, o, s in zip(image.GetSize(), image.GetSpacing(), new)] if size is None \
+           else [int(s) for s in size[::-1]]
     ref = sitk.Image(size, sitk.sitkUInt8); ref.SetSpacing(new); ref.SetOrigin(image.GetOrigin()); ref.SetDirection(image.GetDirection())
     if not is_label:
         if default is None: default = float(sitk.GetArrayViewFromImage(image).min())
