@@ -21,9 +21,9 @@ from .layers import warp
 from .metrics import keep_largest_components
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'tile_plan', 'VolumePrediction', 'predict_volume', 'body_mask',
-           'PairPrediction', 'warp_volume', 'infer_pair', 'same_spacing', 'resample_array', 'on_model_grid',
-           'run_inference', 'infer_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
+           'body_mask', 'body_box', 'PairPrediction', 'warp_volume', 'infer_pair', 'same_spacing', 'resample_array',
+           'on_model_grid', 'run_inference', 'infer_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -109,6 +109,21 @@ def body_mask(image:np.ndarray, # (D, H, W) CT, network units [-1, 1] (HU / 1000
     if n > 1: m = cc == (np.argmax(np.bincount(cc.ravel())[1:]) + 1)
     return ndi.binary_fill_holes(m)
 
+BODY_MARGIN = 8  # voxels of air kept around the body's bounding box when inference crops to the body
+
+def body_box(body:np.ndarray, # (D, H, W) bool body mask (`body_mask`)
+             margin:int=BODY_MARGIN) -> tuple[slice, slice, slice]:
+    "The body's bounding box grown by `margin` voxels, clipped to the volume (the whole volume when there is no body)."
+    if not body.any(): return tuple(slice(0, n) for n in body.shape)
+    ax = [np.flatnonzero(body.any(axis=tuple(j for j in range(3) if j != i))) for i in range(3)]
+    return tuple(slice(max(0, int(a[0]) - margin), min(n, int(a[-1]) + 1 + margin)) for a, n in zip(ax, body.shape))
+
+def _uncrop(a:np.ndarray|None, box, shape) -> np.ndarray|None:
+    "`a` computed on `box` pasted into zeros of the whole volume's `shape`."
+    if a is None: return None
+    out = np.zeros(a.shape[:-3] + tuple(shape), a.dtype); out[(..., *box)] = a
+    return out
+
 class PairPrediction(NamedTuple):
     seg: Optional[np.ndarray]            # (D, H, W) uint8, post-processed segmentation path
     warped_labels: Optional[np.ndarray]  # (D, H, W) uint8, planning labels warped by the DVF
@@ -130,20 +145,23 @@ def warp_volume(volume:np.ndarray, # (D, H, W) planning volume
 
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
                tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
-               resample:bool=True # a pair whose spacing differs from the model's: resample it (else refuse)
+               resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
+               crop_body:bool=True # run the network on the body's bounding box only (outside: background, zero DVF)
               ) -> PairPrediction:
     "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
     t0 = time.perf_counter()
     work = on_model_grid(model, pair, resample)
+    body = body_mask(work.fixed)
+    box = body_box(body) if crop_body else tuple(slice(0, n) for n in work.fixed.shape)
     needs_moving = model.config.name != "seg"
-    p = predict_volume(model, work.fixed, work.moving if needs_moving else None,
-                       work.moving_seg if needs_moving else None, tile, device, amp)
-    seg, dvf = p.seg, p.dvf
+    p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
+                       work.moving_seg[box] if needs_moving else None, tile, device, amp)
+    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(p.dvf, box, work.fixed.shape)
     if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
         if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
         if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
     if seg is not None and postprocess:   # nothing outside the body, then the largest components
-        seg = keep_largest_components(np.where(body_mask(pair.fixed), seg, 0).astype(np.uint8))
+        seg = keep_largest_components(np.where(body if work is pair else body_mask(pair.fixed), seg, 0).astype(np.uint8))
     wl = wi = None
     if dvf is not None:
         wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, device=device).round().astype(np.uint8)
