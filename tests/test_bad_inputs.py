@@ -199,6 +199,16 @@ def _(ctx):
     src = ctx.copy("dicom"); shutil.rmtree(src / "P1" / "CT1"); sorted((src / "P1" / "CT0").glob("CT.*.dcm"))[12].unlink()
     return ctx.run("import-dicom", src, ctx.tmp / "ds", *IMPORT, "--synonyms", ctx.copy("syn.json"))
 
+@case("import-planning-fails")
+def _(ctx):
+    src = ctx.copy("dicom"); sorted((src / "P1" / "CT0").glob("CT.*.dcm"))[12].unlink()
+    return ctx.run("import-dicom", src, ctx.tmp / "ds", *IMPORT, "--synonyms", ctx.copy("syn.json"))
+
+def test_no_planning_note_without_another_scan(ctx):
+    "The only scan failing does not claim that 'the next usable scan becomes the planning scan'."
+    code, out = CASES["import-only-scan-fails"](ctx)
+    assert code == 1 and "next usable scan" not in out and "becomes the planning scan" not in out, out
+
 @case("import-rtstruct-slices-missing")
 def _(ctx):
     src = ctx.copy("dicom")

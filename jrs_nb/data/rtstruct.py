@@ -296,8 +296,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
         found, _ = scan_dicom(ct_dir, ImportReport())
         if series_uid not in found:
             raise JRSDataError(f"the labels belong to scan {src['patient']}/{src['scan']} (CT series {series_uid}), "
-                               f"which is not in {ct_dir} (it holds {len(found)} other CT series): give that scan's CT "
-                               "folder", where)
+                               f"which is not in {ct_dir} (it holds {len(found) or 'no'} other CT series): give that "
+                               "scan's CT folder", where)
     s = find_series(ct_dir, series_uid)
     files = sort_slices(s); ct = read_ct(files, orient=False)
     if isinstance(transform, (str, Path)): transform = sitk.ReadTransform(str(transform))
