@@ -835,8 +835,10 @@ def _resplit(man:Manifest, pat:str, split:dict, report:ImportReport):
         report.add("info", "split_changed", f"re-imported patient moved from split {prev!r} to {named!r}, as asked",
                    man.root / MANIFEST, pat)
     elif named is None:
-        report.add("info", "split_kept", f"re-imported patient stays in split {prev!r} (split fractions apply to new "
-                   f"patients only; --split NAME moves it)", man.root / MANIFEST, pat)
+        why = ("the {patient: split} table does not name it" if split and all(isinstance(v, str) for v in split.values())
+               else "split fractions apply to new patients only")
+        report.add("info", "split_kept", f"re-imported patient stays in split {prev!r} ({why}; --split NAME moves it)",
+                   man.root / MANIFEST, pat)
 
 
 # %% ../../nbs/02a_data.dicom.ipynb #a11e1eeb
