@@ -786,7 +786,11 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
                  verbose:bool=True
                 ) -> ImportReport:
     "Import every patient found under `src` into the dataset at `root`; returns (and saves) the import report."
-    opts = opts or ImportOptions(); root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    opts = opts or ImportOptions(); root = Path(root)
+    names = set(opts.split.values()) if all(isinstance(v, str) for v in opts.split.values()) else set(opts.split)
+    if not opts.split or names - set(SPLITS):
+        raise JRSDataError(f"split {opts.split!r} names {sorted(names - set(SPLITS)) or 'no split'}; the splits are {list(SPLITS)}")
+    root.mkdir(parents=True, exist_ok=True)
     roi_map = synonyms if isinstance(synonyms, RoiMap) else load_synonyms(synonyms)
     report = ImportReport(); series, structs = scan_dicom(src, report); match_structs(series, structs, report)
     by_patient = defaultdict(list)
@@ -830,7 +834,6 @@ def _resplit(man:Manifest, pat:str, split:dict, report:ImportReport):
     named = split.get(pat) if split and all(isinstance(v, str) for v in split.values()) else \
             next(iter(split)) if len(split) == 1 else None
     if named is not None and named != prev:
-        if named not in SPLITS: raise JRSDataError(f"unknown split name {named!r}; use {SPLITS}")
         man.splits[prev].remove(pat)
         report.add("info", "split_changed", f"re-imported patient moved from split {prev!r} to {named!r}, as asked",
                    man.root / MANIFEST, pat)

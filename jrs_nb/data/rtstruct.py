@@ -273,6 +273,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                    ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid."
     notes = notes if notes is not None else []
+    bad = sorted(set(roi_names or {}) - set(ORGANS))
+    if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
     where = labels if not isinstance(labels, sitk.Image) else None
     lab_img = read_sitk(labels) if where is not None else labels
     lab = sitk.GetArrayFromImage(lab_img)
@@ -315,8 +317,6 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     combined = combine_masks(on_ct, priority or load_synonyms().label_priority)
     clinic = _clinic_names(src); names = {**clinic, **(roi_names or {})}
-    bad = sorted(set(names) - set(ORGANS))
-    if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
     tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
     notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
         f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
