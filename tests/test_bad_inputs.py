@@ -311,6 +311,22 @@ def test_row(row, ctx):
     code, out = CASES[row["id"]](ctx)
     lines = [l.strip() for l in ctx.normalise(out).splitlines()]
     assert ctx.command == row["command"], (ctx.command, row["command"])
+    if row["command"] == "jrs-nb export-rtstruct" and code != 0:
+        assert not (ctx.tmp / "RS.dcm").exists(), "a refused export wrote a file"
     assert row["message"] in lines and code == row["exit"], (
         f"\nexit {code} (table: {row['exit']}); the table's message:\n  {row['message']}\nthe output:\n  "
         + "\n  ".join(lines))
+
+
+def test_what_the_import_cases_leave_on_disk(ctx):
+    "The split move is in the manifest; a skipped patient leaves nothing; a kept unlabelled one has no labels file."
+    assert CASES["import-split-moved"](ctx)[0] == 0
+    m = load_manifest(ctx.tmp / "ds")
+    assert m.splits["val"] == ["P1"] and "P1" not in m.splits["test"] and {q["split"] for q in m.pairs} == {"val"}
+    assert CASES["import-no-known-organ"](ctx)[0] == 1           # into the same dataset, which holds P1
+    ds = ctx.tmp / "ds"
+    assert not (ds / "clinic" / "B1").exists() and "B1" not in json.loads((ds / "manifest.json").read_text())["patients"]
+    shutil.rmtree(ctx.tmp / "src"); shutil.rmtree(ds)
+    assert CASES["import-keep-unlabelled"](ctx)[0] == 0
+    m = load_manifest(ds); (sid,) = m.patients["B1"]["scans"]
+    assert (m.scan_dir("B1", sid) / IMAGE_FILE).exists() and not (m.scan_dir("B1", sid) / LABELS_FILE).exists()
