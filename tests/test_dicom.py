@@ -146,7 +146,8 @@ def test_export_reimport_roundtrip(imported, tmp_path):
     refs = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0].RTReferencedSeriesSequence[0]
     assert refs.SeriesInstanceUID == info["series_uid"] and ds.Modality == "RTSTRUCT"
     names = [r.ROIName for r in ds.StructureSetROISequence]
-    assert names == ["Prostate", "Seminal vesicles", "Rectum", "Bladder"]
+    clinic = {o: n for n, o in info["roi_mapping"].items() if o in LABELS.values()}   # this scan's own ROI names
+    assert names == [clinic[LABELS[l]] for l in ORGANS] == ["Prostate", "SeminalVesicles", "Rectum", "Bladder"]
     assert [int(c) for c in ds.ROIContourSequence[0].ROIDisplayColor] == [230, 51, 51]
     # on the daily CT grid: what was exported is what the original RTSTRUCT held
     img = read_ct(sort_slices(find_series(src / "daily")))
@@ -172,14 +173,64 @@ def test_export_reimport_roundtrip(imported, tmp_path):
     print("round-trip Dice on the daily CT grid:", native, "\non the dataset grid:", loop)
 
 
+def test_export_applies_the_recorded_transform(imported, tmp_path):
+    "Dataset labels of a pre-aligned daily scan: without --transform the export finds the import's transform itself."
+    root, rep, truth = imported
+    m = load_manifest(root); pid = "JRS001"; sid = m.patients[pid]["scans"][1]; d = m.scan_dir(pid, sid)
+    info = m.patients[pid]["dicom"][sid]; t = next(s for s in truth[pid] if s["series_uid"] == info["series_uid"])
+    assert np.linalg.norm(t["setup_shift_zyx"]) > 3                    # forgetting the transform would matter
+    ct = tmp_path / "ct"; shutil.copytree(info["folder"], ct, ignore=shutil.ignore_patterns("RS*", "CT.dup.dcm"))
+    notes = []
+    auto = export_rtstruct(d / LABELS_FILE, ct, tmp_path / "auto.dcm", notes=notes)
+    given = export_rtstruct(d / LABELS_FILE, ct, tmp_path / "given.dcm", d / "affine_to_planning.tfm")
+    none = export_rtstruct(d / LABELS_FILE, ct, tmp_path / "none.dcm", sitk.TranslationTransform(3))   # identity: the old mistake
+    assert auto == given and auto != none and "affine_to_planning.tfm" in notes[0]
+    img = read_ct(sort_slices(find_series(ct)))
+    dsc = {k: dice(rasterise_struct(tmp_path / f"{k}.dcm", img)[0][1], t["labels"] == 1) for k in ("auto", "none")}
+    assert dsc["auto"] > 0.9 and dsc["auto"] > dsc["none"] + 0.03, dsc
+    # the same labels reached through a predictions folder that names the dataset
+    pred = tmp_path / "pred"; (pred / pid / sid).mkdir(parents=True)
+    shutil.copy(d / LABELS_FILE, pred / pid / sid / "seg.nii.gz")
+    (pred / "predictions.json").write_text(json.dumps({"data": str(root), "pairs": {}}))
+    assert export_rtstruct(pred / pid / sid / "seg.nii.gz", ct, tmp_path / "p.dcm") == auto
+    # the transform file gone while the manifest records a pre-alignment: refused, nothing written
+    copy = tmp_path / "ds"; shutil.copytree(root, copy)
+    (copy / "clinic" / pid / sid / "affine_to_planning.tfm").unlink()
+    with pytest.raises(JRSDataError, match="pre-aligned scan .* is missing"):
+        export_rtstruct(copy / "clinic" / pid / sid / LABELS_FILE, ct, tmp_path / "x.dcm")
+    assert not (tmp_path / "x.dcm").exists()
+
+
+def test_outputs_respect_the_umask(cohort, tmp_path):
+    "Files of an import and of an export are readable by others under umask 022 (not 0600 / 0700)."
+    import stat
+    src, truth = cohort; old = os.umask(0o022)
+    try:
+        root = tmp_path / "ds"
+        import_dicom(src, root, ImportOptions(align=False, spacing=3.0), patients=["JRS002"], verbose=False)
+        m = load_manifest(root); d = m.scan_dir("JRS002", m.patients["JRS002"]["scans"][0])
+        ct = m.patients["JRS002"]["dicom"][d.name]["folder"]
+        export_rtstruct(d / LABELS_FILE, ct, tmp_path / "out" / "RS.dcm")
+    finally: os.umask(old)
+    paths = list(root.rglob("*")) + [tmp_path / "out", tmp_path / "out" / "RS.dcm"]
+    modes = {p.relative_to(tmp_path): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths}
+    assert {v for p, v in modes.items() if (tmp_path / p).is_file()} == {"0o644"}, modes
+    assert {v for p, v in modes.items() if (tmp_path / p).is_dir()} == {"0o755"}, modes
+    assert any(str(p).endswith("qc.png") for p in modes) and not list(root.rglob(".tmp_*"))
+
+
 def test_export_errors(imported, tmp_path):
     root, rep, truth = imported
     m = load_manifest(root); pid = "JRS001"; sid = m.patients[pid]["scans"][1]
     bad = tmp_path / "bad.nii.gz"; write_volume(np.full((4, 4, 4), 7, np.uint8), bad)
     with pytest.raises(JRSDataError, match="0..4"):
         export_rtstruct(bad, m.patients[pid]["dicom"][sid]["folder"], tmp_path / "x.dcm")
-    with pytest.raises(JRSDataError, match="found 0"):
+    with pytest.raises(JRSDataError, match="holds no other CT series"):   # the dataset's labels know their CT
         export_rtstruct(m.scan_dir(pid, sid) / LABELS_FILE, tmp_path, tmp_path / "x.dcm")
+    shutil.copy(m.scan_dir(pid, sid) / LABELS_FILE, tmp_path / "pred.nii.gz")     # labels from elsewhere
+    with pytest.raises(JRSDataError, match="found 0"):
+        export_rtstruct(tmp_path / "pred.nii.gz", tmp_path, tmp_path / "x.dcm")
+    assert not (tmp_path / "x.dcm").exists()
 
 
 # ---------------------------------------------------------------- bad geometry, file by file

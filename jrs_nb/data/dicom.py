@@ -20,15 +20,15 @@ import pydicom
 from ..core import (JRSDataError, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, PRETTY, HU_MIN, HU_MAX,
                          sitk_to_array, rng)
 from .io import (write_volume, write_json, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE,
-                            SPLITS, _atomic_target)
+                            SPLITS, _atomic_target, _temp_dir)
 
 # %% auto #0
 __all__ = ['Severity', 'DEFAULT_PRIORITY', 'DEFAULT_SYNONYMS', 'SYNONYMS_FILE', 'CT_SOP_CLASSES', 'RTSTRUCT_SOP_CLASS',
-           'AXIAL_TOL', 'Interp', 'Problem', 'ImportReport', 'normalise_roi_name', 'RoiMap', 'default_synonyms_path',
-           'write_synonyms', 'load_synonyms', 'CTSeries', 'StructSet', 'scan_dicom', 'match_structs', 'sort_slices',
-           'read_ct', 'rasterise_struct', 'combine_masks', 'iso_grid', 'resample_image', 'resample_masks',
-           'affine_align', 'affine_summary', 'torso_mask', 'organ_bbox', 'crop_grid', 'qc_montage', 'ImportOptions',
-           'LoadedScan', 'load_scan', 'order_scans', 'import_patient', 'assign_splits', 'import_dicom',
+           'AXIAL_TOL', 'OVERLAP_WARN', 'Interp', 'Problem', 'ImportReport', 'normalise_roi_name', 'RoiMap',
+           'default_synonyms_path', 'write_synonyms', 'load_synonyms', 'CTSeries', 'StructSet', 'scan_dicom',
+           'match_structs', 'sort_slices', 'read_ct', 'rasterise_struct', 'combine_masks', 'iso_grid', 'resample_image',
+           'resample_masks', 'affine_align', 'affine_summary', 'torso_mask', 'organ_bbox', 'crop_grid', 'qc_montage',
+           'ImportOptions', 'LoadedScan', 'load_scan', 'order_scans', 'import_patient', 'assign_splits', 'import_dicom',
            'import_dicom_cli']
 
 # %% ../../nbs/02a_data.dicom.ipynb #83070f55
@@ -356,6 +356,8 @@ def _index_of(img:sitk.Image, pts:np.ndarray) -> np.ndarray:
     D = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())
     return (pts - np.array(img.GetOrigin())) @ np.linalg.inv(D).T
 
+OVERLAP_WARN = 0.05   # report two organs whose contours share this fraction of the smaller one (rasterised borders share ~1 %)
+
 def rasterise_struct(struct_path:str|Path, # RTSTRUCT file
                      img:sitk.Image, # the CT it was drawn on (any direction)
                      roi_map:RoiMap|None=None,
@@ -368,19 +370,21 @@ def rasterise_struct(struct_path:str|Path, # RTSTRUCT file
     names = {int(r.ROINumber): _s(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])}
     contours = {int(rc.ReferencedROINumber): list(getattr(rc, "ContourSequence", []) or [])
                 for rc in getattr(ds, "ROIContourSequence", [])}
-    inv = {v: k for k, v in LABELS.items()}; chosen: dict[str, int] = {}; mapping = {}
+    inv = {v: k for k, v in LABELS.items()}; chosen: dict[str, int] = {}; mapping = {}; unknown = []
     for num, name in names.items():
         organ = roi_map.organ(name)
         mapping[name] = organ or "-"
-        if organ is None:
-            report.add("info", "unknown_roi", f"ROI {name!r} is not in the synonym table ({roi_map.source}); ignored. "
-                       "Add it to the table if it is one of the four organs", struct_path, patient, scan); continue
+        if organ is None: unknown.append(name); continue
         if organ in chosen:
             a, b = sorted([chosen[organ], num], key=lambda n: roi_map.rank(names[n]))
             report.add("warning", "duplicate_organ", f"ROIs {names[a]!r} and {names[b]!r} both map to {organ}; "
                        f"using {names[a]!r} (earlier in the synonym list)", struct_path, patient, scan)
             chosen[organ] = a; mapping[names[b]] = f"{organ} (unused)"
         else: chosen[organ] = num
+    if unknown:
+        report.add("info", "unknown_roi", f"{len(unknown)} ROI name(s) not in the synonym table ({roi_map.source}), "
+                   f"ignored: {', '.join(map(repr, unknown))}; add a name to the table (--synonyms) if it is one of "
+                   "the four organs", struct_path, patient, scan)
     size = np.array(img.GetSize()); masks = {}
     for organ, num in chosen.items():
         m = np.zeros(img.GetSize()[::-1], np.uint8); n_pts = n_out = n_off = 0
@@ -405,6 +409,13 @@ def rasterise_struct(struct_path:str|Path, # RTSTRUCT file
                        "drawn on the nearest slice", struct_path, patient, scan)
         if m.any(): masks[inv[organ]] = m.astype(bool)
         else: report.add("warning", "empty_roi", f"ROI {names[num]!r} ({organ}) covers no voxel of the CT", struct_path, patient, scan)
+    roi_of = {inv[o]: names[n] for o, n in chosen.items()}; pri = roi_map.label_priority
+    for a, b in ((a, b) for i, a in enumerate(pri) for b in pri[i + 1:] if a in masks and b in masks):
+        n = int((masks[a] & masks[b]).sum()); small = min(int(masks[a].sum()), int(masks[b].sum()))
+        if n >= OVERLAP_WARN * small:
+            report.add("warning", "overlapping_rois", f"ROIs {roi_of[a]!r} ({LABELS[a]}) and {roi_of[b]!r} ({LABELS[b]}) "
+                       f"overlap in {n} voxels ({100 * n / small:.0f} % of the smaller); the overlap goes to {LABELS[a]} "
+                       f"(priority {list(roi_map.priority)})", struct_path, patient, scan)
     return masks, mapping
 
 def combine_masks(masks:dict[int, np.ndarray], # {label: bool (z, y, x)}
@@ -591,6 +602,7 @@ class ImportOptions:
     clip_hu: bool = True                # clip HU to [-1000, 1000] (SPEC) before writing as int16
     mask_outside_body: bool = False     # set voxels outside the torso (couch, air) to -1000 HU
     qc: bool = True                     # write qc.png per scan
+    keep_unlabelled: bool = False       # import a patient whose planning scan has no organ contour (default: skip it)
     planning: dict = field(default_factory=dict)  # patient id -> SeriesInstanceUID (or date) of the planning scan
     split: dict = field(default_factory=lambda: {"train": 0.7, "val": 0.3})  # fractions, or patient -> split
     seed: int = 0                       # seeds the patient-level split
@@ -609,7 +621,12 @@ def load_scan(s:CTSeries, roi_map:RoiMap, report:ImportReport, patient:str|None=
     img = read_ct(sort_slices(s, report, patient, scan))
     masks, mapping, st = {}, {}, None
     if s.structs:
-        st = s.structs[0].path
+        st = s.structs[0].path; ref = s.structs[0].ref_images
+        if ref and (miss := ref - s.sop_uids):
+            report.add("warning", "missing_referenced_slices", f"references {len(ref)} CT slices, of which only "
+                       f"{len(ref) - len(miss)} are in {s.folder} ({len(miss)} missing, e.g. SOPInstanceUID "
+                       f"{sorted(miss)[0]}): the CT export looks incomplete; contours on the missing slices are lost",
+                       st, patient, scan)
         try: masks, mapping = rasterise_struct(st, img, roi_map, report, patient, scan)
         except JRSDataError: raise
         except Exception as e:
@@ -645,17 +662,28 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
     for sid, s in zip(ids, series):
         t0[sid] = time.perf_counter()
         try: loaded[sid] = load_scan(s, roi_map, report, patient, sid)
-        except JRSDataError as e:
-            report.add("error", _kind(e.problem), e.problem + ("" if sid != ids[0] else
-                       " (this was the planning scan: the next usable scan becomes the planning scan)"), e.path, patient, sid)
+        except JRSDataError as e: report.add("error", _kind(e.problem), e.problem, e.path, patient, sid)
         t0[sid] = time.perf_counter() - t0[sid]
-    if not loaded: raise JRSDataError(f"no usable CT series for patient {patient}")
+    if not loaded:
+        raise JRSDataError(f"no usable CT series for patient {patient} ({len(series)} series, "
+                           f"{'all' if len(series) > 1 else 'it'} failed: see the error{'s' * (len(series) > 1)} above)",
+                           series[0].folder if len(series) == 1 else None)
     sids = list(loaded); plan = loaded[sids[0]]
     if sids[0] != ids[0]:  # the first scan failed: rename so the planning scan id says what it is
         new = "plan_" + (plan.series.date or "nodate"); loaded = {new if k == sids[0] else k: v for k, v in loaded.items()}
-        t0[new] = t0[sids[0]]; sids = list(loaded)
-    if not plan.masks: report.add("warning", "no_planning_labels", "the planning scan has no organ contours: the "
-                                  "dataset cannot be used for training until it has", plan.series.folder, patient, sids[0])
+        t0[new] = t0[sids[0]]
+        report.add("warning", "planning_replaced", f"the planning scan {ids[0]} could not be used; the next usable scan "
+                   f"({sids[0]}, {plan.series.date or 'no date'}) becomes the planning scan {new}",
+                   plan.series.folder, patient, new)
+        sids = list(loaded)
+    if not plan.masks:
+        why = _no_organ_reason(plan, roi_map)
+        if not opts.keep_unlabelled:
+            raise JRSDataError(f"{why}; patient skipped. Add the organ names to a synonym table (--synonyms, see "
+                               "--write-synonyms), or pass --keep-unlabelled to import the scans without labels",
+                               plan.struct or plan.series.folder)
+        report.add("warning", "no_planning_labels", f"{why}; imported without labels (--keep-unlabelled): the patient "
+                   "cannot be used for training or evaluation until it has them", plan.series.folder, patient, sids[0])
     tfs, infos = {}, {}
     for sid, L in loaded.items():
         t1 = time.perf_counter()
@@ -682,7 +710,7 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
         t0[sid] += time.perf_counter() - t1
     org = tuple(ref.GetOrigin()[::-1]); sp = (opts.spacing,) * 3
     final = Path(root) / opts.site / patient
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{patient}_", dir=_mkdir(Path(root) / opts.site)))
+    tmp = _temp_dir(Path(root) / opts.site, f".tmp_{patient}_")
     entry = {"site": opts.site, "scans": sids, "planning": sids[0], "labelled": [], "dicom": {}}
     try:
         for sid, L in loaded.items():
@@ -710,7 +738,15 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return entry
 
-def _mkdir(p:Path) -> Path: p.mkdir(parents=True, exist_ok=True); return p
+def _no_organ_reason(plan:LoadedScan, roi_map:RoiMap) -> str:
+    "Why the planning scan has no organ mask, in words."
+    if plan.struct is None: return "the planning scan has no RTSTRUCT (no organ contour)"
+    unknown = [n for n, o in plan.roi_mapping.items() if o == "-"]
+    known = [n for n, o in plan.roi_mapping.items() if o != "-"]
+    return (f"the planning scan's RTSTRUCT {Path(plan.struct).name} holds no contour of the four organs: "
+            + (f"its ROI(s) {', '.join(map(repr, known))} cover no voxel" if known else
+               f"none of its {len(unknown)} ROI names ({', '.join(map(repr, unknown))}) is in the synonym table "
+               f"({Path(roi_map.source).name})"))
 
 def _swap_in(tmp:Path, final:Path):
     "Replace `final` by `tmp` with renames only: the old folder is removed after the new one is in place."
@@ -750,7 +786,11 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
                  verbose:bool=True
                 ) -> ImportReport:
     "Import every patient found under `src` into the dataset at `root`; returns (and saves) the import report."
-    opts = opts or ImportOptions(); root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    opts = opts or ImportOptions(); root = Path(root)
+    names = set(opts.split.values()) if all(isinstance(v, str) for v in opts.split.values()) else set(opts.split)
+    if not opts.split or names - set(SPLITS):
+        raise JRSDataError(f"split {opts.split!r} names {sorted(names - set(SPLITS)) or 'no split'}; the splits are {list(SPLITS)}")
+    root.mkdir(parents=True, exist_ok=True)
     roi_map = synonyms if isinstance(synonyms, RoiMap) else load_synonyms(synonyms)
     report = ImportReport(); series, structs = scan_dicom(src, report); match_structs(series, structs, report)
     by_patient = defaultdict(list)
@@ -770,6 +810,7 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
             report.add("error", "patient_failed", f"patient not imported: {msg}", getattr(e, "path", None), pat)
             report.patients[pat] = f"failed: {msg}"; report.save(root); continue
         man.patients[pat] = entry
+        _resplit(man, pat, opts.split, report)
         man.splits = assign_splits(list(man.patients), opts.split, opts.seed, man.splits)
         split_of = {p: k for k, v in man.splits.items() for p in v}
         man.pairs = [q for q in man.pairs if q["patient"] != pat] + [
@@ -779,15 +820,35 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
         if verbose: print(f"{pat}: {len(entry['scans'])} scans imported in {time.perf_counter() - t:.1f} s")
     report.save(root)
     if verbose:
+        if not by_patient: print(f"no CT series found under {src}")
+        for sev in ("error", "warning", "info"):
+            for p in report.of(sev): print(p)
         n = {s: len(report.of(s)) for s in ("error", "warning", "info")}
         print(f"import report: {root / 'import_report.md'} ({n['error']} errors, {n['warning']} warnings, {n['info']} notes)")
     return report
 
+def _resplit(man:Manifest, pat:str, split:dict, report:ImportReport):
+    "A re-imported patient: move it to the split asked for by name (`--split val`), or say that it keeps its split."
+    prev = next((k for k, v in man.splits.items() if pat in v), None)
+    if prev is None: return
+    named = split.get(pat) if split and all(isinstance(v, str) for v in split.values()) else \
+            next(iter(split)) if len(split) == 1 else None
+    if named is not None and named != prev:
+        man.splits[prev].remove(pat)
+        report.add("info", "split_changed", f"re-imported patient moved from split {prev!r} to {named!r}, as asked",
+                   man.root / MANIFEST, pat)
+    elif named is None:
+        why = ("the {patient: split} table does not name it" if split and all(isinstance(v, str) for v in split.values())
+               else "split fractions apply to new patients only")
+        report.add("info", "split_kept", f"re-imported patient stays in split {prev!r} ({why}; --split NAME moves it)",
+                   man.root / MANIFEST, pat)
+
+
 # %% ../../nbs/02a_data.dicom.ipynb #a11e1eeb
 def import_dicom_cli(argv:list[str]|None=None) -> int:
     "Command line: import a DICOM folder tree (CT + RTSTRUCT) into a jrs_nb dataset."
-    import argparse
-    ap = argparse.ArgumentParser(prog="import_dicom", description=import_dicom_cli.__doc__)
+    import argparse, sys
+    ap = argparse.ArgumentParser(prog="jrs-nb import-dicom", description=import_dicom_cli.__doc__)
     ap.add_argument("src", nargs="?", help="folder tree of DICOM files (CT slices and RTSTRUCTs, any layout)")
     ap.add_argument("root", nargs="?", help="dataset root to create or extend")
     ap.add_argument("--site", default="clinic", help="site id (folder level under the root)")
@@ -801,17 +862,35 @@ def import_dicom_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--planning", action="append", default=[], metavar="PATIENT=UID_OR_DATE",
                     help="choose a patient's planning scan (default: the earliest)")
     ap.add_argument("--split", default="train=0.7,val=0.3",
-                    help="'train=0.7,val=0.3' (fractions) or 'test' (all new patients to one split)")
+                    help="'train=0.7,val=0.3' (fractions for new patients; re-imported ones keep their split) or one "
+                         "split name, e.g. 'test' (new and re-imported patients go there)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--patients", nargs="*", help="import only these PatientIDs")
-    a = ap.parse_args(argv)
+    ap.add_argument("--keep-unlabelled", action="store_true", help="import a patient whose planning scan has no "
+                    "contour of the four organs (default: skip it, exit 1)")
+    try: a = ap.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
     if a.write_synonyms: print(write_synonyms(a.write_synonyms)); return 0
-    if not (a.src and a.root): ap.error("the DICOM folder (src) and the dataset root are required")
-    if "=" in a.split: split = {k: float(v) for k, v in (x.split("=") for x in a.split.split(","))}
-    else: split = {a.split: 1.0}
-    opts = ImportOptions(site=a.site, spacing=a.spacing, interpolator=a.interpolator, align=not a.no_align,
-                         crop_margin_mm=a.crop_margin, qc=not a.no_qc, planning=dict(x.split("=", 1) for x in a.planning),
-                         split=split, seed=a.seed)
+    try: opts = _cli_options(a)
+    except ValueError as e: print(f"{ap.prog}: error: {e}", file=sys.stderr); return 2
     try: rep = import_dicom(a.src, a.root, opts, a.synonyms, a.patients)
     except JRSDataError as e: print(f"error: {e}"); return 2
-    return 1 if not any(v == "imported" for v in rep.patients.values()) else 0
+    return 0 if rep.patients and all(v == "imported" for v in rep.patients.values()) else 1
+
+def _cli_options(a) -> ImportOptions:
+    "ImportOptions from the parsed arguments; ValueError names the argument that is out of range."
+    if not (a.src and a.root): raise ValueError("the DICOM folder (src) and the dataset root are required")
+    if not 0.3 <= a.spacing <= 5: raise ValueError(f"--spacing must lie in [0.3, 5] mm, got {a.spacing:g}")
+    if a.crop_margin is not None and a.crop_margin < 0: raise ValueError(f"--crop-margin must be >= 0 mm, got {a.crop_margin:g}")
+    bad = [x for x in a.planning if "=" not in x]
+    if bad: raise ValueError(f"--planning takes PATIENT=UID_OR_DATE, got {bad[0]!r}")
+    try:
+        split = ({k.strip(): float(v) for k, v in (x.split("=") for x in a.split.split(","))} if "=" in a.split
+                 else {a.split.strip(): 1.0})
+    except ValueError: raise ValueError(f"--split takes 'train=0.7,val=0.3' or one split name, got {a.split!r}") from None
+    if set(split) - set(SPLITS): raise ValueError(f"--split names {sorted(set(split) - set(SPLITS))}; the splits are {list(SPLITS)}")
+    if any(v < 0 for v in split.values()) or sum(split.values()) <= 0:
+        raise ValueError(f"--split fractions must be >= 0 and not all 0, got {a.split!r}")
+    return ImportOptions(site=a.site, spacing=a.spacing, interpolator=a.interpolator, align=not a.no_align,
+                         crop_margin_mm=a.crop_margin, qc=not a.no_qc, planning=dict(x.split("=", 1) for x in a.planning),
+                         split=split, seed=a.seed, keep_unlabelled=a.keep_unlabelled)

@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.io.html.md"""
 
 # %% ../../nbs/01_data.io.ipynb #d40623f9
 from __future__ import annotations
-import json, os, tempfile
+import json, os, secrets, tempfile
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,11 @@ import SimpleITK as sitk
 from ..core import JRSDataError, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
 
 # %% auto #0
-__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'TOY_FOV', 'scan_dir', 'write_volume',
-           'write_json', 'read_sitk', 'read_volume', 'write_dvf', 'read_dvf', 'nifti_nonfinite', 'Manifest',
-           'load_manifest', 'toy_anatomy', 'toy_dvf', 'make_toy_dataset', 'resample_to_spacing', 'Problem', 'ScanData',
-           'ScanInfo', 'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'check_data_cli']
+__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'TOY_FOV', 'PLAUSIBLE_CC', 'BODY_HU',
+           'OUTSIDE_BODY_WARN', 'scan_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume', 'write_dvf',
+           'read_dvf', 'nifti_nonfinite', 'Manifest', 'load_manifest', 'toy_anatomy', 'toy_dvf', 'make_toy_dataset',
+           'resample_to_spacing', 'Problem', 'ScanData', 'ScanInfo', 'body_outline', 'inspect_scan', 'load_scan',
+           'DataReport', 'check_dataset', 'check_data_cli']
 
 # %% ../../nbs/01_data.io.ipynb #bcad4804
 MANIFEST = "manifest.json"
@@ -34,10 +35,23 @@ def scan_dir(root:str|Path, site:str, patient:str, scan:str) -> Path:
 
 # %% ../../nbs/01_data.io.ipynb #91b5d40d
 def _atomic_target(path:Path) -> Path:
+    "A new, empty, uniquely named file beside `path` (same suffixes), created with the umask's permissions."
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix="".join(path.suffixes), dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+    for _ in range(100):
+        tmp = path.parent / f".tmp_{secrets.token_hex(6)}{''.join(path.suffixes[-2:])}"
+        try: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError: continue
+        return tmp
+    raise FileExistsError(f"cannot create a temporary file in {path.parent}")
+
+def _temp_dir(parent:Path, prefix:str=".tmp_") -> Path:
+    "A new, uniquely named folder in `parent`, created with the umask's permissions (unlike `tempfile.mkdtemp`)."
+    parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        d = parent / f"{prefix}{secrets.token_hex(6)}"
+        try: d.mkdir(0o777); return d
+        except FileExistsError: continue
+    raise FileExistsError(f"cannot create a temporary folder in {parent}")
 
 def write_volume(arr:np.ndarray, # (D, H, W) array, or (D, H, W, C) vector array with is_vector
                  path:str|Path, spacing=(1.,1.,1.), origin=(0.,0.,0.), # (z, y, x) mm
@@ -382,6 +396,42 @@ def _resample_hint(spacing) -> str:
     return (f"resample it with jrs_nb.data.io.resample_to_spacing(image, spacing={sp}) "
             f"(is_label=True for labels.nii.gz) before using the dataset")
 
+# %% ../../nbs/01_data.io.ipynb #a5ce18bc
+PLAUSIBLE_CC = {            # organ -> (lowest, highest) volume in cc that check-data accepts without a warning
+    "prostate":         (2., 400.),    # typical 20-60 cc; a large BPH gland reaches 200+
+    "seminal_vesicles": (0.5, 80.),    # both lobes, typical 5-15 cc
+    "rectum":           (5., 600.),    # typical 40-150 cc, depends on the contoured length and filling
+    "bladder":          (5., 2000.),   # typical 100-500 cc, depends on filling
+}
+BODY_HU = -500.             # the body outline: voxels above this intensity, holes filled slice by slice
+OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside that outline
+
+def body_outline(image:np.ndarray # (D, H, W) CT in HU
+                ) -> np.ndarray: # bool (D, H, W)
+    "Voxels inside the body: above `BODY_HU`, holes (rectal gas, lungs) filled in each axial slice."
+    from scipy import ndimage as ndi
+    return np.stack([ndi.binary_fill_holes(s) for s in np.nan_to_num(image, nan=-1024.) > BODY_HU])
+
+def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:float) -> list[str]:
+    "Warnings about organs outside the body or of implausible volume."
+    from jrs_nb.core import ORGANS, LABELS
+    out = []
+    for o in ORGANS:
+        if counts[o] == 0: continue
+        name, cc = LABELS[o], float(counts[o] * vox_cc)
+        m = lab == o; f = float((np.nan_to_num(image[m], nan=-1024.) <= BODY_HU).mean())   # outside needs air
+        if f >= OUTSIDE_BODY_WARN:   # air, or gas inside the body? the outline of the organ's slices tells
+            ks = np.nonzero(m.any((1, 2)))[0]
+            f = float((~body_outline(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
+        if f >= OUTSIDE_BODY_WARN:
+            out.append(f"{100 * f:.0f} % of organ {name!r} (label {o}, {cc:.1f} cc) lies outside the body (the image is "
+                       f"below {BODY_HU:g} HU there): do these labels belong to this image?")
+        lo, hi = PLAUSIBLE_CC[name]
+        if not lo <= cc <= hi:
+            out.append(f"organ {name!r} (label {o}) measures {cc:.1f} cc, far outside the plausible {lo:g}-{hi:g} cc "
+                       "(PLAUSIBLE_CC in jrs_nb.data.io): check the contour and the spacing")
+    return out
+
 # %% ../../nbs/01_data.io.ipynb #6fb53736
 def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
                  role:str="daily", # "planning" (empty organs are errors) or "daily"
@@ -439,6 +489,8 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
                     if counts[o] == 0:
                         P(lp, f"organ {LABELS[o]!r} (label {o}) is empty in the {role} labels",
                           "error" if role == "planning" else "warning")
+                if img is not None and img.shape == lab.shape:
+                    for w in _plausibility(img, li, counts, vox): P(lp, w, "warning")
                 lab = lab.astype(np.uint8, copy=False)
     if dp.exists():
         info.has_dvf = True

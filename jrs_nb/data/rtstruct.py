@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.rtstruct.html.md"""
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #3ffb19d0
 from __future__ import annotations
-import contextlib, datetime, io, os, shutil
+import contextlib, datetime, io, json, os, shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -17,13 +17,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from ..core import JRSDataError, LABELS, ORGANS, ORGAN_COLORS, PRETTY, rng
-from .io import _atomic_target, read_sitk
+from .io import _atomic_target, read_sitk, load_manifest, MANIFEST
 from .dicom import (CT_SOP_CLASSES, ImportReport, scan_dicom, sort_slices, read_ct, resample_masks,
                                combine_masks, RoiMap, load_synonyms)
 
 # %% auto #0
 __all__ = ['CT_SOP', 'write_ct_series', 'write_rtstruct', 'synthetic_pelvis', 'write_synthetic_cohort', 'find_series',
-           'export_rtstruct', 'export_rtstruct_cli']
+           'dataset_scan_of', 'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #fd53174e
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
@@ -225,40 +225,127 @@ def find_series(ct_dir:str|Path, series_uid:str|None=None, report:ImportReport|N
                            + ("; pass series_uid" if len(series) > 1 else ""), ct_dir)
     return next(iter(series.values()))
 
+def dataset_scan_of(labels:str|Path # a label file
+                   ) -> dict|None: # {"root", "patient", "scan", "folder", "dicom", "planning_dicom"}, or None
+    "The dataset scan a label file belongs to: a scan folder of a dataset, or a pair folder of a predictions folder."
+    p = Path(labels).resolve()
+    if len(p.parents) < 4: return None
+    cands = [(p.parents[3], p.parents[1].name, p.parent.name, p.parents[2].name)]   # <root>/<site>/<patient>/<scan>/file
+    idx = p.parents[2] / "predictions.json"                                         # <out>/<patient>/<fixed>/file
+    if idx.exists():
+        try: data = json.loads(idx.read_text()).get("data")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError): data = None
+        if data: cands.append((Path(data), p.parents[1].name, p.parent.name, None))
+    for root, pid, sid, site in cands:
+        if not (root / MANIFEST).exists(): continue
+        m = load_manifest(root); e = m.patients.get(pid)
+        if not isinstance(e, dict) or sid not in e.get("scans", []) or (site is not None and e.get("site") != site): continue
+        dic = e.get("dicom", {})
+        return {"root": root, "patient": pid, "scan": sid, "folder": m.scan_dir(pid, sid), "dicom": dic.get(sid),
+                "planning_dicom": dic.get(m.planning(pid))}
+    return None
+
+def _clinic_names(src:dict|None) -> dict[int, str]:
+    "label -> the ROI name the clinic used for that organ (this scan's RTSTRUCT, else the planning scan's)."
+    out = {}
+    for d in ((src or {}).get("dicom"), (src or {}).get("planning_dicom")):
+        for name, organ in ((d or {}).get("roi_mapping") or {}).items():
+            l = next((k for k, v in LABELS.items() if v == organ and k in ORGANS), None)
+            if l is not None: out.setdefault(l, name)
+    return out
+
+def _extent(img:sitk.Image, mask:np.ndarray|None=None) -> str:
+    "Physical (x, y, z) box of `mask` (or of the whole image) in mm, as text."
+    idx = np.argwhere(mask)[:, ::-1] if mask is not None else np.array([[0, 0, 0], np.array(img.GetSize()) - 1])
+    pts = np.array([img.TransformContinuousIndexToPhysicalPoint([float(v) for v in i]) for i in (idx.min(0), idx.max(0))])
+    lo, hi = pts.min(0), pts.max(0)
+    return "(" + ", ".join(f"{a:.0f}..{b:.0f}" for a, b in zip(lo, hi)) + ") mm"
+
 def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
                     out:str|Path, # RTSTRUCT file to write
-                    transform:str|Path|sitk.Transform|None=None, # import's affine_to_planning.tfm (planning -> daily)
-                    series_uid:str|None=None, # when ct_dir holds several series
-                    roi_names:dict[int, str]|None=None, priority:Sequence[int]|None=None,
-                    label:str="jrs_nb") -> dict:
+                    transform:str|Path|sitk.Transform|None=None, # planning -> daily; None: the import's, when known
+                    series_uid:str|None=None, # when ct_dir holds several series (default: the scan's, when known)
+                    roi_names:dict[int, str]|None=None, # label -> ROI name (default: the clinic's names, else PRETTY)
+                    priority:Sequence[int]|None=None,
+                    label:str="jrs_nb",
+                    notes:list|None=None # receives what was decided on the way (transform applied, organs clipped)
+                   ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid."
-    lab_img = read_sitk(labels) if not isinstance(labels, sitk.Image) else labels
+    notes = notes if notes is not None else []
+    bad = sorted(set(roi_names or {}) - set(ORGANS))
+    if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
+    where = labels if not isinstance(labels, sitk.Image) else None
+    lab_img = read_sitk(labels) if where is not None else labels
     lab = sitk.GetArrayFromImage(lab_img)
-    if lab.min() < 0 or lab.max() > 4: raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", labels if not isinstance(labels, sitk.Image) else None)
+    if lab.min() < 0 or lab.max() > 4: raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", where)
+    masks = {l: lab == l for l in ORGANS if (lab == l).any()}
+    if not masks: raise JRSDataError("label map holds no organ (all background)", where)
+    src = dataset_scan_of(where) if where is not None else None
+    dic = (src or {}).get("dicom") or {}
+    if src is not None and transform is None:
+        tfm = src["folder"] / "affine_to_planning.tfm"
+        if tfm.exists():
+            transform = tfm
+            notes.append(f"applied the import's pre-alignment {tfm}: the labels are on the dataset grid of "
+                         f"{src['patient']}/{src['scan']}, which was aligned to the planning scan")
+        elif dic.get("affine"):
+            raise JRSDataError(f"the import pre-aligned scan {src['patient']}/{src['scan']} to the planning scan, but its "
+                               f"transform {tfm} is missing: without it the contours would land where the planning scan "
+                               "had them; restore the file or pass --transform", where)
+    if src is not None and dic.get("series_uid") and series_uid is None:
+        series_uid = dic["series_uid"]
+        found, _ = scan_dicom(ct_dir, ImportReport())
+        if series_uid not in found:
+            raise JRSDataError(f"the labels belong to scan {src['patient']}/{src['scan']} (CT series {series_uid}), "
+                               f"which is not in {ct_dir} (it holds {len(found) or 'no'} other CT series): give that "
+                               "scan's CT folder", where)
     s = find_series(ct_dir, series_uid)
     files = sort_slices(s); ct = read_ct(files, orient=False)
     if isinstance(transform, (str, Path)): transform = sitk.ReadTransform(str(transform))
     inv = transform.GetInverse() if transform is not None else None
-    masks = {l: lab == l for l in ORGANS if (lab == l).any()}
-    if not masks: raise JRSDataError("label map holds no organ", labels if not isinstance(labels, sitk.Image) else None)
     on_ct = resample_masks(masks, lab_img, ct, inv)
+    if not any(m.any() for m in on_ct.values()):
+        raise JRSDataError(f"the label map does not overlap the CT in {ct_dir}: its organs span {_extent(lab_img, lab > 0)}, "
+                           f"the CT spans {_extent(ct)} (x, y, z); wrong CT folder, or labels in another frame of "
+                           "reference (--transform)", where)
+    vox = float(np.prod(lab_img.GetSpacing())) / 1000.; vct = float(np.prod(ct.GetSpacing())) / 1000.
+    for l in masks:
+        a, b = masks[l].sum() * vox, on_ct[l].sum() * vct
+        if b == 0: raise JRSDataError(f"organ {LABELS[l]!r} ({a:.1f} cc in the labels) lies outside the CT in {ct_dir} "
+                                      f"(it spans {_extent(lab_img, masks[l])}, the CT {_extent(ct)})", where)
+        if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     combined = combine_masks(on_ct, priority or load_synonyms().label_priority)
-    out = write_rtstruct(combined, files, out, roi_names, label=label, description="jrs_nb predicted contours")
+    clinic = _clinic_names(src); names = {**clinic, **(roi_names or {})}
+    tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
+    notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
+        f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
+    out = write_rtstruct(combined, files, out, names, label=label, description="jrs_nb predicted contours")
     return {LABELS[l]: int((combined == l).sum()) for l in ORGANS}
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #93e3a68d
 def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     "Command line: write predicted daily contours (label NIfTI) as an RTSTRUCT referencing the daily CT."
-    import argparse
-    ap = argparse.ArgumentParser(prog="export_rtstruct", description=export_rtstruct_cli.__doc__)
+    import argparse, sys
+    ap = argparse.ArgumentParser(prog="jrs-nb export-rtstruct", description=export_rtstruct_cli.__doc__)
     ap.add_argument("labels", help="label map NIfTI (0..4), e.g. written by `jrs-nb infer`")
     ap.add_argument("ct_dir", help="folder holding the daily CT series (DICOM)")
     ap.add_argument("out", help="RTSTRUCT file to write")
-    ap.add_argument("--transform", help="affine_to_planning.tfm of the scan (written by the import); "
-                    "needed when the labels are on the pre-aligned planning grid")
+    ap.add_argument("--transform", help="planning -> daily transform (the import's affine_to_planning.tfm); found "
+                    "by itself when the labels lie in a dataset scan folder or a predictions folder of that dataset")
     ap.add_argument("--series-uid", help="SeriesInstanceUID, when ct_dir holds several CT series")
-    a = ap.parse_args(argv)
-    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid)
+    ap.add_argument("--roi-name", action="append", default=[], metavar="LABEL=NAME",
+                    help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own ROI names recorded "
+                    "at import, else Prostate, Seminal vesicles, Rectum, Bladder)")
+    try: a = ap.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
+    try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
+    except ValueError: names = None
+    if names is None or any(k not in ORGANS or not v.strip() for k, v in names.items()):
+        print(f"{ap.prog}: error: --roi-name takes LABEL=NAME with LABEL in {list(ORGANS)} and a non-empty name, got "
+              f"{a.roi_name}", file=sys.stderr); return 2
+    notes = []
+    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, notes=notes)
     except JRSDataError as e: print(f"error: {e}"); return 2
+    for x in notes: print(f"note: {x}")
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0
