@@ -232,7 +232,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
         if key in idx["pairs"]: continue
         pv = ds[k]
         resampled = not same_spacing(net.config.spacing, pv.spacing)
-        if resampled and progress:
+        if resampled and resample and progress:
             print(f"{key}: the network was trained on {_mm(net.config.spacing)} mm voxels, this pair has "
                   f"{_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
         pred = infer_pair(net, pv, tile, device, amp, resample=resample)

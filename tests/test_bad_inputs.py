@@ -298,6 +298,19 @@ def _(ctx):
     return ctx.run("export-rtstruct", d / LABELS_FILE, ct, ctx.tmp / "RS.dcm", "--roi-name", "9=Femur")
 
 
+# ---------------------------------------------------------------- infer
+@case("infer-spacing-refused")
+def _(ctx):
+    root = ctx.copy("toy")   # 3 mm voxels; the shipped networks were trained on 2 mm
+    return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train",
+                   "--no-resample")
+
+@case("infer-spacing-resampled")
+def _(ctx):
+    root = ctx.copy("toy")
+    return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train")
+
+
 # ---------------------------------------------------------------- the tests
 def test_every_row_has_a_case():
     ids = [r["id"] for r in ROWS]
