@@ -23,7 +23,7 @@ from .dicom import (CT_SOP_CLASSES, ImportReport, scan_dicom, sort_slices, read_
 
 # %% auto #0
 __all__ = ['CT_SOP', 'write_ct_series', 'write_rtstruct', 'synthetic_pelvis', 'write_synthetic_cohort', 'find_series',
-           'export_rtstruct', 'export_rtstruct_cli']
+           'absent_of_labels', 'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #fd53174e
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
@@ -225,27 +225,50 @@ def find_series(ct_dir:str|Path, series_uid:str|None=None, report:ImportReport|N
                            + ("; pass series_uid" if len(series) > 1 else ""), ct_dir)
     return next(iter(series.values()))
 
+def absent_of_labels(labels:str|Path) -> dict[str, str]:
+    "Organs declared absent for a label file found in a predictions folder or in the dataset layout: {organ: reason}."
+    import json
+    from jrs_nb.data.io import load_manifest, MANIFEST
+    p = Path(labels).resolve(); out = {}
+    idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None      # <pred>/<patient>/<scan>/seg.nii.gz
+    if idx is not None and idx.exists():
+        try: d = json.loads(idx.read_text())
+        except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
+        out.update((d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}).get("absent") or {})
+    root = p.parents[3] if len(p.parents) > 3 else None                            # <root>/<site>/<patient>/<scan>/labels.nii.gz
+    if root is not None and (root / MANIFEST).exists():
+        m = load_manifest(root); pid, sid = p.parents[1].name, p.parent.name
+        if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name: out.update(m.absent(pid, sid))
+    return out
+
 def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
                     out:str|Path, # RTSTRUCT file to write
                     transform:str|Path|sitk.Transform|None=None, # import's affine_to_planning.tfm (planning -> daily)
                     series_uid:str|None=None, # when ct_dir holds several series
                     roi_names:dict[int, str]|None=None, priority:Sequence[int]|None=None,
-                    label:str="jrs_nb") -> dict:
-    "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid."
+                    label:str="jrs_nb",
+                    absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
+                    notes:list|None=None # if given, a line per absent organ is appended
+                   ) -> dict:
+    "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     lab_img = read_sitk(labels) if not isinstance(labels, sitk.Image) else labels
     lab = sitk.GetArrayFromImage(lab_img)
     if lab.min() < 0 or lab.max() > 4: raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", labels if not isinstance(labels, sitk.Image) else None)
+    absent = {**(absent_of_labels(labels) if not isinstance(labels, sitk.Image) else {}), **(absent or {})}
+    for o, why in absent.items():   # declared absent (the manifest, predictions.json or the caller): never exported
+        n = int((lab == {v: k for k, v in LABELS.items()}[o]).sum()) if o in LABELS.values() else 0
+        if notes is not None: notes.append(f"{o}: absent ({why}): not written" + (f" ({n} voxels of it in the label map dropped)" if n else ""))
     s = find_series(ct_dir, series_uid)
     files = sort_slices(s); ct = read_ct(files, orient=False)
     if isinstance(transform, (str, Path)): transform = sitk.ReadTransform(str(transform))
     inv = transform.GetInverse() if transform is not None else None
-    masks = {l: lab == l for l in ORGANS if (lab == l).any()}
+    masks = {l: lab == l for l in ORGANS if (lab == l).any() and LABELS[l] not in absent}
     if not masks: raise JRSDataError("label map holds no organ", labels if not isinstance(labels, sitk.Image) else None)
     on_ct = resample_masks(masks, lab_img, ct, inv)
     combined = combine_masks(on_ct, priority or load_synonyms().label_priority)
     out = write_rtstruct(combined, files, out, roi_names, label=label, description="jrs_nb predicted contours")
-    return {LABELS[l]: int((combined == l).sum()) for l in ORGANS}
+    return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #93e3a68d
 def export_rtstruct_cli(argv:list[str]|None=None) -> int:
@@ -258,7 +281,16 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--transform", help="affine_to_planning.tfm of the scan (written by the import); "
                     "needed when the labels are on the pre-aligned planning grid")
     ap.add_argument("--series-uid", help="SeriesInstanceUID, when ct_dir holds several CT series")
+    ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
+                    help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
+                    "dataset manifest or predictions.json next to the labels are found automatically")
     a = ap.parse_args(argv)
-    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid)
+    absent, notes = {}, []
+    for x in a.absent:
+        o, _, why = x.partition("=")
+        if o not in LABELS.values() or o == "background": ap.error(f"--absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}")
+        absent[o] = why or "declared absent on the command line"
+    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, absent=absent, notes=notes)
     except JRSDataError as e: print(f"error: {e}"); return 2
+    for line in notes: print(line)
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0
