@@ -121,8 +121,9 @@ def normalise_roi_name(name:str) -> str:
 PROSTATE_BED = ("bed", "fossa", "loge")   # words that make a prostate ROI a prostate bed (post-prostatectomy)
 
 def is_prostate_bed(name:str) -> bool:
-    "Whether a ROI name that maps to the prostate names a prostate bed (it contains 'bed', 'fossa' or 'loge')."
-    return any(w in normalise_roi_name(name) for w in PROSTATE_BED)
+    "Whether a ROI name that maps to the prostate names a prostate bed: it contains 'bed', 'fossa' or 'loge', or ends in 'PB'."
+    n = normalise_roi_name(name)
+    return any(w in n for w in PROSTATE_BED) or n.endswith("pb")
 
 # %% ../../nbs/02a_data.dicom.ipynb #218b0db8
 @dataclass
