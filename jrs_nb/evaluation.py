@@ -53,6 +53,7 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
         sdir = man.scan_dir(p["patient"], p["fixed"])
         gt, sp, _ = read_volume(sdir / LABELS_FILE)
         ab = man.absent(p["patient"], p["fixed"])
+        mab = man.absent(p["patient"], p.get("moving") or man.planning(p["patient"]))   # the planning scan's
         for path, kind in _paths(method, p["files"]):
             lab = read_prediction(pred, p["patient"], p["fixed"], kind)
             if lab.shape != gt.shape: raise JRSDataError(f"prediction {lab.shape} is not on the daily grid {gt.shape}", pred / key)
@@ -62,6 +63,8 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
                     raise JRSDataError(f"organ {o!r} is declared absent in {MANIFEST} ({ab[o]}) but the daily labels have "
                                        "voxels of it: run jrs-nb check-data", sdir / LABELS_FILE)
                 r["absent"] = ab.get(o, f"no voxel in {LABELS_FILE} (not declared absent in {MANIFEST})") if r["gt_empty"] else ""
+                if kind == "warped_labels" and o in mab and not r["absent"]:   # warped planning labels cannot hold it
+                    r.update(dsc=np.nan, msd=np.nan, hd95=np.nan, failed=False, absent=f"absent in the planning scan ({mab[o]})")
             rows += metric_rows(res, method, path, split, p["patient"], key)
         pr = {"method": method, "split": split, "patient": p["patient"], "pair": key,
               "seconds": p.get("seconds"), "network_seconds": p.get("network_seconds", p.get("seconds"))}
@@ -95,9 +98,9 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
         for m in metrics:
             fig = boxplot_organs(res, m, split); f = out / f"box_{m}_{split}.png"
             fig.savefig(f, dpi=80, bbox_inches="tight"); plt.close(fig); figs.append(f.name)
-    ab = res[res["gt_empty"].astype(bool)] if "gt_empty" in res else res.iloc[:0]
-    absent = sorted({(r.pair, r.organ, r.absent) for r in ab.itertuples()})   # (pair, organ, reason): not scored
-    return {"results": int((~res["gt_empty"].astype(bool)).sum()) if "gt_empty" in res else len(res), "pairs": len(prs),
+    na = res["absent"].fillna("").astype(str) != "" if "absent" in res else pd.Series(False, index=res.index)
+    absent = sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})   # (pair, organ, reason): not scored
+    return {"results": int((~na).sum()), "pairs": len(prs),
             "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
 def evaluate_cli(argv:list[str]) -> int:

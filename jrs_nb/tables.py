@@ -99,7 +99,8 @@ def summarize(df:pd.DataFrame, # long-form results
     if df["split"].nunique() > 1: raise ValueError(f"summarize one split at a time, got {sorted(set(df['split']))}")
     ge = df["gt_empty"].fillna(False).astype(bool) if "gt_empty" in df.columns else pd.Series(False, index=df.index)
     why = df["absent"].fillna("").astype(str) if "absent" in df.columns else pd.Series("", index=df.index)
-    full, df = df.assign(_absent=ge, _why=why), df[~ge]   # organs without ground truth: counted, not scored
+    ge = ge | (why != "")                                  # no ground truth, or an organ declared absent: counted, not scored
+    full, df = df.assign(_absent=ge, _why=why), df[~ge]
     ref = None
     if reference is not None and (reference if isinstance(reference, str) else reference[0]) in set(df["method"]):
         ref_rows, ref_key = _reference_rows(df, reference, metric)

@@ -230,3 +230,26 @@ def test_train_infer_evaluate_export_with_an_absent_organ(toy_copy, tmp_path, ca
     assert names == ["Prostate", "Bladder"]
     n = export_rtstruct(data / "T/T_p002/s01" / LABELS_FILE, ct, tmp_path / "RS.api.dcm")
     assert set(n) == {"prostate", "rectum", "bladder"}              # the Python API honours the manifest too
+
+
+def test_evaluate_reg_path_of_an_organ_absent_in_the_planning_scan(toy_copy, tmp_path):
+    "The warped planning labels cannot hold an organ the planning scan lacks: 'absent in the planning scan', not a failure."
+    from jrs_nb.evaluation import evaluate_predictions, evaluate
+    from jrs_nb.predictions import write_prediction, save_index, pair_key
+    m = load_manifest(toy_copy)
+    f = m.scan_dir("T_p002", "s00") / LABELS_FILE; lab, sp, org = read_volume(f); lab[lab == 3] = 0; write_volume(lab, f, sp, org)
+    m.declare_absent("T_p002", "s00", "rectum", "not contoured on the planning CT"); m.save()
+    assert check_dataset(toy_copy).ok
+    idx = {"method": "identity", "data": str(toy_copy), "split": "val", "pairs": {}}
+    for p in m.split_pairs("val"):
+        files = write_prediction(tmp_path / "pred", p["patient"], p["fixed"], sp, org, warped_labels=lab)
+        idx["pairs"][pair_key(p["patient"], p["fixed"])] = {**p, "files": files, "seconds": 0.}
+    save_index(tmp_path / "pred", idx)
+    res, _ = evaluate_predictions(tmp_path / "pred")
+    rect = res[res.organ == "rectum"]
+    assert len(rect) == 2 and not rect["failed"].any() and rect["dsc"].isna().all()
+    assert (rect["absent"] == "absent in the planning scan (not contoured on the planning CT)").all()
+    assert res[res.organ != "rectum"]["dsc"].notna().all()
+    r = evaluate([tmp_path / "pred"], tmp_path / "eval")
+    assert len(r["absent"]) == 2 and r["results"] == 6
+    assert "absent: absent in the planning scan" in (tmp_path / "eval" / "dsc_val.md").read_text()
