@@ -614,7 +614,8 @@ def check_data_cli(argv:list[str]|None=None) -> int:
     "`jrs-nb check-data ROOT`: validate a dataset, print a per-scan table; exit 1 on errors, 2 on bad arguments."
     import argparse, sys
     ap = argparse.ArgumentParser(prog="jrs-nb check-data", description="Validate a jrs_nb dataset root: manifest, "
-                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table.")
+                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table. Organs the "
+                                 "manifest declares absent (per scan, with a reason) are reported as facts, not errors.")
     ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
     ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
     try: a = ap.parse_args(argv)

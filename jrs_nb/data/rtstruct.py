@@ -234,7 +234,11 @@ def absent_of_labels(labels:str|Path) -> dict[str, str]:
     if idx is not None and idx.exists():
         try: d = json.loads(idx.read_text())
         except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
-        out.update((d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}).get("absent") or {})
+        pair = d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}
+        out.update(pair.get("absent") or {})
+        if pair and d.get("data") and (Path(d["data"]) / MANIFEST).exists():         # the dataset the predictions came from
+            m = load_manifest(d["data"])
+            if pair.get("patient") in m.patients: out.update(m.absent(pair["patient"], pair.get("fixed", p.parent.name)))
     root = p.parents[3] if len(p.parents) > 3 else None                            # <root>/<site>/<patient>/<scan>/labels.nii.gz
     if root is not None and (root / MANIFEST).exists():
         m = load_manifest(root); pid, sid = p.parents[1].name, p.parent.name
