@@ -134,6 +134,8 @@ class PairBatch(NamedTuple):
     fixed_seg: Tensor             # (B, 1, n, n, n) int64 S_f label map
     moving_seg: Tensor            # (B, 1, n, n, n) int64 S_m label map
     dvf: Optional[Tensor] = None  # (B, 3, n, n, n) ground-truth phi (dz, dy, dx) mm, when known
+    fixed_absent: Optional[Tensor] = None   # (B, 4) bool: organ (ORGANS order) declared absent in the fixed scan
+    moving_absent: Optional[Tensor] = None  # (B, 4) bool: ... in the moving scan (data.io, "Absent organs")
 
     def to(self, device) -> "PairBatch":
         "Move every tensor to `device`."

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import ndimage
 
 from .core import JRSDataError, hu_to_unit
-from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE
+from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
 from .predictions import load_index, read_prediction, PRED_INDEX
 from .metrics import evaluate_labels, dvf_quality, dvf_error
 from .tables import metric_rows, NO_PATH, paper_tables, boxplot_organs
@@ -52,10 +52,20 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
     for key, p in idx["pairs"].items():
         sdir = man.scan_dir(p["patient"], p["fixed"])
         gt, sp, _ = read_volume(sdir / LABELS_FILE)
+        ab = man.absent(p["patient"], p["fixed"])
+        mab = man.absent(p["patient"], p.get("moving") or man.planning(p["patient"]))   # the planning scan's
         for path, kind in _paths(method, p["files"]):
             lab = read_prediction(pred, p["patient"], p["fixed"], kind)
             if lab.shape != gt.shape: raise JRSDataError(f"prediction {lab.shape} is not on the daily grid {gt.shape}", pred / key)
-            rows += metric_rows(evaluate_labels(lab, gt, sp, empty_gt="nan"), method, path, split, p["patient"], key)
+            res = evaluate_labels(lab, gt, sp, empty_gt="nan")
+            for o, r in res.items():   # no ground truth: not scored, but kept as "absent" with the reason
+                if o in ab and not r["gt_empty"]:
+                    raise JRSDataError(f"organ {o!r} is declared absent in {MANIFEST} ({ab[o]}) but the daily labels have "
+                                       "voxels of it: run jrs-nb check-data", sdir / LABELS_FILE)
+                r["absent"] = ab.get(o, f"no voxel in {LABELS_FILE} (not declared absent in {MANIFEST})") if r["gt_empty"] else ""
+                if kind == "warped_labels" and o in mab and not r["absent"]:   # warped planning labels cannot hold it
+                    r.update(dsc=np.nan, msd=np.nan, hd95=np.nan, failed=False, absent=f"absent in the planning scan ({mab[o]})")
+            rows += metric_rows(res, method, path, split, p["patient"], key)
         pr = {"method": method, "split": split, "patient": p["patient"], "pair": key,
               "seconds": p.get("seconds"), "network_seconds": p.get("network_seconds", p.get("seconds"))}
         if "dvf" in p["files"]:
@@ -66,8 +76,7 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
                 err = dvf_error(dvf, read_dvf(sdir / DVF_FILE), body, gt)
                 for region, e in err.items(): pr[f"dvf_err_mean_{region}"], pr[f"dvf_err_p95_{region}"] = e["mean"], e["p95"]
         pair_rows.append(pr)
-    res = pd.DataFrame(rows)
-    return res[~res.get("gt_empty", pd.Series(False, index=res.index)).astype(bool)] if len(res) else res, pd.DataFrame(pair_rows)
+    return pd.DataFrame(rows), pd.DataFrame(pair_rows)   # rows without ground truth stay, marked `gt_empty` and `absent`
 
 # %% ../nbs/10_evaluation.ipynb #db285434
 def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
@@ -89,7 +98,10 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
         for m in metrics:
             fig = boxplot_organs(res, m, split); f = out / f"box_{m}_{split}.png"
             fig.savefig(f, dpi=80, bbox_inches="tight"); plt.close(fig); figs.append(f.name)
-    return {"results": len(res), "pairs": len(prs), "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
+    na = res["absent"].fillna("").astype(str) != "" if "absent" in res else pd.Series(False, index=res.index)
+    absent = sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})   # (pair, organ, reason): not scored
+    return {"results": int((~na).sum()), "pairs": len(prs),
+            "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
 def evaluate_cli(argv:list[str]) -> int:
     "`jrs-nb evaluate`: tables in the papers' form from predictions folders."
@@ -103,6 +115,7 @@ def evaluate_cli(argv:list[str]) -> int:
     except (ValueError, JRSDataError) as e:
         print(f"jrs-nb evaluate: error: {e}", file=sys.stderr); return 2
     print(f"{r['pairs']} pairs, {r['results']} organ results -> {a.out} ({len(r['tables'])} tables)")
+    for pair, organ, why in r["absent"]: print(f"{pair}: {organ} absent, not scored ({why})")
     for t in r["tables"]:
         if t.startswith("msd_"): print("\n" + (Path(a.out) / t).read_text())
     return 0

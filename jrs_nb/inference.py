@@ -238,12 +238,15 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
         pred = infer_pair(net, pv, tile, device, amp, resample=resample)
         fx = ds.volume(pv.patient, pv.fixed_scan)
         files = write_prediction(out, pv.patient, pv.fixed_scan, pv.spacing, fx.origin, seg=pred.seg,
-                                 warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image)
+                                 warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
+                                 absent=pv.fixed_absent)   # organs declared absent in the daily scan: removed
         idx["pairs"][key] = {"patient": pv.patient, "moving": pv.moving_scan, "fixed": pv.fixed_scan, "files": files,
                              "network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
-                             "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled}
+                             "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
+                             **({"absent": dict(pv.fixed_absent)} if pv.fixed_absent else {})}
         save_index(out, idx)
-        if progress: print(f"[{k+1}/{n}] {key}: {pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)", flush=True)
+        if progress: print(f"[{k+1}/{n}] {key}: {pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
+                           + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items()), flush=True)
     save_index(out, idx)
     return idx
 

@@ -16,8 +16,8 @@ from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBa
 
 # %% auto #0
 __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ', 'dice_loss',
-           'box_sum', 'local_ncc', 'ncc_loss', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss',
-           'wgan_generator_term', 'gan_generator_loss']
+           'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc', 'ncc_loss', 'bending_terms',
+           'bending_energy', 'weighted_loss', 'jrs_loss', 'wgan_generator_term', 'gan_generator_loss']
 
 # %% ../nbs/06_losses.ipynb #82439aa4
 def _check_probs_labels(probs:Tensor, labels:Tensor):
@@ -61,6 +61,40 @@ def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
              ) -> Tensor: # scalar
     "1 - mean soft Dice over the four organs (CS paper)."
     return 1 - dice_per_organ(probs, labels, eps, batch).mean()
+
+# %% ../nbs/06_losses.ipynb #e4b64747
+def masked_dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
+                     target:Tensor, # (B,1,d,h,w) label map, or its (B,4,d,h,w) `organ_one_hot`
+                     absent:Optional[Tensor]=None, # (B,4) bool: organ declared absent in that sample (left out)
+                     eps:float=1e-7, batch:bool=False # as in `dice_per_organ`
+                    ) -> Tensor: # scalar: 1 - mean Dice over the (sample, organ) entries not declared absent
+    "1 - mean soft Dice of the organs, leaving out the organs declared absent in each sample."
+    if absent is None or not bool(absent.any()): return 1 - dice_per_organ(probs, target, eps, batch).mean()
+    if absent.shape != (probs.shape[0], len(ORGANS)):
+        raise ValueError(f"absent must be (B, {len(ORGANS)}) bool, got {tuple(absent.shape)} for {probs.shape[0]} samples")
+    keep = ~absent.to(probs.device, torch.bool)
+    if not bool(keep.any()): return probs.sum() * 0.           # every organ of every sample absent: nothing to learn
+    if not batch:
+        d = dice_per_organ(probs, target, eps)
+        return 1 - torch.where(keep, d, torch.zeros_like(d)).sum() / keep.sum()
+    if not (target.ndim == 5 and target.shape[1] == len(ORGANS) and target.is_floating_point()):
+        _check_probs_labels(probs, target); target = organ_one_hot(target)
+    p, k = probs[:, 1:].float(), keep[:, :, None, None, None].float()
+    inter, denom = (p * target * k).sum((0, 2, 3, 4)), ((p + target) * k).sum((0, 2, 3, 4))
+    d = (2 * inter + eps) / (denom + eps)
+    return 1 - d[keep.any(0)].mean()
+
+def marginal_cross_entropy(logits:Tensor, # (B,5,d,h,w) segmentation logits
+                           labels:Tensor, # (B,1,d,h,w) integer label map
+                           absent:Optional[Tensor]=None # (B,4) bool: organs declared absent per sample
+                          ) -> Tensor: # scalar, mean over voxels
+    "Cross-entropy where, in each sample, background and the organs declared absent count as one class."
+    if absent is None or not bool(absent.any()): return F.cross_entropy(logits.float(), labels[:, 0].long())
+    lp = logits.float().log_softmax(1)
+    merged = torch.cat([torch.ones_like(absent[:, :1]), absent], 1).to(lp.device, torch.bool)   # (B,5): bg + absent
+    lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")), 1)   # log(p_0 + sum p_absent)
+    lab = labels[:, 0].long()
+    return -torch.where(lab == 0, lp_bg, lp.gather(1, lab[:, None])[:, 0]).mean()
 
 # %% ../nbs/06_losses.ipynb #6ec02749
 def box_sum(x:Tensor, # (N,C,D,H,W)
@@ -162,7 +196,8 @@ _NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "
 
 # %% ../nbs/06_losses.ipynb #0e68d542
 def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor, spacing:Sequence[float],
-                 level:str, eps_dice:float, batch_dice:bool) -> dict[str, Tensor]:
+                 level:str, eps_dice:float, batch_dice:bool,
+                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None) -> dict[str, Tensor]:
     "Unweighted loss terms at one level."
     for t in terms:
         for field in _NEEDS[t]:
@@ -175,12 +210,14 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
     if {"dice_seg", "ce_seg", "dice_warp"} & set(terms):
         _check_probs_labels(o.seg if {"dice_seg", "ce_seg"} & set(terms) else o.warped_seg, fixed_seg)
         target = organ_one_hot(fixed_seg)
-    if "dice_seg" in terms: out["dice_seg"] = 1 - dice_per_organ(o.seg.float().softmax(1), target, eps_dice, batch_dice).mean()
-    if "ce_seg" in terms: out["ce_seg"] = F.cross_entropy(o.seg.float(), fixed_seg[:, 0].long())
+    fa = fixed_absent   # organs declared absent: left out of the Dice terms, merged with background in the cross-entropy
+    wa = fa if moving_absent is None else moving_absent if fa is None else fa | moving_absent
+    if "dice_seg" in terms: out["dice_seg"] = masked_dice_loss(o.seg.float().softmax(1), target, fa, eps_dice, batch_dice)
+    if "ce_seg" in terms: out["ce_seg"] = marginal_cross_entropy(o.seg, fixed_seg, fa)
     if "ncc" in terms: out["ncc"] = ncc_loss(o.warped_image, fixed)
     if "bending" in terms:
         out["bending"] = bending_energy(o.dvf.float(), [s * LEVEL_STRIDE[level] for s in spacing])
-    if "dice_warp" in terms: out["dice_warp"] = 1 - dice_per_organ(o.warped_seg.float(), target, eps_dice, batch_dice).mean()
+    if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa, eps_dice, batch_dice)
     return out
 
 # %% ../nbs/06_losses.ipynb #d08ccbca
@@ -199,7 +236,8 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
     total, logged = 0., {}
     for lvl in LEVELS:
         lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl), crop_to_level(batch.fixed_seg, lvl),
-                          spacing, lvl, eps_dice, batch_dice)
+                          spacing, lvl, eps_dice, batch_dice,
+                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None))
         for t, v in lt.items():
             total = total + level_weights[lvl] * weights[t] * v
             logged[f"{lvl}/{t}"] = v.detach()

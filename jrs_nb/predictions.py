@@ -34,12 +34,18 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
                      seg:Optional[np.ndarray]=None,            # (D,H,W) label map, segmentation path
                      warped_labels:Optional[np.ndarray]=None,  # (D,H,W) label map, registration path
                      dvf:Optional[np.ndarray]=None,            # (3,D,H,W) (dz,dy,dx) mm
-                     warped_image:Optional[np.ndarray]=None    # (D,H,W) HU
+                     warped_image:Optional[np.ndarray]=None,   # (D,H,W) HU
+                     absent:dict|None=None                     # organs declared absent in the daily scan {organ: reason}
                     ) -> dict[str, str]:
-    "Write the given outputs of one pair; returns {kind: relative path}."
+    "Write the given outputs of one pair (organs declared absent removed from the label maps); returns {kind: relative path}."
+    from jrs_nb.core import LABELS
     d, files = pred_dir(out, patient, fixed_scan), {}
+    drop = [l for l, o in LABELS.items() if l and o in (absent or {})]
     for kind, arr in (("seg", seg), ("warped_labels", warped_labels)):
-        if arr is not None: write_volume(np.asarray(arr, np.uint8), d / PRED_FILES[kind], spacing, origin); files[kind] = kind
+        if arr is None: continue
+        arr = np.asarray(arr, np.uint8)
+        if drop: arr = np.where(np.isin(arr, drop), 0, arr).astype(np.uint8)   # an absent organ is never predicted
+        write_volume(arr, d / PRED_FILES[kind], spacing, origin); files[kind] = kind
     if warped_image is not None:
         write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16), d / PRED_FILES["warped_image"], spacing, origin)
         files["warped_image"] = "warped_image"

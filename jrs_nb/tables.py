@@ -97,13 +97,17 @@ def summarize(df:pd.DataFrame, # long-form results
     df = check_results(df, (metric,))
     if split is not None: df = df[df["split"] == split]
     if df["split"].nunique() > 1: raise ValueError(f"summarize one split at a time, got {sorted(set(df['split']))}")
-    if "gt_empty" in df.columns: df = df[~df["gt_empty"].fillna(False).astype(bool)]
+    ge = df["gt_empty"].fillna(False).astype(bool) if "gt_empty" in df.columns else pd.Series(False, index=df.index)
+    why = df["absent"].fillna("").astype(str) if "absent" in df.columns else pd.Series("", index=df.index)
+    ge = ge | (why != "")                                  # no ground truth, or an organ declared absent: counted, not scored
+    full, df = df.assign(_absent=ge, _why=why), df[~ge]
     ref = None
     if reference is not None and (reference if isinstance(reference, str) else reference[0]) in set(df["method"]):
         ref_rows, ref_key = _reference_rows(df, reference, metric)
         ref = ref_rows.set_index(["organ", "patient", "pair"])[metric]
     rows = []
-    for (m, p, organ), g in df.groupby(["method", "path", "organ"], sort=False):
+    for (m, p, organ), ga in full.groupby(["method", "path", "organ"], sort=False):
+        g = ga[~ga["_absent"]]; reasons = list(dict.fromkeys(w for w in ga.loc[ga["_absent"], "_why"] if w))
         failed = g["failed"].astype(bool)
         v = g.loc[~failed, metric].dropna()
         pval = np.nan
@@ -113,17 +117,21 @@ def summarize(df:pd.DataFrame, # long-form results
             pval = wilcoxon_p(paired["x"].values, paired["y"].values)
         rows.append(dict(method=m, path=p, organ=organ, n=int(v.size), failed=int(failed.sum()),
                          mean=v.mean() if v.size else np.nan, sd=v.std(ddof=1) if v.size > 1 else np.nan,
-                         median=v.median() if v.size else np.nan, p=pval, dagger=bool(pval < alpha)))
+                         median=v.median() if v.size else np.nan, p=pval, dagger=bool(pval < alpha),
+                         absent=int(ga["_absent"].sum()), absent_reason="; ".join(reasons)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/07a_tables.ipynb #285867da
 def _fmt(r, digits):
+    na, why = int(r.get("absent", 0) or 0), r.get("absent_reason", "") or ""
+    if na and not r["n"] and not r["failed"]: return "absent" + (f": {why}" if why else "")   # never a silently missing column
     if np.isnan(r["mean"]): s = "n/a"
     else:
         sd = "n/a" if np.isnan(r["sd"]) else f"{r['sd']:.{digits}f}"
         s = f"{r['mean']:.{digits}f} ± {sd} ({r['median']:.{digits}f})"
     if r["dagger"]: s += "†"
     if r["failed"]: s += f" [{r['failed']} failed]"
+    if na: s += f" [{na} absent]"
     return s
 
 def paper_table(summary:pd.DataFrame, # output of `summarize`

@@ -283,7 +283,7 @@ def _trim_jsonl(path:Path, upto:int):
 
 # %% ../nbs/08_train.ipynb #c606f8f6
 def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor, dict]:
-    "The CS paper's loss of `cfg.network`, plus the recipe's cross-entropy (`cfg.ce`) and pooled Dice (`cfg.batch_dice`)."
+    "The CS paper's loss of `cfg.network`, plus the recipe's cross-entropy (`cfg.ce`) and pooled Dice (`cfg.batch_dice`); organs the batch declares absent are masked (`losses.masked_dice_loss`, `marginal_cross_entropy`)."
     terms = LOSS_TERMS[cfg.network]
     if cfg.ce and "dice_seg" in terms: terms = terms + ("ce_seg",)
     if cfg.ncc_window and cfg.window and "ncc" in terms:   # NCC of the soft-tissue window

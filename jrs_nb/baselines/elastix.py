@@ -114,9 +114,10 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
             raise JRSDataError(f"planning grid {moving.shape} @ {sp_m} differs from daily grid {fixed.shape} @ {sp}", mdir / IMAGE_FILE)
         r = elastix_register(fixed, moving, sp, cfg)
         wl = resample_with_dvf(mlab, r.dvf, sp, nearest=True, default=0)
-        files = write_prediction(out, p["patient"], p["fixed"], sp, org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image)
+        ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
+        files = write_prediction(out, p["patient"], p["fixed"], sp, org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image, absent=ab)
         idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
-                             "seconds": round(r.seconds, 3)}
+                             "seconds": round(r.seconds, 3), **({"absent": ab} if ab else {})}
         save_index(out, idx)
         if progress: print(f"[{i+1}/{len(pairs)}] {key}: {r.seconds:.1f} s", flush=True)
     save_index(out, idx)

@@ -43,6 +43,7 @@ class Volume(NamedTuple):
     origin: tuple                  # (z, y, x) mm
     image_min: float               # minimum of `image` (padding value)
     path: Path                     # scan folder
+    absent: dict = {}              # organs declared absent in the manifest: {organ name: reason}
 
 class PairVolumes(NamedTuple):
     "A (moving = planning, fixed = daily) pair of whole volumes, numpy arrays in (z, y, x) order."
@@ -57,6 +58,8 @@ class PairVolumes(NamedTuple):
     moving_scan: str
     fixed_min: float               # image minima (padding values)
     moving_min: float
+    fixed_absent: dict = {}        # organs declared absent in the fixed / moving scan: {organ name: reason}
+    moving_absent: dict = {}
 
 # %% ../../nbs/03_data.dataset.ipynb #0311bee0
 class JRSDataset(torch.utils.data.Dataset):
@@ -80,9 +83,10 @@ class JRSDataset(torch.utils.data.Dataset):
     def _load(self, patient, scan) -> Volume:
         folder = self.manifest.scan_dir(patient, scan)
         role = "planning" if scan == self.manifest.planning(patient) else "daily"
-        d = load_scan(folder, role, self.manifest.spacing, load_dvf=self.load_dvf and role == "daily")
+        d = load_scan(folder, role, self.manifest.spacing, load_dvf=self.load_dvf and role == "daily",
+                      absent=self.manifest.absent(patient, scan))
         img = hu_to_unit(d.image)
-        return Volume(img, d.labels, d.dvf, d.spacing, d.origin, float(img.min()), folder)
+        return Volume(img, d.labels, d.dvf, d.spacing, d.origin, float(img.min()), folder, d.absent)
 
     def __getitem__(self, i:int) -> PairVolumes:
         if not -len(self) <= i < len(self): raise IndexError(f"pair {i} out of range ({len(self)} pairs)")
@@ -92,7 +96,7 @@ class JRSDataset(torch.utils.data.Dataset):
             raise JRSDataError(f"grid differs from the moving (planning) scan {mv.path / IMAGE_FILE}: {d}; fixed and "
                                "moving scans must share one grid (affinely pre-align and resample them)", fx.path / IMAGE_FILE)
         return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing, p["patient"],
-                           p["fixed"], p["moving"], fx.image_min, mv.image_min)
+                           p["fixed"], p["moving"], fx.image_min, mv.image_min, fx.absent, mv.absent)
 
 # %% ../../nbs/03_data.dataset.ipynb #22606989
 def show_pair(pv:PairVolumes, # a pair from JRSDataset

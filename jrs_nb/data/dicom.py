@@ -23,13 +23,13 @@ from .io import (write_volume, write_json, Manifest, load_manifest, MANIFEST, IM
                             SPLITS, _atomic_target, _temp_dir)
 
 # %% auto #0
-__all__ = ['Severity', 'DEFAULT_PRIORITY', 'DEFAULT_SYNONYMS', 'SYNONYMS_FILE', 'CT_SOP_CLASSES', 'RTSTRUCT_SOP_CLASS',
-           'AXIAL_TOL', 'OVERLAP_WARN', 'Interp', 'Problem', 'ImportReport', 'normalise_roi_name', 'RoiMap',
-           'default_synonyms_path', 'write_synonyms', 'load_synonyms', 'CTSeries', 'StructSet', 'scan_dicom',
-           'match_structs', 'sort_slices', 'read_ct', 'rasterise_struct', 'combine_masks', 'iso_grid', 'resample_image',
-           'resample_masks', 'affine_align', 'affine_summary', 'torso_mask', 'organ_bbox', 'crop_grid', 'qc_montage',
-           'ImportOptions', 'LoadedScan', 'load_scan', 'order_scans', 'import_patient', 'assign_splits', 'import_dicom',
-           'import_dicom_cli']
+__all__ = ['Severity', 'DEFAULT_PRIORITY', 'DEFAULT_SYNONYMS', 'PROSTATE_BED', 'SYNONYMS_FILE', 'CT_SOP_CLASSES',
+           'RTSTRUCT_SOP_CLASS', 'AXIAL_TOL', 'OVERLAP_WARN', 'Interp', 'Problem', 'ImportReport', 'normalise_roi_name',
+           'is_prostate_bed', 'RoiMap', 'default_synonyms_path', 'write_synonyms', 'load_synonyms', 'CTSeries',
+           'StructSet', 'scan_dicom', 'match_structs', 'sort_slices', 'read_ct', 'rasterise_struct', 'combine_masks',
+           'iso_grid', 'resample_image', 'resample_masks', 'affine_align', 'affine_summary', 'torso_mask', 'organ_bbox',
+           'crop_grid', 'qc_montage', 'ImportOptions', 'LoadedScan', 'load_scan', 'order_scans', 'import_patient',
+           'assign_splits', 'import_dicom', 'import_dicom_cli']
 
 # %% ../../nbs/02a_data.dicom.ipynb #83070f55
 Severity = Literal["error", "warning", "info"]
@@ -101,7 +101,10 @@ DEFAULT_PRIORITY = ("prostate", "seminal_vesicles", "rectum", "bladder")
 
 DEFAULT_SYNONYMS = {
     "prostate": ["Prostate", "Prostaat", "Prostata", "Prostate_gland", "CTV_prostate", "CTV_prostaat", "CTVprostate",
-                 "CTV_P", "CTVp", "CTV1", "Prostate_CTV", "GTV_prostate", "Prost"],
+                 "CTV_P", "CTVp", "CTV1", "Prostate_CTV", "GTV_prostate", "Prost",
+                 # after a prostatectomy: the prostate bed stands in for the prostate (see PROSTATE_BED)
+                 "Prostate_bed", "Prostatic_fossa", "Prostate_fossa", "CTV_prostatebed", "CTV_PB", "Prostatectomy_bed",
+                 "Prostaatloge", "Prostataloge", "Loge_prostatique"],
     "seminal_vesicles": ["SeminalVesicles", "Seminal_Vesicle", "SV", "SVs", "Vesicles", "Vesicle", "Zaadblaasjes",
                          "Zaadblaas", "Vesiculae", "Vesiculae_seminales", "Vesicula_seminalis", "Vesicules_seminales",
                          "Samenblasen", "Samenblase", "CTV_SV", "CTV_SVs", "CTV_vesicles", "CTV_zaadblaasjes", "CTV2"],
@@ -114,6 +117,13 @@ def normalise_roi_name(name:str) -> str:
     "Lower case, accents stripped, spaces/underscores/hyphens/dots removed: the key that synonyms are matched on."
     s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-\.]+", "", s.lower())
+
+PROSTATE_BED = ("bed", "fossa", "loge")   # words that make a prostate ROI a prostate bed (post-prostatectomy)
+
+def is_prostate_bed(name:str) -> bool:
+    "Whether a ROI name that maps to the prostate names a prostate bed: it contains 'bed', 'fossa' or 'loge', or ends in 'PB'."
+    n = normalise_roi_name(name)
+    return any(w in n for w in PROSTATE_BED) or n.endswith("pb")
 
 # %% ../../nbs/02a_data.dicom.ipynb #218b0db8
 @dataclass
@@ -649,6 +659,26 @@ def order_scans(series:list[CTSeries], planning:str|None=None) -> list[CTSeries]
         ss.remove(hit[0]); ss.insert(0, hit[0])
     return ss
 
+def _absent_organs(loaded:dict, labs:dict) -> tuple[dict, dict]:
+    "({scan: {organ: reason}} to declare absent, {scan: prostate-bed ROI name}) of one patient's imported scans."
+    beds = {sid: n for sid, L in loaded.items() for n, o in L.roi_mapping.items() if o == "prostate" and is_prostate_bed(n)}
+    out = {}
+    for sid, L in loaded.items():
+        lab, a = labs[sid], {}
+        if beds and (lab is None or not (lab == 2).any()):   # an anatomical fact: every scan of the patient
+            s0 = sid if sid in beds else next(iter(beds))
+            a["seminal_vesicles"] = (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
+                                     f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
+        if lab is not None:                                  # a fact of this scan's contours
+            rois = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}
+            for l in ORGANS:
+                o = LABELS[l]
+                if o in a or (lab == l).any(): continue
+                a[o] = (f"not contoured: ROI {rois[o]!r} of the RTSTRUCT covers no voxel of this scan" if o in rois else
+                        f"not contoured: no ROI of the RTSTRUCT is a {o} (its ROIs: {', '.join(sorted(L.roi_mapping)) or 'none'})")
+        if a: out[sid] = a
+    return out, beds
+
 def _safe(s:str) -> str: return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("._") or "anonymous"
 
 def import_patient(series:list[CTSeries], # the CT series of one patient
@@ -712,6 +742,8 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
     final = Path(root) / opts.site / patient
     tmp = _temp_dir(Path(root) / opts.site, f".tmp_{patient}_")
     entry = {"site": opts.site, "scans": sids, "planning": sids[0], "labelled": [], "dicom": {}}
+    absent, beds = _absent_organs(loaded, labs)
+    if absent: entry["absent"] = absent   # manifest: organs declared absent per scan, with the reason
     try:
         for sid, L in loaded.items():
             t1 = time.perf_counter(); d = tmp / sid; d.mkdir()
@@ -724,12 +756,15 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
                            f"{patient} / {sid} ({L.series.description or L.series.uid[-12:]})",
                            None if sid == sids[0] else vols[sids[0]], unal.get(sid))
             cc = {ORGAN_NAMES[l-1]: float((lab == l).sum() * opts.spacing**3 / 1000.) for l in ORGANS} if lab is not None else {}
-            missing = [o for o, v in cc.items() if v == 0] if lab is not None else []
-            if lab is not None and missing:
-                report.add("warning", "missing_organ", f"no voxel of {missing} after import", L.struct, patient, sid)
+            if sid in beds:
+                report.add("info", "prostate_bed", f"ROI {beds[sid]!r} is a prostate bed: imported as the prostate label "
+                           "(label 1)", L.struct, patient, sid)
+            for o, why in absent.get(sid, {}).items():
+                report.add("info", "absent_organ", f"{o} declared absent in {MANIFEST}: {why}", L.struct or L.series.folder, patient, sid)
             entry["dicom"][sid] = {"series_uid": L.series.uid, "study_uid": L.series.study_uid, "date": L.series.date,
                                    "frame_of_reference": L.series.frame_of_reference, "folder": str(L.series.folder),
-                                   "rtstruct": L.struct, "roi_mapping": L.roi_mapping, **({"affine": info} if info else {})}
+                                   "rtstruct": L.struct, "roi_mapping": L.roi_mapping, **({"affine": info} if info else {}),
+                                   **({"prostate_bed": beds[sid]} if sid in beds else {})}
             report.scans.append({"patient": patient, "scan": sid, "date": L.series.date, "n_slices": len(L.series.files),
                                  "series_uid": L.series.uid, "organ_cc": cc, "affine_shift_mm": info.get("shift_mm"),
                                  "shape": list(hu.shape), "time_s": t0[sid] + time.perf_counter() - t1})
@@ -778,6 +813,13 @@ def assign_splits(patients:Sequence[str], split:dict, seed:int=0, existing:dict|
     for k in names: existing.setdefault(k, [])
     return existing
 
+def _say_absent(pat:str, entry:dict):
+    "One console line per organ the import declared absent (and per prostate bed)."
+    for sid, d in entry["dicom"].items():
+        if "prostate_bed" in d: print(f"  {pat}/{sid}: ROI {d['prostate_bed']!r} is a prostate bed: imported as the prostate label")
+    for sid, organs in entry.get("absent", {}).items():
+        for o, why in organs.items(): print(f"  {pat}/{sid}: {o} declared absent in {MANIFEST} ({why})")
+
 def import_dicom(src:str|Path, # folder tree of DICOM files
                  root:str|Path, # dataset root to create or extend
                  opts:ImportOptions|None=None,
@@ -818,6 +860,7 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
         for q in man.pairs: q["split"] = split_of[q["patient"]]
         man.save(root); report.patients[pat] = "imported"; report.save(root)
         if verbose: print(f"{pat}: {len(entry['scans'])} scans imported in {time.perf_counter() - t:.1f} s")
+        if verbose: _say_absent(pat, entry)
     report.save(root)
     if verbose:
         if not by_patient: print(f"no CT series found under {src}")

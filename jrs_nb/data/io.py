@@ -17,17 +17,18 @@ import SimpleITK as sitk
 from ..core import JRSDataError, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
 
 # %% auto #0
-__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'TOY_FOV', 'PLAUSIBLE_CC', 'BODY_HU',
-           'OUTSIDE_BODY_WARN', 'scan_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume', 'write_dvf',
-           'read_dvf', 'nifti_nonfinite', 'Manifest', 'load_manifest', 'toy_anatomy', 'toy_dvf', 'make_toy_dataset',
-           'resample_to_spacing', 'Problem', 'ScanData', 'ScanInfo', 'body_outline', 'inspect_scan', 'load_scan',
-           'DataReport', 'check_dataset', 'check_data_cli']
+__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'TOY_FOV', 'PLAUSIBLE_CC',
+           'BODY_HU', 'OUTSIDE_BODY_WARN', 'scan_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume',
+           'write_dvf', 'read_dvf', 'nifti_nonfinite', 'Manifest', 'absent_vector', 'load_manifest', 'toy_anatomy',
+           'toy_dvf', 'make_toy_dataset', 'resample_to_spacing', 'Problem', 'ScanData', 'ScanInfo', 'body_outline',
+           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'check_data_cli']
 
 # %% ../../nbs/01_data.io.ipynb #bcad4804
 MANIFEST = "manifest.json"
 IMAGE_FILE, LABELS_FILE, DVF_FILE = "image.nii.gz", "labels.nii.gz", "dvf_to_planning.nii.gz"
 SPLITS = ("train", "val", "test")
 FORMAT = "jrs_nb-dataset"
+ABSENT = "absent"   # per-patient manifest key: {scan: {organ name: reason}} (see "Absent organs")
 
 def scan_dir(root:str|Path, site:str, patient:str, scan:str) -> Path:
     "Folder of one scan: `<root>/<site>/<patient>/<scan>`."
@@ -142,7 +143,8 @@ def nifti_nonfinite(path:str|Path) -> tuple[int, tuple|None]:
 @dataclass
 class Manifest:
     "Contents of `<root>/manifest.json`."
-    patients: dict[str, dict]          # patient id -> {"site": str, "scans": [scan ids, planning first], "planning": scan id}
+    patients: dict[str, dict]          # patient id -> {"site": str, "scans": [scan ids, planning first], "planning": scan id,
+                                       #                "absent": {scan id: {organ name: reason}} (optional)}
     splits: dict[str, list[str]]       # split name ("train", "val", "test") -> patient ids
     pairs: list[dict]                  # {"patient", "moving" (planning scan), "fixed" (daily scan), "split"}
     spacing: list[float] = field(default_factory=lambda: [1., 1., 1.])  # common (z, y, x) spacing in mm
@@ -170,6 +172,22 @@ class Manifest:
                                None if self.root is None else self.root / MANIFEST)
         return [p for p in self.pairs if p["split"] == split]
 
+    def absent(self, patient:str, scan:str) -> dict[str, str]:
+        "Organs declared absent in `scan` of `patient`: {organ name: reason}, empty when none."
+        d = self.patients[patient].get(ABSENT) or {}
+        return dict(d.get(scan) or {}) if isinstance(d, dict) and isinstance(d.get(scan) or {}, dict) else {}
+
+    def declare_absent(self, patient:str, scan:str, organ:str, reason:str):
+        "Declare `organ` absent in `scan` of `patient`, with the reason (then `save`); the organ's labels must be empty."
+        from jrs_nb.core import ORGAN_NAMES
+        if patient not in self.patients: raise JRSDataError(f"unknown patient {patient!r}", self.root and self.root / MANIFEST)
+        if scan not in self.patients[patient]["scans"]:
+            raise JRSDataError(f"patient {patient!r} has no scan {scan!r} (scans: {self.patients[patient]['scans']})",
+                               self.root and self.root / MANIFEST)
+        if organ not in ORGAN_NAMES: raise ValueError(f"unknown organ {organ!r}; the organs are {list(ORGAN_NAMES)}")
+        if not isinstance(reason, str) or not reason.strip(): raise ValueError("an absent organ needs a reason (a non-empty text)")
+        self.patients[patient].setdefault(ABSENT, {}).setdefault(scan, {})[organ] = reason.strip()
+
     def to_dict(self) -> dict:
         d = asdict(self); d.pop("root")
         return {"format": d.pop("format"), "version": d.pop("version"), **d}
@@ -190,6 +208,7 @@ def _manifest_problems(m:Manifest, path:Path) -> list[str]:
             out.append(f"patient {pid!r} needs a 'site' and a non-empty 'scans' list"); continue
         if p.get("planning", p["scans"][0]) not in p["scans"]:
             out.append(f"patient {pid!r}: planning scan {p['planning']!r} is not among its scans {p['scans']}")
+        out += _absent_problems(pid, p)
     seen = {}
     for split, pids in m.splits.items():
         for pid in pids:
@@ -206,6 +225,26 @@ def _manifest_problems(m:Manifest, path:Path) -> list[str]:
         if p["split"] not in m.splits:
             out.append(f"pair {i} names split {p['split']!r}, which the manifest does not define (it has {sorted(m.splits)})")
     return out
+
+def _absent_problems(pid:str, p:dict) -> list[str]:
+    "Problems of a patient's `absent` declarations: {scan: {organ name: non-empty reason}}."
+    from jrs_nb.core import ORGAN_NAMES
+    a = p.get(ABSENT)
+    if a is None: return []
+    if not isinstance(a, dict): return [f"patient {pid!r}: 'absent' must map scan ids to {{organ: reason}}, got {a!r}"]
+    out = []
+    for sid, organs in a.items():
+        if sid not in p["scans"]: out.append(f"patient {pid!r}: 'absent' names scan {sid!r}, which is not among its scans {p['scans']}")
+        if not isinstance(organs, dict): out.append(f"patient {pid!r}, scan {sid!r}: 'absent' must map organ names to reasons, got {organs!r}"); continue
+        for o, why in organs.items():
+            if o not in ORGAN_NAMES: out.append(f"patient {pid!r}, scan {sid!r}: 'absent' names unknown organ {o!r} (organs: {list(ORGAN_NAMES)})")
+            if not isinstance(why, str) or not why.strip(): out.append(f"patient {pid!r}, scan {sid!r}: absent organ {o!r} needs a reason (a non-empty text)")
+    return out
+
+def absent_vector(absent:dict|None) -> np.ndarray:
+    "(4,) bool in `core.ORGANS` order: True where the organ is in `absent` ({organ name: reason})."
+    from jrs_nb.core import ORGAN_NAMES
+    return np.array([o in (absent or {}) for o in ORGAN_NAMES], bool)
 
 def _parse_manifest(root:Path) -> tuple[Manifest|None, list[str]]:
     "(manifest or None when it cannot be built, problems) for `<root>/manifest.json`."
@@ -362,6 +401,7 @@ class ScanData:
     origin: tuple                 # (z, y, x) mm
     dvf: np.ndarray|None = None   # (3, D, H, W) float32 (dz, dy, dx) mm to the planning scan, daily scans only
     folder: Path|None = None
+    absent: dict = field(default_factory=dict)  # organs declared absent (and empty): {organ name: reason}
 
 @dataclass
 class ScanInfo:
@@ -375,6 +415,7 @@ class ScanInfo:
     organ_cc: dict|None = None     # organ name -> volume in cc
     has_dvf: bool = False
     problems: list = field(default_factory=list)
+    absent: dict = field(default_factory=dict)  # organs declared absent in the manifest and empty: {organ: reason} (facts, not problems)
     @property
     def errors(self) -> list: return [p for p in self.problems if p.level == "error"]
     @property
@@ -438,7 +479,8 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
                  spacing=None, # the dataset's (z, y, x) spacing in mm (the manifest's), or None to skip that check
                  expect_dvf:bool=False, # a missing dvf_to_planning.nii.gz is an error
                  keep:bool=False, # return the arrays (ScanData) too
-                 patient:str="", scan:str="" # ids for the report (default: taken from the folder)
+                 patient:str="", scan:str="", # ids for the report (default: taken from the folder)
+                 absent:dict|None=None # organs declared absent in this scan, {organ name: reason} (`Manifest.absent`)
                 ) -> tuple[ScanInfo, ScanData|None]:
     "Run every per-scan check on one scan folder; problems are collected in `ScanInfo.problems`."
     from jrs_nb.core import ORGANS, LABELS
@@ -486,8 +528,14 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
                 vox = float(np.prod(lsp)) / 1000.
                 info.organ_cc = {LABELS[o]: float(counts[o] * vox) for o in ORGANS}
                 for o in ORGANS:
-                    if counts[o] == 0:
-                        P(lp, f"organ {LABELS[o]!r} (label {o}) is empty in the {role} labels",
+                    name = LABELS[o]
+                    if name in (absent or {}):
+                        if counts[o]: P(lp, f"organ {name!r} (label {o}) is declared absent in {MANIFEST} ({absent[name]}) "
+                                            f"but the labels hold {counts[o]} voxels of it: remove the voxels or the declaration")
+                        else: info.absent[name] = absent[name]
+                    elif counts[o] == 0:
+                        P(lp, f"organ {name!r} (label {o}) is empty in the {role} labels; if it is really absent (e.g. "
+                              f"removed, or not contoured) declare it absent in {MANIFEST} (Manifest.declare_absent)",
                           "error" if role == "planning" else "warning")
                 if img is not None and img.shape == lab.shape:
                     for w in _plausibility(img, li, counts, vox): P(lp, w, "warning")
@@ -508,12 +556,14 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
         P(dp, "file is missing (other daily scans of this dataset have a ground-truth DVF)")
     data = None
     if keep and not info.errors and img is not None and lab is not None:
-        data = ScanData(img, lab, info.spacing, info.origin, dvf, folder)
+        data = ScanData(img, lab, info.spacing, info.origin, dvf, folder, dict(info.absent))
     return info, data
 
-def load_scan(folder:str|Path, role:str="daily", spacing=None, load_dvf:bool=True) -> ScanData:
+def load_scan(folder:str|Path, role:str="daily", spacing=None, load_dvf:bool=True,
+              absent:dict|None=None # organs declared absent, {organ name: reason} (`Manifest.absent`)
+             ) -> ScanData:
     "Read and validate one scan; raises `JRSDataError` naming the file and every problem found."
-    info, data = inspect_scan(folder, role, spacing, keep=True)
+    info, data = inspect_scan(folder, role, spacing, keep=True, absent=absent)
     errs = info.errors
     if errs: raise JRSDataError(errs[0].problem + "".join(f"; also {p}" for p in errs[1:]), errs[0].path)
     if not load_dvf: data.dvf = None
@@ -553,7 +603,7 @@ class DataReport:
             rows.append([s.patient, s.scan, s.role, _fmt(s.size, "{}") if s.size else "-",
                          _fmt(s.spacing) if s.spacing else "-",
                          f"{s.hu_range[0]:.0f}..{s.hu_range[1]:.0f}" if s.hu_range else "-"]
-                        + [f"{oc[o]:.1f}" if o in oc else "-" for o in ORGAN_NAMES] + [s.status])
+                        + ["absent" if o in s.absent else f"{oc[o]:.1f}" if o in oc else "-" for o in ORGAN_NAMES] + [s.status])
         w = [max(len(str(r[i])) for r in [hdr] + rows) for i in range(len(hdr))]
         return "\n".join("  ".join(str(c).ljust(w[i]) if i < 3 or i == len(hdr) - 1 else str(c).rjust(w[i])
                                    for i, c in enumerate(r)).rstrip() for r in [hdr] + rows)
@@ -568,6 +618,10 @@ class DataReport:
     def __str__(self) -> str:
         lines = [self.summary()]
         if self.scans: lines += ["", self.table()]
+        ab = [(s, o, why) for s in self.scans for o, why in s.absent.items()]
+        if ab:   # facts, not problems: the organs the manifest declares absent (and that are indeed empty)
+            lines += ["", f"absent organs (declared in {MANIFEST}; not scored, not trained, not exported):"]
+            lines += [f"  ABSENT  {s.patient}/{s.scan}: {o}: {why}" for s, o, why in ab]
         if self.all_problems:
             lines += ["", "problems:"] + [f"  {p.level.upper():7s} {p}" for p in self.all_problems]
         ne, nw = len(self.errors), len(self.warnings)
@@ -590,7 +644,8 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
         if not isinstance(p, dict) or "site" not in p or not p.get("scans"): continue
         plan = p.get("planning", p["scans"][0])
         for sid in p["scans"]:
-            info, _ = inspect_scan(m.scan_dir(pid, sid), "planning" if sid == plan else "daily", sp, patient=pid, scan=sid)
+            info, _ = inspect_scan(m.scan_dir(pid, sid), "planning" if sid == plan else "daily", sp, patient=pid, scan=sid,
+                                   absent=m.absent(pid, sid))
             infos[pid, sid] = info; rep.scans.append(info)
     daily = [i for i in rep.scans if i.role == "daily"]
     if any(i.has_dvf for i in daily) or (m.generator or {}).get("dvf"):
@@ -612,7 +667,8 @@ def check_data_cli(argv:list[str]|None=None) -> int:
     "`jrs-nb check-data ROOT`: validate a dataset, print a per-scan table; exit 1 on errors, 2 on bad arguments."
     import argparse, sys
     ap = argparse.ArgumentParser(prog="jrs-nb check-data", description="Validate a jrs_nb dataset root: manifest, "
-                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table.")
+                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table. Organs the "
+                                 "manifest declares absent (per scan, with a reason) are reported as facts, not errors.")
     ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
     ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
     try: a = ap.parse_args(argv)

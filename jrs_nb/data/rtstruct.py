@@ -23,7 +23,7 @@ from .dicom import (CT_SOP_CLASSES, ImportReport, scan_dicom, sort_slices, read_
 
 # %% auto #0
 __all__ = ['CT_SOP', 'write_ct_series', 'write_rtstruct', 'synthetic_pelvis', 'write_synthetic_cohort', 'find_series',
-           'dataset_scan_of', 'export_rtstruct', 'export_rtstruct_cli']
+           'dataset_scan_of', 'absent_of_labels', 'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #fd53174e
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
@@ -261,6 +261,24 @@ def _extent(img:sitk.Image, mask:np.ndarray|None=None) -> str:
     lo, hi = pts.min(0), pts.max(0)
     return "(" + ", ".join(f"{a:.0f}..{b:.0f}" for a, b in zip(lo, hi)) + ") mm"
 
+def absent_of_labels(labels:str|Path) -> dict[str, str]:
+    "Organs declared absent for a label file found in a predictions folder or in the dataset layout: {organ: reason}."
+    p = Path(labels).resolve(); out = {}
+    idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None      # <pred>/<patient>/<scan>/seg.nii.gz
+    if idx is not None and idx.exists():
+        try: d = json.loads(idx.read_text())
+        except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
+        pair = d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}
+        out.update(pair.get("absent") or {})
+        if pair and d.get("data") and (Path(d["data"]) / MANIFEST).exists():         # the dataset the predictions came from
+            m = load_manifest(d["data"])
+            if pair.get("patient") in m.patients: out.update(m.absent(pair["patient"], pair.get("fixed", p.parent.name)))
+    root = p.parents[3] if len(p.parents) > 3 else None                            # <root>/<site>/<patient>/<scan>/labels.nii.gz
+    if root is not None and (root / MANIFEST).exists():
+        m = load_manifest(root); pid, sid = p.parents[1].name, p.parent.name
+        if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name: out.update(m.absent(pid, sid))
+    return out
+
 def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
                     out:str|Path, # RTSTRUCT file to write
@@ -269,9 +287,10 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     roi_names:dict[int, str]|None=None, # label -> ROI name (default: the clinic's names, else PRETTY)
                     priority:Sequence[int]|None=None,
                     label:str="jrs_nb",
-                    notes:list|None=None # receives what was decided on the way (transform applied, organs clipped)
+                    absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
+                    notes:list|None=None # receives what was decided on the way (transform applied, organs clipped, absent)
                    ) -> dict:
-    "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid."
+    "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     notes = notes if notes is not None else []
     bad = sorted(set(roi_names or {}) - set(ORGANS))
     if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
@@ -281,6 +300,12 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     if lab.min() < 0 or lab.max() > 4: raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", where)
     masks = {l: lab == l for l in ORGANS if (lab == l).any()}
     if not masks: raise JRSDataError("label map holds no organ (all background)", where)
+    absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
+    for o, why in absent.items():   # declared absent (the manifest, predictions.json or the caller): never exported
+        n = int((lab == {v: k for k, v in LABELS.items()}[o]).sum()) if o in LABELS.values() else 0
+        notes.append(f"{o}: absent ({why}): not written" + (f" ({n} voxels of it in the label map dropped)" if n else ""))
+    masks = {l: m for l, m in masks.items() if LABELS[l] not in absent}
+    if not masks: raise JRSDataError(f"label map holds only organs declared absent ({', '.join(absent)}): nothing to export", where)
     src = dataset_scan_of(where) if where is not None else None
     dic = (src or {}).get("dicom") or {}
     if src is not None and transform is None:
@@ -321,7 +346,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
         f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
     out = write_rtstruct(combined, files, out, names, label=label, description="jrs_nb predicted contours")
-    return {LABELS[l]: int((combined == l).sum()) for l in ORGANS}
+    return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #93e3a68d
 def export_rtstruct_cli(argv:list[str]|None=None) -> int:
@@ -337,6 +362,9 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--roi-name", action="append", default=[], metavar="LABEL=NAME",
                     help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own ROI names recorded "
                     "at import, else Prostate, Seminal vesicles, Rectum, Bladder)")
+    ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
+                    help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
+                    "dataset manifest or predictions.json next to the labels are found automatically")
     try: a = ap.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
@@ -344,8 +372,13 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     if names is None or any(k not in ORGANS or not v.strip() for k, v in names.items()):
         print(f"{ap.prog}: error: --roi-name takes LABEL=NAME with LABEL in {list(ORGANS)} and a non-empty name, got "
               f"{a.roi_name}", file=sys.stderr); return 2
-    notes = []
-    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, notes=notes)
+    absent, notes = {}, []
+    for x in a.absent:
+        o, _, why = x.partition("=")
+        if o not in LABELS.values() or o == "background":
+            print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}", file=sys.stderr); return 2
+        absent[o] = why or "declared absent on the command line"
+    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent, notes=notes)
     except JRSDataError as e: print(f"error: {e}"); return 2
     for x in notes: print(f"note: {x}")
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS
 from .dataset import JRSDataset, LRU
+from .io import absent_vector
 
 # %% auto #0
 __all__ = ['CENTRE_CLASSES', 'BODY_HU', 'centre_candidates', 'draw_centre', 'extract_patch', 'PatchPair', 'PatchDataset',
@@ -73,6 +74,8 @@ class PatchPair(NamedTuple):
     centre: tuple                # (z, y, x) centre voxel in the volume
     cls: int                     # index into CENTRE_CLASSES
     pair: int                    # index of the pair in the JRSDataset
+    fixed_absent: Optional[np.ndarray] = None   # (4,) bool: organs (core.ORGANS order) declared absent in the fixed scan
+    moving_absent: Optional[np.ndarray] = None  # (4,) bool: ... in the moving scan
 
 class PatchDataset(torch.utils.data.Dataset):
     "Seeded n^3 patch pairs with class-balanced centres drawn from the fixed labels."
@@ -120,7 +123,8 @@ class PatchDataset(torch.utils.data.Dataset):
         s, n = tuple(ci - self.n // 2 for ci in c), self.n
         return PatchPair(extract_patch(pv.fixed, s, n, pv.fixed_min)[None], extract_patch(pv.moving, s, n, pv.moving_min)[None],
                          extract_patch(pv.fixed_seg, s, n)[None], extract_patch(pv.moving_seg, s, n)[None],
-                         None if pv.dvf is None else extract_patch(pv.dvf, s, n), pv.spacing, c, cls, k)
+                         None if pv.dvf is None else extract_patch(pv.dvf, s, n), pv.spacing, c, cls, k,
+                         absent_vector(pv.fixed_absent), absent_vector(pv.moving_absent))
 
 # %% ../../nbs/03a_data.sampling.ipynb #27676ad7
 def _voxel_grid(disp:Tensor) -> Tensor:
@@ -163,12 +167,16 @@ def collate_pairs(items:Sequence[PatchPair], swap:bool=False, iterations:int=10)
     fx, mv = st("fixed", torch.float32), st("moving", torch.float32)
     fs, ms = st("fixed_seg", torch.int64), st("moving_seg", torch.int64)
     dvf = st("dvf", torch.float32) if all(it.dvf is not None for it in items) else None
-    if not swap: return PairBatch(fx, mv, fs, ms, dvf)
+    ab = lambda k: torch.from_numpy(np.stack([getattr(it, k, None) if getattr(it, k, None) is not None
+                                              else np.zeros(4, bool) for it in items]))
+    fa, ma = ab("fixed_absent"), ab("moving_absent")   # (B, 4) bool: organs declared absent (losses mask them)
+    if not swap: return PairBatch(fx, mv, fs, ms, dvf, fa, ma)
     inv = None
     if dvf is not None:
         inv = torch.cat([invert_dvf(dvf[b:b+1], items[b].spacing, iterations) for b in range(len(items))])
         dvf = torch.cat([dvf, inv])
-    return PairBatch(torch.cat([fx, mv]), torch.cat([mv, fx]), torch.cat([fs, ms]), torch.cat([ms, fs]), dvf)
+    return PairBatch(torch.cat([fx, mv]), torch.cat([mv, fx]), torch.cat([fs, ms]), torch.cat([ms, fs]), dvf,
+                     torch.cat([fa, ma]), torch.cat([ma, fa]))
 
 # %% ../../nbs/03a_data.sampling.ipynb #0e08febf
 def _worker_init(_): torch.set_num_threads(1)
