@@ -1,0 +1,137 @@
+"""The course stands alone: every link between notebooks (or to a repository file) resolves, no text mentions a file
+the repository does not have, and every notebook that leans on "the CS paper" / "the GAN paper" cites it.
+
+Scans the markdown cells of nbs/**/*.ipynb and README.md (the checks are plain functions of a text, so the tests
+below also run them on a deliberately broken notebook and show that they fail)."""
+import json, re, subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Files that the package *writes* at run time (a run folder, a reproduction, an import): prose may name them although
+# the repository does not hold one.
+RUN_OUTPUTS = {"report.md", "log.txt", "import_report.md", "report.html", "status.json"}
+# Names that were never files of this repository but that the course once cited as if they were.
+NOT_FILES = re.compile(r"\bSPEC\b")
+
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+FILE = re.compile(r"(?<![\w/.:-])((?:\.\./|\./)?[\w.-]+(?:/[\w.-]+)*\.(?:ipynb|md|py|toml|txt|sh|cfg|yml|yaml))\b")
+NOTEBOOK = re.compile(r"(?<![\w/.-])(\d{2}[a-z]?_[A-Za-z][\w.]*[A-Za-z])(\.\*)?(?![\w])")
+
+
+def repo_files() -> set[str]:
+    "Paths of the files git knows (tracked or untracked, not ignored), relative to the repository root."
+    r = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode: return {str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts}
+    return set(r.stdout.split())
+
+
+def markdown_of(path: Path) -> str:
+    "The markdown a reader sees: all markdown cells of a notebook, or a whole .md file."
+    if path.suffix != ".ipynb": return path.read_text(encoding="utf-8")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _exists(target: str, base: Path, root: Path, files: set[str]) -> bool:
+    p = (base / target).resolve()
+    if p.exists(): return True
+    try: rel = str(p.relative_to(root.resolve()))
+    except ValueError: return False
+    return rel in files
+
+
+def broken_links(text: str, base: Path, root: Path = ROOT, files: set[str] | None = None) -> list[str]:
+    "Relative markdown links (`[..](x.ipynb#a)`, images too) whose target does not exist next to `base`."
+    files = repo_files() if files is None else files
+    bad = []
+    for m in LINK.finditer(text):
+        t = m.group(1)
+        if re.match(r"^(?:[a-z][a-z0-9+.-]*:|#|/)", t, re.I): continue  # http:, mailto:, in-page anchors
+        path = t.split("#")[0].split("?")[0]
+        if path and not _exists(path, base, root, files): bad.append(f"link ({t})")
+    return bad
+
+
+def missing_mentions(text: str, base: Path, root: Path = ROOT, files: set[str] | None = None) -> list[str]:
+    "Mentions of files (`x.ipynb`, `tools/y.py`, `SPEC.md`), notebook names (`05_models.unet`) and never-existing sources."
+    files = repo_files() if files is None else files
+    names = {Path(f).name for f in files}
+    stems = {Path(f).stem for f in files if f.endswith(".ipynb")}
+    bad = [f"mention of {m.group(0)!r} (no such file in the repository)" for m in NOT_FILES.finditer(text)]
+    for m in FILE.finditer(text):
+        f = m.group(1)
+        if f in RUN_OUTPUTS or _exists(f, base, root, files) or _exists(f, root, root, files): continue
+        if "/" not in f.lstrip("./") and f in names: continue  # a bare file name that the repository has somewhere
+        bad.append(f"mention of file {f!r}")
+    for m in NOTEBOOK.finditer(text):
+        stem, tail = m.group(1).removesuffix(".ipynb"), m.group(2) or ""
+        if tail == ".*": ok = any(s.startswith(stem + ".") or s == stem for s in stems)
+        else: ok = stem in stems
+        if not ok: bad.append(f"mention of notebook {m.group(0)!r}")
+    return bad
+
+
+CITES = {"CS paper": "Beljaards", "GAN paper": "Elmahdy"}
+
+def missing_citations(text: str) -> list[str]:
+    "'the CS paper' / 'the GAN paper' used in a notebook that never says which paper that is."
+    return [f"uses {k!r} but never cites {v} et al." for k, v in CITES.items() if k in text and v not in text]
+
+
+def course_pages() -> list[Path]:
+    return sorted(p for p in (ROOT / "nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts) + [ROOT / "README.md"]
+
+
+PAGES = course_pages()
+_id = lambda p: str(p.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_id)
+def test_links_resolve(page):
+    bad = broken_links(markdown_of(page), page.parent)
+    assert not bad, f"{_id(page)}: dangling " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_id)
+def test_mentioned_files_exist(page):
+    bad = missing_mentions(markdown_of(page), page.parent)
+    assert not bad, f"{_id(page)}: " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.parent == ROOT / "nbs"], ids=_id)
+def test_papers_are_cited(page):
+    bad = missing_citations(markdown_of(page))
+    assert not bad, f"{_id(page)}: " + "; ".join(bad)
+
+
+def test_code_cites_no_missing_source():
+    "Code cells (and so jrs_nb/, which is generated from them) do not point readers at a file that is not there."
+    bad = [f"{_id(p)}: {m.group(0)!r}" for p in PAGES if p.suffix == ".ipynb"
+           for c in json.loads(p.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"
+           for m in NOT_FILES.finditer("".join(c["source"]))]
+    assert not bad, bad
+
+
+def test_checks_catch_broken_notebook(tmp_path):
+    "A deliberately broken notebook, next to copies of two real ones: every kind of dangling reference is reported."
+    nbs = tmp_path / "nbs"; nbs.mkdir()
+    for name in ("05_models.unet.ipynb", "09_predictions.ipynb"): (nbs / name).write_text("{}")
+    files = {f"nbs/{p.name}" for p in nbs.iterdir()}
+    md = ("The base network (see `04_models.unet`) is in [the unet notebook](04_models.unet.ipynb); predictions in\n"
+          "[08_predictions](08_predictions.ipynb#saving), see SPEC section 2 and the spec file SPEC.md, "
+          "and tools/missing.py. ![fig](figs/none.png)\n")
+    good = "See [05_models.unet](05_models.unet.ipynb), `09_predictions`, the `05_models.*` notebooks and https://x.org/a.md."
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": md}], "metadata": {}, "nbformat": 4,
+          "nbformat_minor": 5}
+    (nbs / "broken.ipynb").write_text(json.dumps(nb))
+    text = markdown_of(nbs / "broken.ipynb")
+    links = broken_links(text, nbs, tmp_path, files)
+    assert links == ["link (04_models.unet.ipynb)", "link (08_predictions.ipynb#saving)", "link (figs/none.png)"], links
+    ment = missing_mentions(text, nbs, tmp_path, files)
+    for needle in ("'SPEC'", "'SPEC.md'", "'tools/missing.py'", "'04_models.unet'", "'08_predictions.ipynb'"):
+        assert any(needle in b for b in ment), (needle, ment)
+    assert broken_links(good, nbs, tmp_path, files) == [] and missing_mentions(good, nbs, tmp_path, files) == []
+    assert missing_citations("as the CS paper says") and not missing_citations("the CS paper (Beljaards et al.)")
