@@ -132,17 +132,32 @@ def _canvas_png(page) -> bytes:
     return page.locator(".jrs-viewer-3d canvas").first.screenshot()
 
 
+def _run_all(page, tries: int = 4):
+    "Run All Cells once the kernel is there. On a loaded machine JupyterLab can take the click before its kernel is"
+    "connected and drop it; the first cell's prompt says whether the run started ('[*]' or a number), else retry."
+    prompt = page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt")
+    for k in range(tries):
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.wait_for_function("() => /Idle/.test(document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
+                               "?.innerText || '')", timeout=120_000)
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function("el => /[*0-9]/.test(el.innerText)", arg=prompt.element_handle(), timeout=30_000)
+            return
+        except Exception:
+            if k == tries - 1: raise AssertionError(f"Run All Cells did not start the kernel in {tries} tries")
+
+
 def _drive(page, url, token, shots: Path) -> dict:
     "Open the notebook, run it, and move a control in every widget. Returns what moved."
     moved = {}
-    page.goto(f"{url}/lab/tree/widgets.ipynb?token={token}", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-    page.locator(".jp-Notebook .jp-Cell").first.click()
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.goto(f"{url}/lab/tree/widgets.ipynb?token={token}", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    _run_all(page)
     for cls in ("jrs-slice-viewer", "jrs-dvf-inspector", "jrs-alpha-explorer", "jrs-viewer-3d"):
-        page.wait_for_selector(f".{cls}", timeout=120_000)
+        page.wait_for_selector(f".{cls}", timeout=240_000)
     if page.get_by_role("button", name="No", exact=True).count():  # JupyterLab's "news?" prompt
         page.get_by_role("button", name="No", exact=True).click()
     assert page.locator("img.jrs-image").count() == 3  # slice viewer, DVF inspector, alpha explorer

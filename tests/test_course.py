@@ -3,7 +3,7 @@ the repository does not have, and every notebook that leans on "the CS paper" / 
 
 Scans the markdown cells of nbs/**/*.ipynb and README.md (the checks are plain functions of a text, so the tests
 below also run them on a deliberately broken notebook and show that they fail)."""
-import json, re, subprocess
+import html, json, re, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +135,61 @@ def test_checks_catch_broken_notebook(tmp_path):
         assert any(needle in b for b in ment), (needle, ment)
     assert broken_links(good, nbs, tmp_path, files) == [] and missing_mentions(good, nbs, tmp_path, files) == []
     assert missing_citations("as the CS paper says") and not missing_citations("the CS paper (Beljaards et al.)")
+
+
+# ---- the static HTML rendering (tools/build_html.py) ----
+
+def _build_html():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_html", ROOT / "tools" / "build_html.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def _nb(tmp: Path, rel: str, *cells):
+    import nbformat
+    from nbformat.v4 import new_notebook, new_markdown_cell, new_code_cell
+    nb = new_notebook(cells=[new_markdown_cell(s[3:]) if s.startswith("md:") else new_code_cell(s) for s in cells])
+    p = tmp / rel; p.parent.mkdir(parents=True, exist_ok=True); nbformat.write(nb, p)
+    return p
+
+
+def test_html_links_are_rewritten_and_checked(tmp_path):
+    "A three-page course: .ipynb links (with anchors, across folders) become .html links that resolve; a dangling one fails."
+    bh = _build_html()
+    nbs = tmp_path / "nbs"
+    _nb(nbs, "index.ipynb", "md:# Home\n\nStart at [core](00_core.ipynb#axis-order), then [the tutorial](tutorials/t.ipynb).")
+    _nb(nbs, "00_core.ipynb", "md:# Core\n\n## Axis order\n\n![a figure](img/fig.png) [home](index.ipynb)",
+        "#| export\nX = 1", "#| hide\nSECRET_TEST_CELL = 2", "print(X)")
+    (nbs / "img").mkdir(); (nbs / "img" / "fig.png").write_bytes(b"\x89PNG fake")
+    _nb(nbs, "tutorials/t.ipynb", "md:# Tutorial\n\nBack to [core](../00_core.ipynb), see https://example.org/x.ipynb.")
+    out = tmp_path / "site"
+    pages = bh.build(out, nbs, quiet=True)
+    assert sorted(p.relative_to(out).as_posix() for p in pages) == ["00_core.html", "index.html", "tutorials/t.html"]
+    home, core, tut = ((out / r).read_text() for r in ("index.html", "00_core.html", "tutorials/t.html"))
+    assert 'href="00_core.html#axis-order"' in home and 'href="tutorials/t.html"' in home
+    assert 'href="../00_core.html"' in tut and 'href="../index.html"' in tut and "https://example.org/x.ipynb" in tut
+    assert ".ipynb\"" not in home + core.replace("x.ipynb", "")
+    text = html.unescape(re.sub(r"<[^>]+>", "", core))
+    assert "SECRET_TEST_CELL" not in text and "#| export" not in text and "X = 1" in text and "print(X)" in text
+    assert (out / "img" / "fig.png").exists() and bh.check_links(out) == []
+    # a dangling link: the build fails, names it, and leaves the previous rendering as it was
+    _nb(nbs, "tutorials/t.ipynb", "md:# Tutorial\n\nSee [the old notebook](../08_predictions.ipynb).")
+    with pytest.raises(RuntimeError, match=r"tutorials/t.html: href=../08_predictions.html does not resolve"):
+        bh.build(out, nbs, quiet=True)
+    assert 'href="../00_core.html"' in (out / "tutorials" / "t.html").read_text()
+    assert not (tmp_path / ".site.tmp").exists()
+
+
+@pytest.mark.slow
+def test_html_course_builds(tmp_path):
+    "The whole course renders with one command, one page per notebook, and every link between pages resolves."
+    out = tmp_path / "html"
+    r = subprocess.run([sys.executable, "tools/build_html.py", "--out", str(out), "-q"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    nbs = [p for p in course_pages() if p.suffix == ".ipynb"]
+    for p in nbs: assert (out / p.relative_to(ROOT / "nbs")).with_suffix(".html").is_file(), p
+    assert _build_html().check_links(out) == []
+    home = (out / "index.html").read_text()
+    assert 'href="00_core.html"' in home and "Course index" in home
