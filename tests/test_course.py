@@ -193,3 +193,18 @@ def test_html_course_builds(tmp_path):
     assert _build_html().check_links(out) == []
     home = (out / "index.html").read_text()
     assert 'href="00_core.html"' in home and "Course index" in home
+
+
+def test_index_numbers_are_the_shipped_ones():
+    "The DSC table of 'Why joint should help' (index.ipynb) is the mean of the shipped networks' validation.json."
+    import statistics
+    text = markdown_of(ROOT / "nbs" / "index.ipynb").split("## Why joint should help")[1].split("\n## ")[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \|(.*)\|$", text, re.M))
+    assert set(rows) == {"seg", "reg", "jrs_reg", "hard", "crossstitch"}, rows
+    organs = ("prostate", "seminal_vesicles", "rectum", "bladder")
+    for name, cells in rows.items():
+        rec = json.loads((ROOT / "jrs_nb" / "weights" / name / "validation.json").read_text())["pairs"]
+        for path, cell in zip(("seg", "reg"), cells.split("|")):
+            pairs = [r for r in rec if r["path"] == path]
+            want = " / ".join(f"{statistics.mean(r[o] for r in pairs):.2f}" for o in organs) if pairs else ""
+            assert cell.strip() == want, (name, path, cell.strip(), want)
