@@ -39,7 +39,7 @@ def _missing() -> str:
     try: import playwright.sync_api  # noqa: F401
     except ImportError: return "playwright (pip) is not installed"
     if shutil.which("jupyter-lab") is None: return "jupyterlab is not installed"
-    if CHROMIUM is None: return "no chromium binary (apt-get install chromium)"
+    if CHROMIUM is None or not os.access(CHROMIUM, os.X_OK): return f"no chromium binary {CHROMIUM or ''} (apt-get install chromium)"
     return ""
 
 
@@ -48,9 +48,19 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
+def _require():
+    "Skip (or, with JRS_BROWSER_REQUIRED=1 as in CI, fail) when jupyterlab, playwright or chromium is missing."
+    why = _missing()
+    if why:
+        msg = f"browser test needs jupyterlab, playwright and chromium: {why}"
+        if os.environ.get("JRS_BROWSER_REQUIRED") == "1": pytest.fail(msg + " (JRS_BROWSER_REQUIRED=1)")
+        pytest.skip(msg)
+
+
 @pytest.fixture(scope="module")
 def trained_views():
     "One pair of a one-patient demo-preset cohort (seed 0, smallest field of view), predicted by the shipped network."
+    _require()
     import torch
     from jrs_nb.phantom import generate_cohort
     from jrs_nb.data.dataset import JRSDataset
@@ -72,11 +82,7 @@ def trained_views():
 
 @pytest.fixture
 def lab(tmp_path, trained_views):
-    why = _missing()
-    if why:
-        msg = f"browser test needs jupyterlab, playwright and chromium: {why}"
-        if os.environ.get("JRS_BROWSER_REQUIRED") == "1": pytest.fail(msg + " (JRS_BROWSER_REQUIRED=1)")
-        pytest.skip(msg)
+    _require()
     (tmp_path / "views.pkl").write_bytes(pickle.dumps(trained_views))
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c}
                     for c in CELLS],
