@@ -3,7 +3,7 @@ the repository does not have, and every notebook that leans on "the CS paper" / 
 
 Scans the markdown cells of nbs/**/*.ipynb and README.md (the checks are plain functions of a text, so the tests
 below also run them on a deliberately broken notebook and show that they fail)."""
-import html, json, re, subprocess, sys
+import functools, html, json, re, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Files that the package *writes* at run time (a run folder, a reproduction, an import): prose may name them although
 # the repository does not hold one.
-RUN_OUTPUTS = {"report.md", "log.txt", "import_report.md", "report.html", "status.json"}
+RUN_OUTPUTS = {"report.md", "log.txt", "import_report.md"}
 # Names that were never files of this repository but that the course once cited as if they were.
 NOT_FILES = re.compile(r"\bSPEC\b")
 
@@ -21,11 +21,12 @@ FILE = re.compile(r"(?<![\w/.:-])((?:\.\./|\./)?[\w.-]+(?:/[\w.-]+)*\.(?:ipynb|m
 NOTEBOOK = re.compile(r"(?<![\w/.-])(\d{2}[a-z]?_[A-Za-z][\w.]*[A-Za-z])(\.\*)?(?![\w])")
 
 
-def repo_files() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def repo_files() -> frozenset[str]:
     "Paths of the files git knows (tracked or untracked, not ignored), relative to the repository root."
     r = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
-    if r.returncode: return {str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts}
-    return set(r.stdout.split())
+    if r.returncode: return frozenset(str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts)
+    return frozenset(r.stdout.split())
 
 
 def markdown_of(path: Path) -> str:
