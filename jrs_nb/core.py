@@ -128,7 +128,7 @@ def crop_to_level(x:Tensor, # (B, C, D, H, W) tensor on the input patch grid
 
 # %% ../nbs/00_core.ipynb #eebc9909
 class PairBatch(NamedTuple):
-    "A batch of (fixed = daily, moving = planning) patches, SPEC layout."
+    "A batch of (fixed = daily, moving = planning) patches, `(B, C, D, H, W)` = (z, y, x)."
     fixed: Tensor                 # (B, 1, n, n, n) I_f, intensities in [-1, 1]
     moving: Tensor                # (B, 1, n, n, n) I_m
     fixed_seg: Tensor             # (B, 1, n, n, n) int64 S_f label map

@@ -358,7 +358,7 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
     return folders
 
 # %% ../nbs/12_reproduce.ipynb #508ce776
-PUBLISHED_MSD = pd.DataFrame(   # SPEC section 8: CS paper, MSD (mm), cross-stitch network
+PUBLISHED_MSD = pd.DataFrame(   # Beljaards et al., MIDL 2020: MSD (mm) of the cross-stitch network
     {"val (HMC), seg path": ["1.06 ± 0.3", "1.27 ± 0.4", "1.76 ± 0.8", "0.91 ± 0.4"],
      "test (EMC), best path": ["1.82 ± 2.4", "2.45 ± 5.0", "2.57 ± 2.3", "2.45 ± 2.4"]},
     index=[PRETTY[o] for o in ORGAN_NAMES])

@@ -604,12 +604,12 @@ def qc_montage(hu:np.ndarray, labels:np.ndarray, # (z, y, x) scan on the 1 mm gr
 class ImportOptions:
     "Settings of a DICOM import."
     site: str = "clinic"                # site id in the dataset layout
-    spacing: float = 1.0                # output spacing in mm (isotropic); SPEC: 1 mm
+    spacing: float = 1.0                # output spacing in mm (isotropic); the papers use 1 mm
     interpolator: str = "linear"        # image interpolation: linear | bspline
     align: bool = True                  # affine pre-alignment of daily scans to the planning scan (itk-elastix, MI)
     align_iterations: int = 150         # elastix iterations per resolution
     crop_margin_mm: float|None = None   # crop to the organs' bounding box + this margin (mm); None = keep the whole FOV
-    clip_hu: bool = True                # clip HU to [-1000, 1000] (SPEC) before writing as int16
+    clip_hu: bool = True                # clip HU to [-1000, 1000] (the papers' range) before writing as int16
     mask_outside_body: bool = False     # set voxels outside the torso (couch, air) to -1000 HU
     qc: bool = True                     # write qc.png per scan
     keep_unlabelled: bool = False       # import a patient whose planning scan has no organ contour (default: skip it)

@@ -637,7 +637,7 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     if m is None: return rep
     sp = m.spacing if not any("'spacing'" in p for p in mprob) else None
     if sp is not None and not _same(sp, (1., 1., 1.)):
-        rep.problems.append(Problem(str(mpath), f"dataset spacing {_fmt(sp)} mm is not the 1 mm of SPEC section 1 "
+        rep.problems.append(Problem(str(mpath), f"dataset spacing {_fmt(sp)} mm is not the 1 mm the papers train on "
                                     "(fine for the coarse demo cohort; real data should be resampled to 1 mm)", "warning"))
     infos = {}
     for pid, p in m.patients.items():

@@ -44,7 +44,7 @@ class Heads(nn.Module):
         return {k: Levels(*(conv(f) for conv, f in zip(self.convs[k], feats))) for k in self.names}
 
 class UNet(nn.Module):
-    "The base network of SPEC section 2: features at three levels, plus 1x1x1 heads."
+    "The base network of the CS and GAN papers: features at three levels, plus 1x1x1 heads."
     def __init__(self, in_channels:int=1, # input channels (images and one-hot organs, concatenated)
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2)
                  heads:Mapping[str, int]|None=None): # head name -> channels; None or {} returns features only
