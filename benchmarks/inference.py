@@ -11,6 +11,16 @@ Prints three Markdown tables:
 2. the pipeline around the network (padding, stitching, largest components, warping the planning labels and image,
    writing NIfTI) against the bare network passes on the same tiles (goal <= 1.2x);
 3. with --data (a jrs_nb dataset, e.g. the demo cohort): per pair, network pipeline vs elastix B-spline (100 iterations).
+
+    python benchmarks/inference.py --flops [--threads 2]
+    python benchmarks/inference.py --clinical [--clinical-shape 160 256 256] [--threads 2]
+
+--flops: FLOPs per output voxel of each of the five networks (paper filters, counted on the convolutions of one
+  208^3 tile), the seconds of that tile with and without the channels-last copy `predict_volume` makes on the CPU,
+  the achieved GFLOP/s and its share of this CPU's FP32 peak (cores x clock x FLOP/cycle from /proc/cpuinfo: 2 FMA
+  units of 8 lanes with AVX2, 16 with AVX-512; an estimate).
+--clinical: the full-size cross-stitch network on a cropped 1 mm pelvis volume (default 160x256x256) through
+  `infer_pair` in a child process: seconds and peak resident memory (goal <= 60 s and <= 3 GB on 2 cores).
 """
 import argparse, sys, tempfile, time
 from pathlib import Path
@@ -43,6 +53,73 @@ def tile_table(net, f, m, ms, tiles, device, arch) -> dict:
     return times
 
 
+def conv_flops(net, n:int) -> tuple[float, int]:
+    "(FLOPs of the convolutions of one forward pass on an n^3 tile, high-resolution output voxels)."
+    total = [0.]
+    def hook(mod, inp, out):
+        k = int(np.prod(mod.kernel_size)) * mod.in_channels // mod.groups
+        total[0] += 2. * out.numel() * k
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    x = torch.zeros(1, 1, n, n, n)
+    with torch.inference_mode(): out = net(x, x, torch.zeros(1, 1, n, n, n, dtype=torch.long)).high
+    for h in hs: h.remove()
+    t = out.seg if out.seg is not None else out.dvf
+    return total[0], int(np.prod(t.shape[2:]))
+
+
+def cpu_peak_gflops(threads:int) -> tuple[float, str]:
+    "Estimated FP32 peak of `threads` cores: cores x MHz x FLOP/cycle (2 FMA units x lanes x 2)."
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = next((l.split(":")[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    mhz = next((float(l.split(":")[1]) for l in info.splitlines() if l.startswith("cpu MHz")), float("nan"))
+    lanes, isa = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags else (4, "SSE")
+    per_cycle = 2 * lanes * 2 if "fma" in flags or lanes == 16 else lanes * 2
+    return threads * mhz / 1e3 * per_cycle, f"{threads} cores x {mhz / 1e3:.2f} GHz x {per_cycle} FLOP/cycle ({isa})"
+
+
+def flops_table(threads:int, n:int=208):
+    from jrs_nb.models.jrs import NETWORKS
+    peak, how = cpu_peak_gflops(threads)
+    print(f"\n### FLOPs and achieved throughput: one {n}^3 tile, paper filters, {threads} threads; peak ~{peak:.0f} GFLOP/s ({how})\n")
+    print("| network | GFLOP per tile | kFLOP per output voxel | s (NCDHW) | s (channels-last) | GFLOP/s (channels-last) | % of peak |")
+    print("|---|---|---|---|---|---|---|")
+    rs = np.random.default_rng(0)
+    f, m = (rs.uniform(-1, 1, (n,) * 3).astype(np.float32) for _ in range(2)); ms = rs.integers(0, 5, (n,) * 3).astype(np.uint8)
+    for name in NETWORKS:
+        net = build_model(name).eval()
+        fl, vox = conv_flops(net, n)
+        secs = {cl: min(predict_volume(net, f, m, ms, tile=n, device="cpu", channels_last=cl).seconds for _ in range(2))
+                for cl in (False, True)}
+        g = fl / secs[True] / 1e9
+        print(f"| {name} | {fl / 1e9:.0f} | {fl / vox / 1e3:.0f} | {secs[False]:.1f} | {secs[True]:.1f} | {g:.1f} | {100 * g / peak:.0f} % |", flush=True)
+
+
+CLINICAL = """
+import resource, sys, time, numpy as np, torch
+from jrs_nb.models.jrs import build_model
+from jrs_nb.inference import infer_pair
+from jrs_nb.data.dataset import PairVolumes
+shape = tuple(int(v) for v in sys.argv[1:4]); torch.set_num_threads(int(sys.argv[4]) or torch.get_num_threads())
+rs = np.random.default_rng(0)
+f, m = (rs.uniform(-0.2, 0.2, shape).astype(np.float32) for _ in range(2)); lab = rs.integers(0, 5, shape).astype(np.uint8)
+net = build_model("crossstitch", spacing=(1., 1., 1.)).eval()
+pv = PairVolumes(f, m, lab, lab, None, (1., 1., 1.), "bench", "s01", "s00", float(f.min()), float(m.min()))
+t = time.perf_counter(); p = infer_pair(net, pv); t = time.perf_counter() - t
+print(t, p.network_seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+"""
+
+
+def clinical_table(shape, threads:int):
+    import subprocess
+    r = subprocess.run([sys.executable, "-c", CLINICAL, *map(str, shape), str(threads)], capture_output=True, text=True)
+    if r.returncode: sys.exit(f"clinical benchmark failed:\n{r.stderr}")
+    total, net_s, gib = (float(v) for v in r.stdout.split()[-3:])
+    print(f"\n### A cropped 1 mm pelvis: full-size cross-stitch network, {shape}, {threads or torch.get_num_threads()} threads\n")
+    print("| volume | voxels (M) | infer_pair s | network s | peak memory GiB | goal |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {'x'.join(map(str, shape))} | {np.prod(shape) / 1e6:.1f} | {total:.1f} | {net_s:.1f} | {gib:.2f} | <= 60 s, <= 3 GB |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", type=int, nargs=3, default=[128, 160, 192], help="(z, y, x) of the synthetic volume")
@@ -53,8 +130,15 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--flops", action="store_true", help="only the FLOPs / throughput table")
+    ap.add_argument("--clinical", action="store_true", help="only the cropped 1 mm pelvis table")
+    ap.add_argument("--clinical-shape", type=int, nargs=3, default=[160, 256, 256])
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
+    if a.flops or a.clinical:
+        if a.flops: flops_table(torch.get_num_threads())
+        if a.clinical: clinical_table(tuple(a.clinical_shape), a.threads)
+        return 0
     seed_everything(0)
     net = build_model(a.arch).eval()
     rs = np.random.default_rng(0)

@@ -35,7 +35,8 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
                      warped_labels:Optional[np.ndarray]=None,  # (D,H,W) label map, registration path
                      dvf:Optional[np.ndarray]=None,            # (3,D,H,W) (dz,dy,dx) mm
                      warped_image:Optional[np.ndarray]=None,   # (D,H,W) HU
-                     absent:dict|None=None                     # organs declared absent in the daily scan {organ: reason}
+                     absent:dict|None=None,                    # organs declared absent in the daily scan {organ: reason}
+                     compress_dvf:bool=False                   # write dvf.nii.gz (gzip: slower, smaller) instead of dvf.nii
                     ) -> dict[str, str]:
     "Write the given outputs of one pair (organs declared absent removed from the label maps); returns {kind: relative path}."
     from jrs_nb.core import LABELS
@@ -49,8 +50,9 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
     if warped_image is not None:
         write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16), d / PRED_FILES["warped_image"], spacing, origin)
         files["warped_image"] = "warped_image"
-    if dvf is not None: write_dvf(dvf, d / PRED_FILES["dvf"], spacing, origin); files["dvf"] = "dvf"
-    return {k: str(Path(patient) / fixed_scan / PRED_FILES[k]) for k in files}
+    name = {**PRED_FILES, "dvf": PRED_FILES["dvf"] + (".gz" if compress_dvf else "")}
+    if dvf is not None: write_dvf(dvf, d / name["dvf"], spacing, origin); files["dvf"] = "dvf"
+    return {k: str(Path(patient) / fixed_scan / name[k]) for k in files}
 
 def load_index(out:str|Path) -> dict:
     "The predictions index (empty skeleton when there is none yet)."
@@ -69,5 +71,5 @@ def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.n
     "Read one output (`seg`, `warped_labels`, `dvf`, `warped_image`) of one pair."
     if kind not in PRED_FILES: raise ValueError(f"kind must be one of {list(PRED_FILES)}, got {kind!r}")
     p = pred_dir(out, patient, fixed_scan) / PRED_FILES[kind]
-    if kind == "dvf" and not p.exists() and p.with_suffix(".nii.gz").exists(): p = p.with_suffix(".nii.gz")  # jrs_nb <= 0.1.0
+    if kind == "dvf" and not p.exists() and p.with_suffix(".nii.gz").exists(): p = p.with_suffix(".nii.gz")  # compress_dvf
     return read_dvf(p) if kind == "dvf" else read_volume(p)[0]
