@@ -99,25 +99,32 @@ import resource, sys, time, numpy as np, torch
 from jrs_nb.models.jrs import build_model
 from jrs_nb.inference import infer_pair
 from jrs_nb.data.dataset import PairVolumes
-shape = tuple(int(v) for v in sys.argv[1:4]); torch.set_num_threads(int(sys.argv[4]) or torch.get_num_threads())
+shape = tuple(int(v) for v in sys.argv[1:4]); torch.set_num_threads(int(sys.argv[4]) or torch.get_num_threads()); tile = int(sys.argv[5])
 rs = np.random.default_rng(0)
 f, m = (rs.uniform(-0.2, 0.2, shape).astype(np.float32) for _ in range(2)); lab = rs.integers(0, 5, shape).astype(np.uint8)
 net = build_model("crossstitch", spacing=(1., 1., 1.)).eval()
 pv = PairVolumes(f, m, lab, lab, None, (1., 1., 1.), "bench", "s01", "s00", float(f.min()), float(m.min()))
-t = time.perf_counter(); p = infer_pair(net, pv); t = time.perf_counter() - t
+t = time.perf_counter(); p = infer_pair(net, pv, tile=tile); t = time.perf_counter() - t
 print(t, p.network_seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
 """
 
 
-def clinical_table(shape, threads:int):
+def clinical_table(shape, threads:int, tiles=(208,)):
     import subprocess
-    r = subprocess.run([sys.executable, "-c", CLINICAL, *map(str, shape), str(threads)], capture_output=True, text=True)
+    from jrs_nb.inference import DEFAULT_TILE
+    print(f"\n### A cropped 1 mm pelvis: full-size cross-stitch network, {shape}, {threads or torch.get_num_threads()} threads\n")
+    print("| volume | voxels (M) | largest tile | infer_pair s | network s | peak memory GiB | goal |")
+    print("|---|---|---|---|---|---|---|")
+    for tile in tiles: _clinical_row(shape, threads, tile)
+
+
+def _clinical_row(shape, threads:int, tile:int):
+    import subprocess
+    r = subprocess.run([sys.executable, "-c", CLINICAL, *map(str, shape), str(threads), str(tile)], capture_output=True, text=True)
     if r.returncode: sys.exit(f"clinical benchmark failed:\n{r.stderr}")
     total, net_s, gib = (float(v) for v in r.stdout.split()[-3:])
-    print(f"\n### A cropped 1 mm pelvis: full-size cross-stitch network, {shape}, {threads or torch.get_num_threads()} threads\n")
-    print("| volume | voxels (M) | infer_pair s | network s | peak memory GiB | goal |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {'x'.join(map(str, shape))} | {np.prod(shape) / 1e6:.1f} | {total:.1f} | {net_s:.1f} | {gib:.2f} | <= 60 s, <= 3 GB |")
+    print(f"| {'x'.join(map(str, shape))} | {np.prod(shape) / 1e6:.1f} | {tile} | {total:.1f} | {net_s:.1f} | {gib:.2f} | "
+          f"<= 60 s, <= 3 GB |", flush=True)
 
 
 def main(argv=None):
@@ -133,11 +140,12 @@ def main(argv=None):
     ap.add_argument("--flops", action="store_true", help="only the FLOPs / throughput table")
     ap.add_argument("--clinical", action="store_true", help="only the cropped 1 mm pelvis table")
     ap.add_argument("--clinical-shape", type=int, nargs=3, default=[160, 256, 256])
+    ap.add_argument("--clinical-tiles", type=int, nargs="+", default=[208, 160, 128])
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     if a.flops or a.clinical:
         if a.flops: flops_table(torch.get_num_threads())
-        if a.clinical: clinical_table(tuple(a.clinical_shape), a.threads)
+        if a.clinical: clinical_table(tuple(a.clinical_shape), a.threads, a.clinical_tiles)
         return 0
     seed_everything(0)
     net = build_model(a.arch).eval()
