@@ -1,11 +1,18 @@
 """Write README.md from nbs/index.ipynb (nbdev_readme needs quarto, which is not available offline).
 
-Markdown cells are copied as they are, code cells (if any) as python blocks. `python tools/build_readme.py --check`
+Markdown cells are copied as they are, except that relative links to notebooks (`tutorials/x.ipynb`, written
+relative to nbs/ where index.ipynb lives) get the `nbs/` prefix so that they resolve from the repository root; code
+cells (if any) become python blocks. `python tools/build_readme.py --check`
 exits 1 when README.md is out of date."""
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def relink(md:str) -> str:
+    "Relative notebook links of index.ipynb (relative to nbs/) made relative to the repository root."
+    return re.sub(r"\]\((?![a-z]+:|#|/)([^)\s]+\.ipynb(?:#[^)\s]*)?)\)", r"](nbs/\1)", md)
 
 
 def render() -> str:
@@ -14,7 +21,7 @@ def render() -> str:
     for c in nb["cells"]:
         src = "".join(c["source"]).strip()
         if not src or src.startswith("#|"): continue
-        parts.append(src if c["cell_type"] == "markdown" else f"```python\n{src}\n```")
+        parts.append(relink(src) if c["cell_type"] == "markdown" else f"```python\n{src}\n```")
     return "\n\n".join(parts) + "\n"
 
 
