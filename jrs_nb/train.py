@@ -26,7 +26,8 @@ from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
 # %% auto #0
 __all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'CKPT_FORMAT', 'WEIGHTS_DIR', 'PRETRAINED',
            'PRELOAD_BYTES', 'TrainConfig', 'make_config', 'atomic_save', 'load_checkpoint', 'resolve_run', 'load_model',
-           'network_loss', 'recalibrate_bn', 'validate', 'train', 'read_curves', 'plot_learning', 'train_cli']
+           'critic_scores', 'network_loss', 'recalibrate_bn', 'validate', 'train', 'read_curves', 'plot_learning',
+           'train_cli']
 
 # %% ../nbs/08_train.ipynb #70bb04be
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
@@ -271,6 +272,12 @@ def _fake_seg(h, b:PairBatch):
     "Segmentation channel of a generated triple: S_m o phi (the fixed labels for `reg` generators, which get none)."
     return h.warped_seg.float() if h.warped_seg is not None else one_hot(crop_to_level(b.fixed_seg, "high"))
 
+def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
+    n = real[0].shape[0]
+    d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))
+    return d[:n], d[n:]
+
 def _snapshot_alphas(net, it:int, path:Path):
     if not hasattr(net, "alphas"): return
     rec = {"iteration": it, "alphas": {k: v.detach().cpu().tolist() for k, v in net.alphas().items()}}
@@ -397,7 +404,7 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
                 with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=cfg.amp):
                     fake = model(cb.fixed, cb.moving, cb.moving_seg).high
                 real = synthesize_real(cb.fixed, cb.fixed_seg, "high", spacing, seed=cfg.seed * 1_000_003 + crit_done)
-                lc = critic_loss(critic(*real), critic(real.fixed, fake.warped_image.float(), _fake_seg(fake, cb)))
+                lc = critic_loss(*critic_scores(critic, real, (real.fixed, fake.warped_image.float(), _fake_seg(fake, cb))))
                 copt.zero_grad(set_to_none=True); lc.backward(); copt.step(); clip_weights_(critic, cfg.clip)
                 crit_done += 1
             sums["critic"] = sums.get("critic", 0.) + lc.item()
@@ -407,7 +414,9 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
         if cfg.gan_family:
             d_fake = None
             if critic is not None:
-                d_fake = critic(crop_to_level(b.fixed, "high"), o.high.warped_image.float(), _fake_seg(o.high, b))
+                real_g = synthesize_real(b.fixed, b.fixed_seg, "high", spacing, seed=cfg.seed * 1_000_003 + 7_919 * (it + 1))
+                d_fake = critic_scores(critic, real_g, (crop_to_level(b.fixed, "high"), o.high.warped_image.float(),
+                                                         _fake_seg(o.high, b)))[1]
             loss, terms = gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1], spacing=spacing)
         else:
             loss, terms = network_loss(cfg, o, b, spacing)
