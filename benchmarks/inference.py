@@ -140,7 +140,7 @@ def main(argv=None):
     ap.add_argument("--flops", action="store_true", help="only the FLOPs / throughput table")
     ap.add_argument("--clinical", action="store_true", help="only the cropped 1 mm pelvis table")
     ap.add_argument("--clinical-shape", type=int, nargs=3, default=[160, 256, 256])
-    ap.add_argument("--clinical-tiles", type=int, nargs="+", default=[208, 160, 128])
+    ap.add_argument("--clinical-tiles", type=int, nargs="+", default=[176, 208, 144])
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     if a.flops or a.clinical:

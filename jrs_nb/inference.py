@@ -27,8 +27,8 @@ __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan'
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
-DEFAULT_TILE = 208   # largest tile, balanced (benchmarks/inference.py, cross-stitch network, 2 CPU cores): 0.45x, 0.52x
-                     # and 0.67x the time of fixed 96^3 tiles on 80x120x160, 128x160x192 and 176x256x256 volumes
+DEFAULT_TILE = 176   # largest tile, balanced (benchmarks/inference.py --clinical, full-size cross-stitch network, 2 CPU
+                     # cores, a 160x256x256 1 mm volume): 51.0 s at 2.45 GiB peak; tile 208: 48.7 s at 3.40 GiB
 
 def _round4(x:int) -> int: return int(math.ceil(x / 4) * 4)
 

@@ -38,7 +38,7 @@ class ReproPreset:
     phantom_overrides: dict = field(default_factory=dict)  # PhantomConfig fields
     elastix_iterations: int = 100                  # per resolution
     elastix_resolutions: int = 3
-    tile: int = 208                                # largest inference tile (inference.DEFAULT_TILE, balanced tiles)
+    tile: int = 208                                # largest inference tile (balanced tiles; see inference.DEFAULT_TILE)
     splits: str = "val,test"                       # splits evaluated
     elastix_splits: str = "val,test"               # splits the elastix baseline registers
     elastix_pairs: int = 0                         # registrations per split (0: all; elastix costs ~25 s a pair here)
