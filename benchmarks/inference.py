@@ -77,15 +77,17 @@ def cpu_peak_gflops(threads:int) -> tuple[float, str]:
     return threads * mhz / 1e3 * per_cycle, f"{threads} cores x {mhz / 1e3:.2f} GHz x {per_cycle} FLOP/cycle ({isa})"
 
 
-def flops_table(threads:int, n:int=208):
+def flops_table(threads:int, n:int=208, networks=None):
     from jrs_nb.models.jrs import NETWORKS
+    from jrs_nb.inference import CROP
     peak, how = cpu_peak_gflops(threads)
     print(f"\n### FLOPs and achieved throughput: one {n}^3 tile, paper filters, {threads} threads; peak ~{peak:.0f} GFLOP/s ({how})\n")
     print("| network | GFLOP per tile | kFLOP per output voxel | s (NCDHW) | s (channels-last) | GFLOP/s (channels-last) | % of peak |")
     print("|---|---|---|---|---|---|---|")
     rs = np.random.default_rng(0)
-    f, m = (rs.uniform(-1, 1, (n,) * 3).astype(np.float32) for _ in range(2)); ms = rs.integers(0, 5, (n,) * 3).astype(np.uint8)
-    for name in NETWORKS:
+    v = (n - 2 * CROP,) * 3   # the volume one n^3 tile covers (predict_volume pads by CROP)
+    f, m = (rs.uniform(-1, 1, v).astype(np.float32) for _ in range(2)); ms = rs.integers(0, 5, v).astype(np.uint8)
+    for name in networks or NETWORKS:
         net = build_model(name).eval()
         fl, vox = conv_flops(net, n)
         secs = {cl: min(predict_volume(net, f, m, ms, tile=n, device="cpu", channels_last=cl).seconds for _ in range(2))
@@ -140,11 +142,12 @@ def main(argv=None):
     ap.add_argument("--flops", action="store_true", help="only the FLOPs / throughput table")
     ap.add_argument("--clinical", action="store_true", help="only the cropped 1 mm pelvis table")
     ap.add_argument("--clinical-shape", type=int, nargs=3, default=[160, 256, 256])
+    ap.add_argument("--networks", nargs="+", default=None, help="--flops: these networks only (default: all five)")
     ap.add_argument("--clinical-tiles", type=int, nargs="+", default=[176, 208, 144])
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     if a.flops or a.clinical:
-        if a.flops: flops_table(torch.get_num_threads())
+        if a.flops: flops_table(torch.get_num_threads(), networks=a.networks)
         if a.clinical: clinical_table(tuple(a.clinical_shape), a.threads, a.clinical_tiles)
         return 0
     seed_everything(0)
