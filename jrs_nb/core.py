@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f6046e61
 from __future__ import annotations
-import os, random
+import functools, os, random, sys
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
@@ -17,7 +17,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['AXES', 'LABELS', 'ORGANS', 'ORGAN_NAMES', 'TARGETS', 'OARS', 'N_CLASSES', 'ORGAN_COLORS', 'PRETTY', 'HU_MIN',
-           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'JRSDataError', 'sitk_to_array',
+           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'JRSDataError', 'command', 'sitk_to_array',
            'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'dvf_to_sitk', 'sitk_to_dvf', 'check_patch_size',
            'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput', 'MultiLevel', 'get_device', 'seed_everything',
            'rng']
@@ -29,6 +29,20 @@ class JRSDataError(ValueError):
                  path:str|Path|None=None): # the offending file or folder
         self.problem, self.path = problem, (str(path) if path is not None else None)
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+# %% ../nbs/00_core.ipynb #c246c496
+def command(prog:str, # the command as the user typed it, e.g. "jrs-nb train"
+            also:tuple=() # further exception types reported the same way (e.g. FloatingPointError)
+           ):
+    "Decorator for a `jrs-nb` sub-command `f(argv) -> int`: a `ValueError` (`JRSDataError` included) becomes one error line and exit 2."
+    def deco(f):
+        @functools.wraps(f)
+        def run(argv:list[str]|None=None) -> int:
+            try: return int(f(argv) or 0)
+            except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+            except (ValueError, *also) as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
+        return run
+    return deco
 
 # %% ../nbs/00_core.ipynb #bd6f1539
 AXES = ("z", "y", "x")  # order of the spatial axes of every array/tensor (D, H, W)

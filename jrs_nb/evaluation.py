@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .core import JRSDataError, hu_to_unit
+from .core import JRSDataError, command, hu_to_unit
 from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
 from .predictions import load_index, read_prediction, PRED_INDEX
 from .metrics import evaluate_labels, dvf_quality, dvf_error
@@ -103,6 +103,7 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
     return {"results": int((~na).sum()), "pairs": len(prs),
             "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
+@command("jrs-nb evaluate")
 def evaluate_cli(argv:list[str]) -> int:
     "`jrs-nb evaluate`: tables in the papers' form from predictions folders."
     ap = argparse.ArgumentParser(prog="jrs-nb evaluate", description="Score predictions folders (jrs-nb infer / "
@@ -111,9 +112,7 @@ def evaluate_cli(argv:list[str]) -> int:
     ap.add_argument("--data", default=None, help="dataset root (default: recorded in each predictions folder)")
     ap.add_argument("--out", required=True); ap.add_argument("--reference", default="crossstitch")
     a = ap.parse_args(argv)
-    try: r = evaluate(a.pred, a.out, a.data, a.reference)
-    except (ValueError, JRSDataError) as e:
-        print(f"jrs-nb evaluate: error: {e}", file=sys.stderr); return 2
+    r = evaluate(a.pred, a.out, a.data, a.reference)
     print(f"{r['pairs']} pairs, {r['results']} organ results -> {a.out} ({len(r['tables'])} tables)")
     for pair, organ, why in r["absent"]: print(f"{pair}: {organ} absent, not scored ({why})")
     for t in r["tables"]:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
+from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
 from .layers import warp
 from .metrics import keep_largest_components
 
@@ -255,6 +255,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
     save_index(out, idx)
     return idx
 
+@command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:
     "`jrs-nb infer`: predict a split with a trained run."
     ap = argparse.ArgumentParser(prog="jrs-nb infer", description="Whole-volume inference of a trained run on one "
@@ -269,10 +270,8 @@ def infer_cli(argv:list[str]) -> int:
     ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "
                     "network's training spacing (default: resample them to it and the outputs back)")
     a = ap.parse_args(argv)
-    try: idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
-                            compress_dvf=a.compress_dvf)
-    except (ValueError, JRSDataError) as e:
-        print(f"jrs-nb infer: error: {e}", file=sys.stderr); return 2
+    idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
+                        compress_dvf=a.compress_dvf)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
     return 0

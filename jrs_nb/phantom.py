@@ -15,7 +15,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from .core import LABELS, ORGANS, ORGAN_NAMES, rng as _rng
+from .core import LABELS, ORGANS, ORGAN_NAMES, command, rng as _rng
 from .data.io import (Manifest, write_volume, write_dvf, scan_dir, MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE,
                             FORMAT)
 
@@ -934,6 +934,7 @@ def cohort_summary(m:Manifest, # manifest of a generated cohort (with root)
               f"grid: {tuple(g.get('config', {}).get('fov', ()))} mm at {tuple(m.spacing)} mm"]
     return "\n".join(lines)
 
+@command("jrs-nb phantom")
 def phantom_cli(argv:list[str]|None=None) -> int:
     "`jrs-nb phantom`: generate the synthetic cohort and print its summary."
     ap = argparse.ArgumentParser(prog="jrs-nb phantom",
@@ -955,12 +956,9 @@ def phantom_cli(argv:list[str]|None=None) -> int:
     if sp is not None and len(sp) not in (1, 3): ap.error("--spacing takes one value or three (z y x)")
     ov = dict(spacing=None if sp is None else (tuple(sp) if len(sp) == 3 else sp[0]), fov=a.fov, n_train=a.n_train,
               n_val=a.n_val, n_test=a.n_test, daily_a=a.daily_a, daily_b=a.daily_b)
-    try:
-        if a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}")
-        cfg = make_config(a.preset, **ov)
-        print(f"jrs-nb phantom: {a.preset} cohort, seed {a.seed}, grid {cfg.shape} at {cfg.spacing} mm -> {a.out}", flush=True)
-        m = generate_cohort(a.out, a.preset, a.seed, overwrite=a.overwrite, workers=a.workers, **ov)
-    except ValueError as e:
-        print(f"jrs-nb phantom: error: {e}", file=sys.stderr); return 2
+    if a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}")
+    cfg = make_config(a.preset, **ov)
+    print(f"jrs-nb phantom: {a.preset} cohort, seed {a.seed}, grid {cfg.shape} at {cfg.spacing} mm -> {a.out}", flush=True)
+    m = generate_cohort(a.out, a.preset, a.seed, overwrite=a.overwrite, workers=a.workers, **ov)
     print(cohort_summary(m))
     return 0

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .core import JRSDataError, ORGAN_NAMES, ORGAN_COLORS, PRETTY, LABELS
+from .core import JRSDataError, command, ORGAN_NAMES, ORGAN_COLORS, PRETTY, LABELS
 from .data.io import write_json, load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 
 # %% auto #0
@@ -714,6 +714,7 @@ def build_report(root:str|Path, # the reproduction folder
     return {**paths, **info}
 
 # %% ../nbs/12_reproduce.ipynb #92a911ba
+@command("jrs-nb reproduce", also=(FileNotFoundError,))
 def reproduce_cli(argv:list[str]) -> int:
     "`jrs-nb reproduce`: the papers' comparison end to end (resumable)."
     ap = argparse.ArgumentParser(prog="jrs-nb reproduce", description="Train every network (papermill notebooks), run "
@@ -730,10 +731,7 @@ def reproduce_cli(argv:list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0); ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     if a.jobs < 0: ap.error("--jobs must be >= 0 (0: automatic)")
-    try:
-        r = reproduce(a.preset, a.out, a.data, a.archs, a.include_gan, a.jobs, a.seed, a.device)
-    except (ValueError, JRSDataError, FileNotFoundError) as e:
-        print(f"jrs-nb reproduce: error: {e}", file=sys.stderr); return 2
+    r = reproduce(a.preset, a.out, a.data, a.archs, a.include_gan, a.jobs, a.seed, a.device)
     bad = {n: e for n, e in r["errors"].items()}
     print(f"\n{sum(v == 'done' for v in r['status'].values())}/{len(r['status'])} steps done in {r['seconds']:.0f} s"
           + (f"; failed: {', '.join(bad)} (rerun the same command to retry them)" if bad else ""))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import get_device, seed_everything, check_patch_size, JRSDataError, PairBatch, MultiLevel, crop_to_level, one_hot
+from .core import command, get_device, seed_everything, check_patch_size, JRSDataError, PairBatch, MultiLevel, crop_to_level, one_hot
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
@@ -507,6 +507,7 @@ def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
     return fig
 
 # %% ../nbs/08_train.ipynb #481168ff
+@command("jrs-nb train", also=(FloatingPointError,))
 def train_cli(argv:list[str]) -> int:
     "`jrs-nb train`: train (or resume) one network."
     ap = argparse.ArgumentParser(prog="jrs-nb train", description="Train one JRS network on a dataset (resumes "
@@ -531,11 +532,8 @@ def train_cli(argv:list[str]) -> int:
     ap.add_argument("--quiet", action="store_true")
     a = vars(ap.parse_args(argv))
     preset, stop, quiet = a.pop("preset"), a.pop("stop_after"), a.pop("quiet")
-    try:
-        cfg = make_config(preset, **a)
-        s = train(cfg, stop_after=stop, progress=not quiet)
-    except (ValueError, JRSDataError, FloatingPointError) as e:
-        print(f"jrs-nb train: error: {e}", file=sys.stderr); return 2
+    cfg = make_config(preset, **a)
+    s = train(cfg, stop_after=stop, progress=not quiet)
     if _dist_info()[0] == 0:
         print(f"{cfg.arch}: {s['iterations']}/{cfg.iterations} iterations, {s['seconds_per_iteration']:.3f} s/iteration "
               f"on {s['device']} -> {cfg.out}")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import dvf_to_sitk, array_to_sitk, JRSDataError
+from ..core import command, dvf_to_sitk, array_to_sitk, JRSDataError
 from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 from ..predictions import write_prediction, load_index, save_index, pair_key
 
@@ -123,6 +123,7 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
     save_index(out, idx)
     return idx
 
+@command("jrs-nb elastix")
 def elastix_cli(argv:list[str]) -> int:
     "`jrs-nb elastix`: the elastix baseline on one split of a dataset."
     ap = argparse.ArgumentParser(prog="jrs-nb elastix", description="B-spline + Mattes MI registration of every "
@@ -134,11 +135,8 @@ def elastix_cli(argv:list[str]) -> int:
     ap.add_argument("--grid-spacing", type=float, default=10., help="final control-point spacing, mm")
     ap.add_argument("--seed", type=int, default=0); ap.add_argument("--limit", type=int, default=None)
     a = ap.parse_args(argv)
-    try:
-        cfg = ElastixConfig(iterations=a.iterations, resolutions=a.resolutions, grid_spacing_mm=a.grid_spacing, seed=a.seed)
-        idx = run_elastix(a.data, a.out, a.split, cfg, a.limit)
-    except (ValueError, JRSDataError) as e:
-        print(f"jrs-nb elastix: error: {e}", file=sys.stderr); return 2
+    cfg = ElastixConfig(iterations=a.iterations, resolutions=a.resolutions, grid_spacing_mm=a.grid_spacing, seed=a.seed)
+    idx = run_elastix(a.data, a.out, a.split, cfg, a.limit)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     print(f"{len(secs)} pairs registered, {np.mean(secs):.1f} s per pair on average -> {a.out}" if secs else "no pairs")
     return 0

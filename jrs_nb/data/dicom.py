@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 import pydicom
 
-from ..core import (JRSDataError, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, PRETTY, HU_MIN, HU_MAX,
+from ..core import (JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, PRETTY, HU_MIN, HU_MAX,
                          sitk_to_array, rng)
 from .io import (write_volume, write_json, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE,
                             SPLITS, _atomic_target, _temp_dir)
@@ -888,6 +888,7 @@ def _resplit(man:Manifest, pat:str, split:dict, report:ImportReport):
 
 
 # %% ../../nbs/02a_data.dicom.ipynb #a11e1eeb
+@command("jrs-nb import-dicom")
 def import_dicom_cli(argv:list[str]|None=None) -> int:
     "Command line: import a DICOM folder tree (CT + RTSTRUCT) into a jrs_nb dataset."
     import argparse, sys
@@ -911,13 +912,9 @@ def import_dicom_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--patients", nargs="*", help="import only these PatientIDs")
     ap.add_argument("--keep-unlabelled", action="store_true", help="import a patient whose planning scan has no "
                     "contour of the four organs (default: skip it, exit 1)")
-    try: a = ap.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
+    a = ap.parse_args(argv)
     if a.write_synonyms: print(write_synonyms(a.write_synonyms)); return 0
-    try: opts = _cli_options(a)
-    except ValueError as e: print(f"{ap.prog}: error: {e}", file=sys.stderr); return 2
-    try: rep = import_dicom(a.src, a.root, opts, a.synonyms, a.patients)
-    except JRSDataError as e: print(f"error: {e}"); return 2
+    rep = import_dicom(a.src, a.root, _cli_options(a), a.synonyms, a.patients)
     return 0 if rep.patients and all(v == "imported" for v in rep.patients.values()) else 1
 
 def _cli_options(a) -> ImportOptions:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import JRSDataError, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
+from ..core import JRSDataError, command, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
 
 # %% auto #0
 __all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'TOY_FOV', 'PLAUSIBLE_CC',
@@ -663,6 +663,7 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     return rep
 
 # %% ../../nbs/01_data.io.ipynb #1f98a98f
+@command("jrs-nb check-data")
 def check_data_cli(argv:list[str]|None=None) -> int:
     "`jrs-nb check-data ROOT`: validate a dataset, print a per-scan table; exit 1 on errors, 2 on bad arguments."
     import argparse, sys
@@ -671,8 +672,7 @@ def check_data_cli(argv:list[str]|None=None) -> int:
                                  "manifest declares absent (per scan, with a reason) are reported as facts, not errors.")
     ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
     ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
-    try: a = ap.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
+    a = ap.parse_args(argv)
     root = Path(a.root)
     if not root.is_dir():
         print(f"jrs-nb check-data: {root}: not a folder (give the dataset root, which holds {MANIFEST})", file=sys.stderr)

@@ -16,7 +16,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from ..core import JRSDataError, LABELS, ORGANS, ORGAN_COLORS, PRETTY, rng
+from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_COLORS, PRETTY, rng
 from .io import _atomic_target, read_sitk, load_manifest, MANIFEST
 from .dicom import (CT_SOP_CLASSES, ImportReport, scan_dicom, sort_slices, read_ct, resample_masks,
                                combine_masks, RoiMap, load_synonyms)
@@ -349,6 +349,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
 # %% ../../nbs/02b_data.rtstruct.ipynb #93e3a68d
+@command("jrs-nb export-rtstruct")
 def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     "Command line: write predicted daily contours (label NIfTI) as an RTSTRUCT referencing the daily CT."
     import argparse, sys
@@ -365,8 +366,7 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
                     help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
                     "dataset manifest or predictions.json next to the labels are found automatically")
-    try: a = ap.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
+    a = ap.parse_args(argv)
     try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
     except ValueError: names = None
     if names is None or any(k not in ORGANS or not v.strip() for k, v in names.items()):
@@ -378,7 +378,6 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
         if o not in LABELS.values() or o == "background":
             print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}", file=sys.stderr); return 2
         absent[o] = why or "declared absent on the command line"
-    try: n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent, notes=notes)
-    except JRSDataError as e: print(f"error: {e}"); return 2
+    n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent, notes=notes)
     for x in notes: print(f"note: {x}")
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0
