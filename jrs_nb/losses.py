@@ -16,8 +16,8 @@ from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBa
 
 # %% auto #0
 __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ', 'dice_loss',
-           'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc', 'ncc_loss', 'bending_terms',
-           'bending_energy', 'weighted_loss', 'jrs_loss', 'wgan_generator_term', 'gan_generator_loss']
+           'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc', 'ncc_loss', 'gaussian_blur',
+           'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'wgan_generator_term', 'gan_generator_loss']
 
 # %% ../nbs/06_losses.ipynb #82439aa4
 def _check_probs_labels(probs:Tensor, labels:Tensor):
@@ -147,6 +147,22 @@ def ncc_loss(a:Tensor, # (B,C,d,h,w) warped moving image
     "1 - mean local NCC (CS paper, window 9)."
     return 1 - local_ncc(a, b, win, eps).mean()
 
+# %% ../nbs/06_losses.ipynb #c5a52ad8
+def gaussian_blur(x:Tensor, # (B,C,d,h,w)
+                  sigma:float # standard deviation in voxels (> 0)
+                 ) -> Tensor: # (B,C,d,h,w), edges padded by repetition
+    "Separable Gaussian smoothing of a 5-D tensor (kernel radius round(3 sigma))."
+    if not sigma > 0: raise ValueError(f"sigma must be > 0 voxels, got {sigma}")
+    r = int(3 * sigma + 0.5)
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    C = x.shape[1]
+    for ax in range(3):
+        shape = [1, 1, 1]; shape[ax] = 2 * r + 1
+        pad = [0] * 6; pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
+        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.view(1, 1, *shape).expand(C, 1, *shape), groups=C)
+    return x
+
 # %% ../nbs/06_losses.ipynb #4faacf65
 BE_TERMS = ("zz", "yy", "xx", "zy", "zx", "yx")
 
@@ -197,7 +213,7 @@ _NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "
 # %% ../nbs/06_losses.ipynb #0e68d542
 def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor, spacing:Sequence[float],
                  level:str, eps_dice:float, batch_dice:bool,
-                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None) -> dict[str, Tensor]:
+                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None, ncc_sigma:float=0.) -> dict[str, Tensor]:
     "Unweighted loss terms at one level."
     for t in terms:
         for field in _NEEDS[t]:
@@ -214,7 +230,9 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
     wa = fa if moving_absent is None else moving_absent if fa is None else fa | moving_absent
     if "dice_seg" in terms: out["dice_seg"] = masked_dice_loss(o.seg.float().softmax(1), target, fa, eps_dice, batch_dice)
     if "ce_seg" in terms: out["ce_seg"] = marginal_cross_entropy(o.seg, fixed_seg, fa)
-    if "ncc" in terms: out["ncc"] = ncc_loss(o.warped_image, fixed)
+    if "ncc" in terms:
+        a, b = (o.warped_image, fixed) if not ncc_sigma else (gaussian_blur(o.warped_image.float(), ncc_sigma), gaussian_blur(fixed.float(), ncc_sigma))
+        out["ncc"] = ncc_loss(a, b)
     if "bending" in terms:
         out["bending"] = bending_energy(o.dvf.float(), [s * LEVEL_STRIDE[level] for s in spacing])
     if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa, eps_dice, batch_dice)
@@ -227,7 +245,8 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
                   weights:Mapping[str, float], # term -> weight
                   spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm
                   level_weights:Mapping[str, float]=LEVEL_WEIGHTS,
-                  eps_dice:float=1e-7, batch_dice:bool=False
+                  eps_dice:float=1e-7, batch_dice:bool=False,
+                  ncc_sigma:float=0. # Gaussian smoothing (voxels of each level's grid) of both images before the NCC; 0: none (papers)
                  ) -> tuple[Tensor, dict[str, float]]: # total loss, logged terms
     "Deeply supervised weighted sum of loss terms."
     unknown = set(terms) - set(_NEEDS)
@@ -237,7 +256,7 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
     for lvl in LEVELS:
         lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl), crop_to_level(batch.fixed_seg, lvl),
                           spacing, lvl, eps_dice, batch_dice,
-                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None))
+                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None), ncc_sigma)
         for t, v in lt.items():
             total = total + level_weights[lvl] * weights[t] * v
             logged[f"{lvl}/{t}"] = v.detach()
