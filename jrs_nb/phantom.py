@@ -272,7 +272,7 @@ def generate_cohort(out:str|Path, # dataset root to write
                     preset:str="demo", # "demo" or "paper"
                     seed:int=0,
                     overwrite:bool=False, # allow writing into a non-empty folder that is not a jrs_nb dataset
-                    workers:int=1, # parallel processes (one patient each); results do not depend on it
+                    workers:int=1, # parallel processes (one patient each, one BLAS thread each)
                     verbose:bool=False,
                     **overrides) -> Manifest: # PhantomConfig fields, e.g. n_train=2, spacing=(2, 2, 2)
     "Generate and write a synthetic cohort; returns its (saved) manifest."
