@@ -9,6 +9,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from jrs_nb import phantom as ph
+from jrs_nb.anatomy import grid_origin
 from jrs_nb.core import LABELS, ORGANS
 from jrs_nb.data.io import write_volume, write_dvf, read_sitk, read_volume, LABELS_FILE, DVF_FILE
 
@@ -17,7 +18,7 @@ def per_scan(cfg, tmp, n_daily=2):
     td, jac = [], []
     for k in range(1, n_daily + 1):
         t = time.time(); D = ph.make_daily(P, k, cfg); td.append(time.time() - t); jac.append(D.min_jacobian)
-    org = ph.grid_origin(cfg.shape, cfg.spacing); d = Path(tmp)
+    org = grid_origin(cfg.shape, cfg.spacing); d = Path(tmp)
     t = time.time()
     write_volume(P.image, d / "i.nii.gz", cfg.spacing, org); write_volume(P.labels, d / "l.nii.gz", cfg.spacing, org)
     write_dvf(D.dvf, d / "d.nii.gz", cfg.spacing, org); tw = time.time() - t
@@ -40,11 +41,11 @@ def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--skip-paper", action="store_true"); a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        demo = ph.make_config("demo")
+        demo = ph.cohort_config("demo")
         tp, td, tw, sz, jac = per_scan(demo, tmp)
         rows.append(("demo", demo, tp, td, tw, sz, jac))
         if not a.skip_paper:
-            paper = ph.make_config("paper")
+            paper = ph.cohort_config("paper")
             rows.append(("paper", paper, *per_scan(paper, tmp, n_daily=1)))
         t = time.time(); m = ph.generate_cohort(Path(tmp) / "demo", "demo", seed=0, workers=2); t_demo = time.time() - t
         demo_bytes = ph._disk_bytes(Path(tmp) / "demo")
@@ -62,7 +63,7 @@ def main():
     for k, v in dice.items(): print(f"  {k:<18}{min(v):.4f} / {np.mean(v):.4f}")
     for name, cfg, tp, td, tw, sz, jac in rows:
         if name != "paper": continue
-        P = ph.PRESETS["paper"]; n_a = P.n_train + P.n_val
+        P = ph.COHORT_PRESETS["paper"]; n_a = P.n_train + P.n_val
         n_plan = n_a + P.n_test; n_daily = n_a * np.mean(P.daily_a) + P.n_test * np.mean(P.daily_b)
         size = n_plan * (sz["image"] + sz["labels"]) + n_daily * (sz["image"] + sz["labels"] + sz["dvf"])
         secs = n_plan * tp + n_daily * td + (n_plan + n_daily) * tw

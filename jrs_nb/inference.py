@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
-from .layers import warp
+from .deformation import warp_volume
 from .metrics import keep_largest_components
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
-           'body_mask', 'body_box', 'PairPrediction', 'warp_volume', 'infer_pair', 'same_spacing', 'resample_array',
-           'on_model_grid', 'run_inference', 'infer_cli']
+           'body_mask', 'body_box', 'PairPrediction', 'infer_pair', 'same_spacing', 'resample_array', 'on_model_grid',
+           'run_inference', 'infer_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -136,17 +136,6 @@ class PairPrediction(NamedTuple):
     network_seconds: float               # tiles through the network
     total_seconds: float                 # everything: padding, tiles, stitching, post-processing, warping
 
-@torch.inference_mode()
-def warp_volume(volume:np.ndarray, # (D, H, W) planning volume
-                dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm on the same grid
-                spacing=(1., 1., 1.), nearest:bool=False, device=None) -> np.ndarray:
-    "volume(x + dvf(x)) on the whole grid, with the training spatial transformer."
-    dev = get_device(device)
-    pad = float(volume.min()) if not nearest else 0.
-    v = torch.from_numpy(np.pad(volume.astype(np.float32), CROP, constant_values=pad))[None, None].to(dev)
-    d = torch.from_numpy(np.ascontiguousarray(dvf, dtype=np.float32))[None].to(dev)
-    return warp(v, d, "high", spacing, "nearest" if nearest else "bilinear")[0, 0].cpu().numpy()
-
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
                tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
                resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
@@ -168,8 +157,8 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
         seg = keep_largest_components(np.where(body if work is pair else body_mask(pair.fixed), seg, 0).astype(np.uint8))
     wl = wi = None
     if dvf is not None:
-        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, device=device).round().astype(np.uint8)
-        wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing, device=device))
+        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0).astype(np.uint8)
+        wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing))
     return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
 
 # %% ../nbs/09a_inference.ipynb #6faf10a7

@@ -16,7 +16,7 @@ from .core import LABELS, ORGANS, JRSDataError
 
 # %% auto #0
 __all__ = ['METRICS', 'toy_labels', 'organ_boxes', 'surface_voxels', 'surface_distances', 'evaluate_labels',
-           'keep_largest_components', 'jacobian_determinant', 'dvf_quality', 'dvf_error']
+           'keep_largest_components', 'dvf_quality', 'dvf_error']
 
 # %% ../nbs/07_metrics.ipynb #74b56fb4
 _TOY_ORGANS = {4: ((20., -25., 0.), (30., 35., 40.)),   # bladder: centre offset, radii (z, y, x) mm
@@ -183,28 +183,7 @@ def keep_largest_components(labels:np.ndarray, # (D, H, W) label map
     return out
 
 # %% ../nbs/07_metrics.ipynb #12438f47
-def jacobian_determinant(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
-                         spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) mm
-                         chunk:int=32 # slices per slab
-                        ) -> np.ndarray: # (D, H, W) float32 det(I + grad phi)
-    "Jacobian determinant of x -> x + phi(x), central differences in physical units."
-    phi = np.asarray(phi)
-    if phi.ndim != 4 or phi.shape[0] != 3: raise ValueError(f"phi must be (3, D, H, W), got {phi.shape}")
-    if min(phi.shape[1:]) < 2: raise ValueError(f"phi needs at least 2 voxels along each axis, got {phi.shape}")
-    sp = _check_spacing(spacing)
-    D = phi.shape[1]
-    det = np.empty(phi.shape[1:], np.float32)
-    for z0 in range(0, D, chunk):
-        z1 = min(z0 + chunk, D)
-        a, b = max(z0 - 1, 0), min(z1 + 1, D)
-        sl = phi[:, a:b].astype(np.float32)
-        # J[i][j] = d phi_i / d x_j (+1 on the diagonal), axes (z, y, x)
-        J = [[g[z0 - a:z0 - a + (z1 - z0)] for g in np.gradient(sl[i], *sp)] for i in range(3)]
-        for i in range(3): J[i][i] = J[i][i] + 1
-        det[z0:z1] = (J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1])
-                      - J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0])
-                      + J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]))
-    return det
+from .deformation import jacobian_determinant   # one implementation, in 02_phantom.deformation
 
 def dvf_quality(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
                 spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) mm

@@ -1,10 +1,13 @@
-"Synthetic cohort (jrs_nb.phantom): determinism, layout, the DVF round trip through SimpleITK, ranges, the CLI."
+"""Synthetic cohort (jrs_nb.phantom) on disk: layout, the DVF round trip through SimpleITK, the same cohort from one or
+two worker processes, organ volumes at 1 mm, the CLI. (In-memory unit checks live in the 02_phantom* notebooks.)"""
 import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from jrs_nb import phantom as ph
+from jrs_nb.anatomy import TARGET_CC
+from jrs_nb.deformation import jacobian_determinant
 from jrs_nb.core import LABELS, ORGANS
 from jrs_nb.data.io import load_manifest, read_volume, read_dvf, read_sitk, IMAGE_FILE, LABELS_FILE, DVF_FILE
 
@@ -31,7 +34,7 @@ def test_manifest_and_files(cohort):
             d = m.scan_dir(pid, sid)
             img, sp, org = read_volume(d / IMAGE_FILE)
             lab, sp2, org2 = read_volume(d / LABELS_FILE)
-            assert img.dtype == np.int16 and lab.dtype == np.uint8 and img.shape == ph.make_config("demo", **TINY).shape
+            assert img.dtype == np.int16 and lab.dtype == np.uint8 and img.shape == ph.cohort_config("demo", **TINY).shape
             assert sp == sp2 == (2., 2., 2.) and org == org2
             assert set(np.unique(lab)) <= set(LABELS) and all((lab == k).any() for k in ORGANS)
             assert (d / DVF_FILE).exists() == (sid != "s00")
@@ -59,43 +62,35 @@ def test_jacobian_positive(cohort):
     for pid, p in cohort.patients.items():
         for sid in p["scans"][1:]:
             dvf = read_dvf(cohort.scan_dir(pid, sid) / DVF_FILE)
-            jac = ph.jacobian_det(dvf, cohort.spacing)
+            jac = jacobian_determinant(dvf, cohort.spacing)
             assert jac.min() > 0, (pid, sid, jac.min())
             assert abs(jac.min() - p["synthetic"][sid]["min_jacobian"]) < 0.02
             assert np.abs(dvf).max() > 2          # it does deform
 
-def test_determinism():
-    cfg = ph.make_config("demo", **TINY)
-    a, b = ph.make_patient(cfg, "B", 0, seed=5), ph.make_patient(cfg, "B", 0, seed=5)
-    assert np.array_equal(a.image, b.image) and np.array_equal(a.labels, b.labels)
-    da, db = ph.make_daily(a, 1, cfg), ph.make_daily(b, 1, cfg)
-    assert np.array_equal(da.image, db.image) and np.array_equal(da.dvf, db.dvf) and np.array_equal(da.labels, db.labels)
-    c = ph.make_patient(cfg, "B", 0, seed=6)
-    assert not np.array_equal(a.labels, c.labels) and np.abs(a.image.astype(int) - c.image).mean() > 20
+@pytest.mark.xfail(strict=True, reason="known: a worker process runs one BLAS thread, this process may run more, and the "
+                   "B-spline matrix products of the DVF then sum in another order (last-bit differences)")
+def test_workers_do_not_change_the_cohort(cohort, tmp_path):
+    "Two worker processes (spawned, one BLAS thread each) write the same files as one."
+    two = ph.generate_cohort(tmp_path / "two", "demo", seed=3, workers=2, **TINY)
+    for pid, p in cohort.patients.items():
+        for sid in p["scans"]:
+            for f in (IMAGE_FILE, LABELS_FILE) + ((DVF_FILE,) if sid != "s00" else ()):
+                a, b = cohort.scan_dir(pid, sid) / f, two.scan_dir(pid, sid) / f
+                x, y = (read_dvf(a), read_dvf(b)) if f == DVF_FILE else (read_volume(a)[0], read_volume(b)[0])
+                assert np.array_equal(x, y), (pid, sid, f)
 
 @pytest.mark.parametrize("site,patient,seed", [("A", 0, 1), ("B", 1, 2), ("A", 2, 3)])
 def test_volumes_at_1mm(site, patient, seed):
-    cfg = ph.make_config("demo", spacing=1., fov=ph.MIN_FOV)
+    cfg = ph.cohort_config("demo", spacing=1., fov=ph.MIN_FOV)
     P = ph.make_patient(cfg, site, patient, seed)
     cc = {LABELS[k]: (P.labels == k).sum() / 1e3 for k in ORGANS}
-    for name, (lo, hi) in ph.TARGET_CC.items(): assert lo <= cc[name] <= hi, (name, cc[name])
+    for name, (lo, hi) in TARGET_CC.items(): assert lo <= cc[name] <= hi, (name, cc[name])
     assert 30 < cc["rectum"] < 250
 
-def test_hu_ranges(cohort):
-    m = cohort; d = m.scan_dir("A_p000", "s00")
-    P = ph.make_patient(ph.make_config("demo", **TINY), "A", 0, seed=3)
-    img, _, _ = read_volume(d / IMAGE_FILE)
-    assert np.array_equal(img, P.image)                       # what is on disk is what make_patient makes
-    med = lambda mask: float(np.median(P.clean[mask]))
-    from scipy import ndimage as ndi
-    inner = lambda k: ndi.binary_erosion(P.labels == k, iterations=2)
-    assert 25 <= med(inner(1)) <= 60                          # prostate
-    assert 0 <= med(ndi.binary_erosion(P.labels == 4, iterations=3)) <= 20   # urine
-    assert -130 <= med((P.clean > -200) & (P.clean < -50)) <= -70            # fat
-    assert (P.clean > 700).sum() > 1000                       # cortical bone exists
-    assert img.max() > 700 and img.min() >= -1024
-    noise = img.astype(float) - P.clean                       # texture is not flat, scanner noise is there
-    assert 5 < noise[P.labels == 4].std() < 40
+def test_disk_holds_make_patient(cohort):
+    "What is on disk is what make_patient makes (HU ranges are checked in the 02_phantom notebook)."
+    img, _, _ = read_volume(cohort.scan_dir("A_p000", "s00") / IMAGE_FILE)
+    assert np.array_equal(img, ph.make_patient(ph.cohort_config("demo", **TINY), "A", 0, seed=3).image)
 
 def test_cli_end_to_end_and_errors(tmp_path, capsys):
     out = tmp_path / "c"

@@ -15,11 +15,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core import command, dvf_to_sitk, array_to_sitk, JRSDataError
+from ..deformation import warp_volume
 from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 from ..predictions import write_prediction, load_index, save_index, pair_key
 
 # %% auto #0
-__all__ = ['ElastixConfig', 'ElastixResult', 'resample_with_dvf', 'elastix_register', 'run_elastix', 'elastix_cli']
+__all__ = ['resample_with_dvf', 'ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
 
 # %% ../../nbs/11_baselines.elastix.ipynb #3aeec7b6
 @dataclass
@@ -56,19 +57,7 @@ class ElastixResult(NamedTuple):
     warped_image: np.ndarray  # (D, H, W) moving image resampled by the DVF (HU)
     seconds: float            # wall time of the registration (without I/O)
 
-def resample_with_dvf(volume:np.ndarray, # (D, H, W) moving volume
-                      dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm on the fixed grid
-                      spacing=(1., 1., 1.), # (z, y, x) mm
-                      nearest:bool=False, # nearest neighbour (labels) instead of linear
-                      default:float|None=None # value outside the moving image (default: its minimum)
-                     ) -> np.ndarray:
-    "warped(x) = volume(x + dvf(x)) with SimpleITK."
-    if dvf.shape != (3, *volume.shape): raise ValueError(f"DVF must be (3, {', '.join(map(str, volume.shape))}), got {dvf.shape}")
-    img = array_to_sitk(volume, spacing)
-    tx = sitk.DisplacementFieldTransform(dvf_to_sitk(dvf, spacing))
-    out = sitk.Resample(img, img, tx, sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear,
-                        float(volume.min() if default is None else default), img.GetPixelID())
-    return sitk.GetArrayFromImage(out)
+resample_with_dvf = warp_volume   # the old name: 10_evaluation still imports it from here
 
 def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
                      moving:np.ndarray, # (D, H, W) planning scan, HU, same grid
@@ -89,7 +78,7 @@ def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
         field = itk.transformix_deformation_field(m, tp, output_directory=td, log_to_console=False)
         dvf = np.ascontiguousarray(np.moveaxis(itk.GetArrayFromImage(field), -1, 0)[::-1]).astype(np.float32)
     seconds = time.perf_counter() - t0
-    return ElastixResult(dvf, resample_with_dvf(moving.astype(np.float32), dvf, spacing), seconds)
+    return ElastixResult(dvf, warp_volume(moving.astype(np.float32), dvf, spacing), seconds)
 
 # %% ../../nbs/11_baselines.elastix.ipynb #f19daea7
 def run_elastix(data:str|Path, # dataset root (with manifest.json)
@@ -113,7 +102,7 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
         if fixed.shape != moving.shape or not np.allclose(sp, sp_m):
             raise JRSDataError(f"planning grid {moving.shape} @ {sp_m} differs from daily grid {fixed.shape} @ {sp}", mdir / IMAGE_FILE)
         r = elastix_register(fixed, moving, sp, cfg)
-        wl = resample_with_dvf(mlab, r.dvf, sp, nearest=True, default=0)
+        wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
         ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
         files = write_prediction(out, p["patient"], p["fixed"], sp, org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image, absent=ab)
         idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
