@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from jrs_nb.core import LABELS, ORGANS
-from jrs_nb.metrics import evaluate_labels, toy_labels
+from jrs_nb.metrics import evaluate_labels
+from jrs_nb.data.fixtures import toy_labels
 
 
 def best_of(f, n):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from jrs_nb.data.io import make_toy_dataset
+from jrs_nb.data.fixtures import make_toy_dataset
 from jrs_nb.data.sampling import make_loader
 
 

@@ -6,7 +6,7 @@
 Labels from a dataset scan folder, or from a predictions folder of that dataset, get the import's pre-alignment
 applied without --transform.
 
-All the work is done by `jrs_nb.data.rtstruct.export_rtstruct_cli` (notebook nbs/02b_data.rtstruct.ipynb).
+All the work is done by `jrs_nb.data.rtstruct.export_rtstruct_cli` (notebook nbs/02e_data.rtstruct.ipynb).
 """
 import sys
 

@@ -15,31 +15,8 @@ from scipy.spatial import cKDTree
 from .core import LABELS, ORGANS, JRSDataError
 
 # %% auto #0
-__all__ = ['METRICS', 'toy_labels', 'organ_boxes', 'surface_voxels', 'surface_distances', 'evaluate_labels',
-           'keep_largest_components', 'dvf_quality', 'dvf_error']
-
-# %% ../nbs/07_metrics.ipynb #74b56fb4
-_TOY_ORGANS = {4: ((20., -25., 0.), (30., 35., 40.)),   # bladder: centre offset, radii (z, y, x) mm
-               3: ((0., 40., 0.), (40., 12., 12.)),     # rectum
-               1: ((-10., -5., 0.), (18., 20., 22.)),   # prostate
-               2: ((15., 10., 0.), (8., 10., 25.))}     # seminal vesicles
-
-def toy_labels(shape:Sequence[int]=(48, 64, 64), # (D, H, W)
-               spacing:Sequence[float]=(1.5, 0.9, 0.9), # (z, y, x) mm
-               seed:int=0, # each seed moves and reshapes the organs a little
-               scale:float=1.0, # multiply the organ sizes (and offsets) by this
-               jitter_mm:float=2.0 # sd of the random shift of each organ centre
-              ) -> np.ndarray: # (D, H, W) uint8 label map
-    "Label map of four ellipsoidal organs around the volume centre (for tests and benchmarks)."
-    r = np.random.default_rng(seed)
-    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij", sparse=True)
-    centre = np.array(shape) * np.array(spacing) / 2
-    lab = np.zeros(tuple(shape), np.uint8)
-    for k, (off, rad) in _TOY_ORGANS.items():
-        c = centre + scale * np.array(off) + r.normal(0, jitter_mm, 3)
-        rd = scale * np.array(rad) * (1 + r.normal(0, 0.08, 3))
-        lab[sum(((g - ci) / ri) ** 2 for g, ci, ri in zip(grids, c, rd)) <= 1] = k
-    return lab
+__all__ = ['METRICS', 'organ_boxes', 'surface_voxels', 'surface_distances', 'evaluate_labels', 'keep_largest_components',
+           'dvf_quality', 'dvf_error']
 
 # %% ../nbs/07_metrics.ipynb #383c51d8
 def _check_pair(pred, gt, what="label maps"):

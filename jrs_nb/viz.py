@@ -66,7 +66,7 @@ def toy_view(shape:Sequence[int]=(24, 32, 32), # (D, H, W)
             ) -> ViewData:
     "A small synthetic `ViewData` with every source (for tests and demonstrations)."
     from scipy import ndimage as ndi
-    from jrs_nb.metrics import toy_labels
+    from jrs_nb.data.fixtures import toy_labels
     g = np.random.default_rng(seed)
     D, H, W = shape
     zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")

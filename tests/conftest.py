@@ -1,9 +1,9 @@
-"Shared fixtures: a small toy dataset in the real jrs_nb layout (jrs_nb.data.io.make_toy_dataset)."
+"Shared fixtures: a small toy dataset in the real jrs_nb layout (jrs_nb.data.fixtures.make_toy_dataset)."
 import shutil
 import pytest
 import torch
 
-from jrs_nb.data.io import make_toy_dataset
+from jrs_nb.data.fixtures import make_toy_dataset
 
 torch.set_num_threads(1)
 

@@ -13,12 +13,15 @@ import torch
 
 from jrs_nb.cli import main as cli_main
 from jrs_nb.core import LEVELS, JRSOutput, MultiLevel, PairBatch, crop_to_level, level_size
-from jrs_nb.data.io import (check_dataset, check_data_cli, load_manifest, read_volume, write_volume, LABELS_FILE,
-                            IMAGE_FILE)
-from jrs_nb.data.dicom import import_dicom, ImportOptions, load_synonyms, is_prostate_bed
+from jrs_nb.data.io import load_manifest, read_volume, write_volume, LABELS_FILE, IMAGE_FILE
+from jrs_nb.data.validate import check_dataset, check_data_cli
+from jrs_nb.data.dicom import load_synonyms, is_prostate_bed
+from jrs_nb.data.dicom_import import import_dicom, ImportOptions
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.data.sampling import PatchDataset, collate_pairs
-from jrs_nb.data.rtstruct import write_ct_series, write_rtstruct, synthetic_pelvis, export_rtstruct
+from jrs_nb.data.dicom_write import write_ct_series, write_rtstruct
+from jrs_nb.data.fixtures import pelvis_scan
+from jrs_nb.data.rtstruct import export_rtstruct
 from jrs_nb.predictions import read_prediction
 from jrs_nb.train import make_config, network_loss
 
@@ -58,7 +61,7 @@ def bed_import(tmp_path_factory):
     shape, sp = (30, 64, 64), (3., 3., 3.)
     for p, (pid, bed) in enumerate((("PB001", True), ("RX002", False))):
         for s in range(2):
-            hu, lab = synthetic_pelvis(shape, sp, seed=3, patient=p, scan=s)
+            hu, lab = pelvis_scan(shape, sp, seed=3, patient=p, scan=s)
             names = {1: "CTV_prostatebed" if s == 0 else "Prostatic fossa"} if bed else {}
             if bed: lab[lab == 2] = 0                               # no seminal vesicles after a prostatectomy
             if not bed and s == 0: lab[lab == 3] = 0                # the planning RTSTRUCT has no rectum

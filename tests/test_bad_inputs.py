@@ -15,9 +15,10 @@ import pytest
 import SimpleITK as sitk
 
 from jrs_nb.cli import main
-from jrs_nb.data.io import make_toy_dataset, read_volume, write_volume, load_manifest, LABELS_FILE, IMAGE_FILE
+from jrs_nb.data.io import read_volume, write_volume, load_manifest, LABELS_FILE, IMAGE_FILE
 from jrs_nb.data.dicom import default_synonyms_path, write_synonyms, load_synonyms
-from jrs_nb.data.rtstruct import synthetic_pelvis, write_ct_series, write_rtstruct
+from jrs_nb.data.dicom_write import write_ct_series, write_rtstruct
+from jrs_nb.data.fixtures import make_toy_dataset, pelvis_scan
 
 TABLE_NB = Path(__file__).resolve().parents[1] / "nbs" / "tutorials" / "bad_inputs.ipynb"
 SHAPE, SP = (24, 48, 48), (3., 3., 3.)        # a tiny pelvis: 72 x 144 x 144 mm
@@ -54,7 +55,7 @@ def write_patient(folder, pid="P1", n_daily=1, names=None, seed=0, extra=None):
     "One patient: a planning CT and `n_daily` daily CTs, each with an RTSTRUCT; returns the CT folders."
     out = []
     for s in range(n_daily + 1):
-        hu, lab = synthetic_pelvis(SHAPE, SP, seed=seed, patient=0, scan=s)
+        hu, lab = pelvis_scan(SHAPE, SP, seed=seed, patient=0, scan=s)
         d = folder / pid / f"CT{s}"
         info = write_ct_series(hu, d, SP, patient_id=pid, date=f"2024030{s + 1}", description=f"scan {s}")
         write_rtstruct(lab, info["files"], d / "RS.dcm", names or BED, (extra or {}).get(s), date=f"2024030{s + 1}")
@@ -171,7 +172,7 @@ def _(ctx):
 
 @case("import-rtstruct-without-ct")
 def _(ctx):
-    src = ctx.copy("dicom"); hu, lab = synthetic_pelvis(SHAPE, SP, seed=5)
+    src = ctx.copy("dicom"); hu, lab = pelvis_scan(SHAPE, SP, seed=5)
     info = write_ct_series(hu, ctx.tmp / "other_ct", SP, patient_id="P1")
     write_rtstruct(lab, info["files"], src / "P1" / "RS.orphan.dcm")           # its CT is not in the export
     return ctx.run("import-dicom", src, ctx.tmp / "ds", *IMPORT, "--synonyms", ctx.copy("syn.json"))
@@ -217,7 +218,7 @@ def _(ctx):
 
 @case("import-overlapping-rois")
 def _(ctx):
-    hu, lab = synthetic_pelvis(SHAPE, SP, seed=0)
+    hu, lab = pelvis_scan(SHAPE, SP, seed=0)
     blad = (lab == 4) | (lab == 1)                           # a bladder contour that swallows the prostate
     info = write_ct_series(hu, ctx.tmp / "src" / "P1" / "CT0", SP, patient_id="P1", date="20240301")
     write_rtstruct(np.where(lab == 4, 0, lab), info["files"], ctx.tmp / "src" / "P1" / "CT0" / "RS.dcm",

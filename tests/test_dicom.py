@@ -9,12 +9,12 @@ import SimpleITK as sitk
 
 from jrs_nb.core import JRSDataError, LABELS, ORGANS
 from jrs_nb.data.io import load_manifest, read_volume, write_volume, IMAGE_FILE, LABELS_FILE
-from jrs_nb.data import dicom as dcm
-from jrs_nb.data.dicom import (ImportOptions, ImportReport, RoiMap, DEFAULT_SYNONYMS, import_dicom, load_synonyms,
-                               write_synonyms, scan_dicom, sort_slices, read_ct, rasterise_struct, resample_masks,
-                               combine_masks, default_synonyms_path)
-from jrs_nb.data.rtstruct import (write_synthetic_cohort, write_ct_series, write_rtstruct, synthetic_pelvis,
-                                  export_rtstruct, find_series)
+from jrs_nb.data import dicom_import as dimp
+from jrs_nb.data.dicom import find_series, load_synonyms
+from jrs_nb.data.raster import sort_slices, read_ct, rasterise_struct
+from jrs_nb.data.dicom_import import ImportOptions, import_dicom
+from jrs_nb.data.fixtures import write_synthetic_cohort
+from jrs_nb.data.rtstruct import export_rtstruct
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPE, SPACING = (40, 72, 72), (3., 3., 3.)
@@ -35,34 +35,6 @@ def imported(cohort, tmp_path_factory):
     src, truth = cohort; root = tmp_path_factory.mktemp("ds")
     rep = import_dicom(src, root, ImportOptions(site="clinic", crop_margin_mm=20, seed=0), verbose=False)
     return root, rep, truth
-
-
-# ---------------------------------------------------------------- synonyms
-def test_synonyms_default_and_custom(tmp_path):
-    rm = load_synonyms()
-    names = {"Prostate": "prostate", "CTV_prostate": "prostate", "ctv prostaat": "prostate", "SV": "seminal_vesicles",
-             "Seminal Vesicles": "seminal_vesicles", "Zaadblaasjes": "seminal_vesicles", "Blaas": "bladder",
-             "BLADDER": "bladder", "Endeldarm": "rectum", "rectum": "rectum", "PTV_7800": None, "Femur_L": None}
-    assert {n: rm.organ(n) for n in names} == names
-    shipped = default_synonyms_path()
-    assert shipped.exists(), "jrs_nb/roi_synonyms.json is not shipped"
-    assert load_synonyms(shipped).to_dict() == RoiMap(DEFAULT_SYNONYMS).to_dict()
-    # an edited table: a local name added, priority changed
-    p = write_synonyms(tmp_path / "syn.json"); d = json.loads(p.read_text())
-    d["synonyms"]["rectum"].append("Darm_achter"); d["priority"] = ["bladder", "rectum", "prostate", "seminal_vesicles"]
-    p.write_text(json.dumps(d)); rm2 = load_synonyms(p)
-    assert rm2.organ("darm achter") == "rectum" and rm2.label_priority == (4, 3, 1, 2)
-    d["synonyms"]["kidney"] = ["Nier"]; p.write_text(json.dumps(d))
-    with pytest.raises(JRSDataError, match="kidney") as e: load_synonyms(p)
-    assert str(p) in str(e.value)
-    p.write_text("{not json"); pytest.raises(JRSDataError, load_synonyms, p)
-
-
-def test_overlap_priority():
-    a = np.zeros((4, 4, 4), bool); a[1:3, 1:3, 1:3] = True
-    b = np.zeros_like(a); b[2:4, 2:4, 2:4] = True
-    assert combine_masks({1: a, 4: b}, (1, 2, 3, 4))[2, 2, 2] == 1
-    assert combine_masks({1: a, 4: b}, (4, 3, 2, 1))[2, 2, 2] == 4
 
 
 # ---------------------------------------------------------------- the import and its report
@@ -233,57 +205,16 @@ def test_export_errors(imported, tmp_path):
     assert not (tmp_path / "x.dcm").exists()
 
 
-# ---------------------------------------------------------------- bad geometry, file by file
-@pytest.fixture
-def small_series(tmp_path):
-    hu, lab = synthetic_pelvis((12, 72, 72), (3., 3., 3.), seed=1)
-    info = write_ct_series(hu, tmp_path / "ct", (3., 3., 3.), patient_id="X1")
-    return tmp_path, hu, lab, info
-
-
-def _series(folder):
-    rep = ImportReport(); s, st = scan_dicom(folder, rep); return next(iter(s.values())), rep
-
-
-def test_uneven_spacing_and_truncated_slice(small_series):
-    tmp, hu, lab, info = small_series
-    f = info["files"][5]; ds = pydicom.dcmread(f); ipp = [float(v) for v in ds.ImagePositionPatient]
-    ds.ImagePositionPatient = [ipp[0], ipp[1], ipp[2] + 1.0]; ds.save_as(f)
-    s, rep = _series(tmp / "ct")
-    with pytest.raises(JRSDataError, match="uneven slice spacing") as e: sort_slices(s)
-    assert str(tmp / "ct") in str(e.value)
-    ds.ImagePositionPatient = ipp; ds.save_as(f)
-    g = info["files"][3]; raw = g.read_bytes(); g.write_bytes(raw[: len(raw) - 4000])   # truncated pixel data
-    s, rep = _series(tmp / "ct")
-    with pytest.raises(JRSDataError, match="cannot be decoded") as e: read_ct(sort_slices(s))
-    assert g.name in str(e.value)
-
-
-def test_contours_outside_image_are_clipped_and_reported(small_series):
-    tmp, hu, lab, info = small_series
-    rs = write_rtstruct(lab, info["files"], tmp / "RS.dcm", {4: "Blaas"})
-    ds = pydicom.dcmread(rs)
-    for c in ds.ROIContourSequence[-1].ContourSequence:     # shift the bladder 90 mm: partly outside the 216 mm FOV
-        pts = np.array(c.ContourData, float).reshape(-1, 3); pts[:, 0] += 90; c.ContourData = [f"{v:.3f}" for v in pts.ravel()]
-    ds.save_as(rs)
-    s, _ = _series(tmp / "ct"); img = read_ct(sort_slices(s)); rep = ImportReport()
-    masks, mapping = rasterise_struct(rs, img, report=rep)
-    assert mapping["Blaas"] == "bladder"
-    (p,) = rep.of(kind="contour_outside_image"); assert "Blaas" in p.message and p.file == str(rs)
-    assert 0 < masks[4].sum() < (lab == 4).sum()
-    assert dice(masks[1], lab == 1) == 1.0                   # the other organs are untouched
-
-
 def test_failure_in_one_patient_keeps_the_others(cohort, tmp_path, monkeypatch):
     src, truth = cohort
     root = tmp_path / "ds"; opts = ImportOptions(align=False, qc=False, spacing=2.0)   # 2 mm: fast
     rep = import_dicom(src, root, opts, patients=["JRS001"], verbose=False)
     before = {p: p.stat().st_mtime_ns for p in (root / "clinic" / "JRS001").rglob("*.nii.gz")}
-    real = dcm.write_volume
+    real = dimp.write_volume
     def failing(arr, path, *a, **k):   # the daily scan's labels cannot be written
         if Path(path).name == LABELS_FILE and Path(path).parent.name.startswith("fx"): raise OSError("disk full (simulated)")
         return real(arr, path, *a, **k)
-    monkeypatch.setattr(dcm, "write_volume", failing)
+    monkeypatch.setattr(dimp, "write_volume", failing)
     rep2 = import_dicom(src, root, opts, verbose=False)          # both patients: each fails half-way
     assert all(v.startswith("failed") for v in rep2.patients.values()) and "disk full" in rep2.patients["JRS002"]
     assert {p: p.stat().st_mtime_ns for p in (root / "clinic" / "JRS001").rglob("*.nii.gz")} == before
@@ -312,4 +243,4 @@ def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
                                               d / "affine_to_planning.tfm"], monkeypatch)
     assert code == 0 and pydicom.dcmread(tmp_path / "RS.out.dcm").Modality == "RTSTRUCT"
     assert _run_script("import_dicom.py", [tmp_path / "nowhere", tmp_path / "ds3"], monkeypatch) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err

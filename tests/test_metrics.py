@@ -10,7 +10,8 @@ from scipy import ndimage as ndi, stats
 
 from jrs_nb.core import LABELS, ORGANS, ORGAN_NAMES, JRSDataError, array_to_sitk, dvf_to_sitk
 from jrs_nb.metrics import (evaluate_labels, surface_distances, surface_voxels, keep_largest_components,
-                            jacobian_determinant, dvf_quality, dvf_error, toy_labels)
+                            jacobian_determinant, dvf_quality, dvf_error)
+from jrs_nb.data.fixtures import toy_labels
 from jrs_nb.tables import select_paths, summarize, paper_table, write_tables, paper_tables, boxplot_organs
 
 torch = pytest.importorskip("torch")

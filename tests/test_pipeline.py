@@ -5,7 +5,7 @@ import json, subprocess
 import pandas as pd
 import pytest
 
-from jrs_nb.data.io import make_toy_dataset
+from jrs_nb.data.fixtures import make_toy_dataset
 
 
 def run(*args, cwd=None):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from jrs_nb.data.io import make_toy_dataset
+from jrs_nb.data.fixtures import make_toy_dataset
 from jrs_nb.train import make_config, train, load_model, load_checkpoint
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..core import JRSDataError, hu_to_unit
-from .io import load_manifest, load_scan, _grid_diff, IMAGE_FILE, Manifest
+from .io import load_manifest, IMAGE_FILE, Manifest
+from .validate import load_scan, grid_diff
 
 # %% auto #0
 __all__ = ['LRU', 'Volume', 'PairVolumes', 'JRSDataset', 'show_pair']
@@ -92,7 +93,7 @@ class JRSDataset(torch.utils.data.Dataset):
         if not -len(self) <= i < len(self): raise IndexError(f"pair {i} out of range ({len(self)} pairs)")
         p = self.pairs[i]
         mv, fx = self.volume(p["patient"], p["moving"]), self.volume(p["patient"], p["fixed"])
-        if d := _grid_diff((fx.image.shape, fx.spacing, fx.origin), (mv.image.shape, mv.spacing, mv.origin)):
+        if d := grid_diff((fx.image.shape, fx.spacing, fx.origin), (mv.image.shape, mv.spacing, mv.origin)):
             raise JRSDataError(f"grid differs from the moving (planning) scan {mv.path / IMAGE_FILE}: {d}; fixed and "
                                "moving scans must share one grid (affinely pre-align and resample them)", fx.path / IMAGE_FILE)
         return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing, p["patient"],

@@ -1,4 +1,4 @@
-"""Scan a folder of clinical DICOM, match each RTSTRUCT to its CT, map ROI names to the four organs, resample to 1 mm, pre-align every daily scan to the planning scan, and write the jrs_nb dataset with a QC montage and an import report.
+"""The first steps of the DICOM import: index a clinic's export by its headers, attach each RTSTRUCT to the CT it was drawn on, and map ROI names to the four organs through an editable synonym table; every problem goes to one import report.
 
 Docs: https://jrs-nb.github.io/jrs_nb/data.dicom.html.md"""
 
@@ -6,36 +6,29 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.dicom.html.md"""
 
 # %% ../../nbs/02a_data.dicom.ipynb #d3d4c398
 from __future__ import annotations
-import datetime, json, os, re, shutil, tempfile, time, unicodedata
+import datetime, json, os, re, unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field, asdict
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
-import numpy as np
-import SimpleITK as sitk
 import pydicom
 
-from ..core import (JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, PRETTY, HU_MIN, HU_MAX,
-                         sitk_to_array, rng)
-from .io import (write_volume, write_json, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE,
-                            SPLITS, _atomic_target, _temp_dir)
+from ..core import JRSDataError, LABELS, ORGAN_NAMES
+from .io import write_json, atomic_write
 
 # %% auto #0
 __all__ = ['Severity', 'DEFAULT_PRIORITY', 'DEFAULT_SYNONYMS', 'PROSTATE_BED', 'SYNONYMS_FILE', 'CT_SOP_CLASSES',
-           'RTSTRUCT_SOP_CLASS', 'AXIAL_TOL', 'OVERLAP_WARN', 'Interp', 'Problem', 'ImportReport', 'normalise_roi_name',
-           'is_prostate_bed', 'RoiMap', 'default_synonyms_path', 'write_synonyms', 'load_synonyms', 'CTSeries',
-           'StructSet', 'scan_dicom', 'match_structs', 'sort_slices', 'read_ct', 'rasterise_struct', 'combine_masks',
-           'iso_grid', 'resample_image', 'resample_masks', 'affine_align', 'affine_summary', 'torso_mask', 'organ_bbox',
-           'crop_grid', 'qc_montage', 'ImportOptions', 'LoadedScan', 'load_scan', 'order_scans', 'import_patient',
-           'assign_splits', 'import_dicom', 'import_dicom_cli']
+           'RTSTRUCT_SOP_CLASS', 'ImportProblem', 'ImportReport', 'normalise_roi_name', 'is_prostate_bed', 'RoiMap',
+           'default_synonyms_path', 'write_synonyms', 'load_synonyms', 'CTSeries', 'StructSet', 'tag_text',
+           'scan_dicom', 'match_structs', 'find_series']
 
 # %% ../../nbs/02a_data.dicom.ipynb #83070f55
 Severity = Literal["error", "warning", "info"]
 
 @dataclass
-class Problem:
+class ImportProblem:
     "One thing that went wrong (or looks odd) during an import."
     severity: str          # "error" (item skipped) | "warning" (imported, check it) | "info"
     kind: str              # short code, e.g. "missing_slice", "unknown_roi"
@@ -46,20 +39,21 @@ class Problem:
 
     def __str__(self): return f"[{self.severity}] {self.kind}: {self.file or '-'}: {self.message}"
 
+# %% ../../nbs/02a_data.dicom.ipynb #2e12141f
 @dataclass
 class ImportReport:
     "Problems and per-scan results of one import run; saved as JSON and Markdown."
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
     scans: list[dict] = field(default_factory=list)      # one row per imported scan
     patients: dict[str, str] = field(default_factory=dict)  # patient -> "imported" | "failed: ..."
     started: str = field(default_factory=lambda: datetime.datetime.now().isoformat(timespec="seconds"))
 
-    def add(self, severity:str, kind:str, message:str, file=None, patient=None, scan=None) -> Problem:
+    def add(self, severity:str, kind:str, message:str, file=None, patient=None, scan=None) -> ImportProblem:
         "Record a problem and return it."
-        p = Problem(severity, kind, message, None if file is None else str(file), patient, scan)
+        p = ImportProblem(severity, kind, message, None if file is None else str(file), patient, scan)
         self.problems.append(p); return p
 
-    def of(self, severity:str|None=None, kind:str|None=None) -> list[Problem]:
+    def of(self, severity:str|None=None, kind:str|None=None) -> list[ImportProblem]:
         "The problems of one severity and/or kind."
         return [p for p in self.problems if (severity is None or p.severity == severity) and (kind is None or p.kind == kind)]
 
@@ -90,10 +84,8 @@ class ImportReport:
     def save(self, folder:str|Path, stem:str="import_report") -> tuple[Path, Path]:
         "Write `<stem>.json` and `<stem>.md` atomically into `folder`."
         folder = Path(folder); j = write_json(self.to_dict(), folder / f"{stem}.json")
-        md = folder / f"{stem}.md"; tmp = _atomic_target(md)
-        try: tmp.write_text(self.to_markdown()); os.replace(tmp, md)
-        finally:
-            if tmp.exists(): tmp.unlink()
+        md = folder / f"{stem}.md"
+        with atomic_write(md) as tmp: tmp.write_text(self.to_markdown())
         return j, md
 
 # %% ../../nbs/02a_data.dicom.ipynb #928e277a
@@ -162,6 +154,7 @@ class RoiMap:
     def to_dict(self) -> dict:
         return {"priority": list(self.priority), "synonyms": self.synonyms}
 
+# %% ../../nbs/02a_data.dicom.ipynb #c4f1fc62
 SYNONYMS_FILE = "roi_synonyms.json"
 
 def default_synonyms_path() -> Path:
@@ -224,24 +217,60 @@ class StructSet:
     date: str = ""
     time: str = ""
 
-def _s(ds, tag, default=""): return str(getattr(ds, tag, default) or default)
+def tag_text(ds, tag:str, default:str="") -> str:
+    "A DICOM attribute as text ('' when it is missing or empty)."
+    return str(getattr(ds, tag, default) or default)
 
 def _struct_from(ds, path:Path) -> StructSet:
     series, images, fors = [], set(), []
     for fr in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
-        fors.append(_s(fr, "FrameOfReferenceUID"))
+        fors.append(tag_text(fr, "FrameOfReferenceUID"))
         for st in getattr(fr, "RTReferencedStudySequence", []):
             for se in getattr(st, "RTReferencedSeriesSequence", []):
-                series.append(_s(se, "SeriesInstanceUID"))
-                images |= {_s(ci, "ReferencedSOPInstanceUID") for ci in getattr(se, "ContourImageSequence", [])}
+                series.append(tag_text(se, "SeriesInstanceUID"))
+                images |= {tag_text(ci, "ReferencedSOPInstanceUID") for ci in getattr(se, "ContourImageSequence", [])}
     for rc in getattr(ds, "ROIContourSequence", []):
         for c in getattr(rc, "ContourSequence", []):
-            images |= {_s(ci, "ReferencedSOPInstanceUID") for ci in getattr(c, "ContourImageSequence", [])}
-    if not fors: fors = [_s(r, "ReferencedFrameOfReferenceUID") for r in getattr(ds, "StructureSetROISequence", [])][:1]
-    return StructSet(path, _s(ds, "PatientID"), series, images, fors[0] if fors else "",
-                     [_s(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])],
-                     _s(ds, "StructureSetDate") or _s(ds, "SeriesDate"), _s(ds, "StructureSetTime") or _s(ds, "SeriesTime"))
+            images |= {tag_text(ci, "ReferencedSOPInstanceUID") for ci in getattr(c, "ContourImageSequence", [])}
+    if not fors: fors = [tag_text(r, "ReferencedFrameOfReferenceUID") for r in getattr(ds, "StructureSetROISequence", [])][:1]
+    return StructSet(path, tag_text(ds, "PatientID"), series, images, fors[0] if fors else "",
+                     [tag_text(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])],
+                     tag_text(ds, "StructureSetDate") or tag_text(ds, "SeriesDate"),
+                     tag_text(ds, "StructureSetTime") or tag_text(ds, "SeriesTime"))
 
+# %% ../../nbs/02a_data.dicom.ipynb #571f8bf8
+def _read_header(path:Path, report:ImportReport):
+    "The header of a DICOM file (no pixels), or None with the reason in the report."
+    try: ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError:
+        report.add("warning", "unreadable", "not a DICOM file (no DICM preamble); skipped", path); return None
+    except Exception as e:
+        report.add("warning", "unreadable", f"cannot be parsed as DICOM ({type(e).__name__}: {str(e)[:120]}); skipped", path); return None
+    if not tag_text(ds, "SOPClassUID") and not tag_text(ds, "Modality"):
+        report.add("warning", "unreadable", "DICOM header holds neither Modality nor SOPClassUID (corrupt or truncated "
+                   "file); skipped", path); return None
+    return ds
+
+def _add_ct_slice(ds, path:Path, series:dict, report:ImportReport) -> str|None:
+    "Add a CT slice to its series (created on its first slice); its SeriesInstanceUID, or None when it lacks geometry."
+    missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing") if t not in ds]
+    if missing: report.add("warning", "unreadable", f"CT slice lacks {missing}; skipped", path); return None
+    uid = tag_text(ds, "SeriesInstanceUID")
+    if uid not in series:
+        series[uid] = CTSeries(uid, tag_text(ds, "PatientID"), tag_text(ds, "StudyInstanceUID"), tag_text(ds, "FrameOfReferenceUID"),
+                               tag_text(ds, "SeriesDate") or tag_text(ds, "AcquisitionDate") or tag_text(ds, "StudyDate"),
+                               tag_text(ds, "SeriesTime") or tag_text(ds, "AcquisitionTime") or tag_text(ds, "StudyTime"),
+                               tag_text(ds, "SeriesDescription"))
+    series[uid].files.append(path); series[uid].headers.append(ds)
+    return uid
+
+def _warn_shared_folders(per_folder:dict, series:dict, report:ImportReport):
+    for d, uids in per_folder.items():
+        if len(uids) > 1:
+            desc = "; ".join(f"{series[u].description or 'no description'} ({len(series[u].files)} slices, {u})" for u in sorted(uids))
+            report.add("warning", "several_series", f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: {desc}", d)
+
+# %% ../../nbs/02a_data.dicom.ipynb #77c2b024
 def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layout, any file names)
                report:ImportReport|None=None
               ) -> tuple[dict[str, CTSeries], list[StructSet]]:
@@ -251,35 +280,16 @@ def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layo
     series: dict[str, CTSeries] = {}; structs: list[StructSet] = []; per_folder = defaultdict(set)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.name.upper() == "DICOMDIR": continue
-        try: ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except pydicom.errors.InvalidDicomError:
-            report.add("warning", "unreadable", "not a DICOM file (no DICM preamble); skipped", path); continue
-        except Exception as e:
-            report.add("warning", "unreadable", f"cannot be parsed as DICOM ({type(e).__name__}: {str(e)[:120]}); skipped", path); continue
-        sop, modality = _s(ds, "SOPClassUID"), _s(ds, "Modality")
-        if not sop and not modality:
-            report.add("warning", "unreadable", "DICOM header holds neither Modality nor SOPClassUID (corrupt or truncated "
-                       "file); skipped", path); continue
+        if (ds := _read_header(path, report)) is None: continue
+        sop, modality = tag_text(ds, "SOPClassUID"), tag_text(ds, "Modality")
         try:
             if modality == "RTSTRUCT" or sop == RTSTRUCT_SOP_CLASS: structs.append(_struct_from(ds, path))
             elif modality == "CT" or sop in CT_SOP_CLASSES:
-                missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
-                           if t not in ds]
-                if missing: report.add("warning", "unreadable", f"CT slice lacks {missing}; skipped", path); continue
-                uid = _s(ds, "SeriesInstanceUID")
-                if uid not in series:
-                    series[uid] = CTSeries(uid, _s(ds, "PatientID"), _s(ds, "StudyInstanceUID"), _s(ds, "FrameOfReferenceUID"),
-                                           _s(ds, "SeriesDate") or _s(ds, "AcquisitionDate") or _s(ds, "StudyDate"),
-                                           _s(ds, "SeriesTime") or _s(ds, "AcquisitionTime") or _s(ds, "StudyTime"),
-                                           _s(ds, "SeriesDescription"))
-                series[uid].files.append(path); series[uid].headers.append(ds); per_folder[path.parent].add(uid)
+                if (uid := _add_ct_slice(ds, path, series, report)) is not None: per_folder[path.parent].add(uid)
             else: report.add("info", "other_modality", f"{modality or 'unknown'} object ignored", path)
         except Exception as e:
             report.add("warning", "unreadable", f"header could not be interpreted ({type(e).__name__}: {str(e)[:120]}); skipped", path)
-    for d, uids in per_folder.items():
-        if len(uids) > 1:
-            desc = "; ".join(f"{series[u].description or 'no description'} ({len(series[u].files)} slices, {u})" for u in sorted(uids))
-            report.add("warning", "several_series", f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: {desc}", d)
+    _warn_shared_folders(per_folder, series, report)
     return series, structs
 
 # %% ../../nbs/02a_data.dicom.ipynb #025a6dde
@@ -310,627 +320,12 @@ def match_structs(series:dict[str, CTSeries], structs:list[StructSet], report:Im
                        f"{s.structs[0].path.name}; ignored: {[t.path.name for t in s.structs[1:]]}", s.folder, s.patient_id)
     return series
 
-# %% ../../nbs/02a_data.dicom.ipynb #b8b969d6
-AXIAL_TOL = 0.02     # |1 - |cos|| allowed between the slice axes and the patient axes (about 11 degrees of tilt)
-
-def sort_slices(s:CTSeries, report:ImportReport|None=None, patient:str|None=None, scan:str|None=None) -> list[Path]:
-    "Files of `s` sorted along the slice normal, with duplicates dropped; raises JRSDataError on bad geometry."
-    report = report if report is not None else ImportReport()
-    iops = {tuple(np.round(np.array(h.ImageOrientationPatient, float), 3)) for h in s.headers}
-    if len(iops) > 1: raise JRSDataError(f"slices disagree on ImageOrientationPatient ({len(iops)} different values)", s.folder)
-    iop = np.array(s.headers[0].ImageOrientationPatient, float); row, col = iop[:3], iop[3:]
-    if abs(abs(row[0]) - 1) > AXIAL_TOL or abs(abs(col[1]) - 1) > AXIAL_TOL:
-        raise JRSDataError(f"non-axial orientation (ImageOrientationPatient = {np.round(iop, 3).tolist()}); "
-                           "only axial CT is imported: export an axial reconstruction", s.folder)
-    normal = np.cross(row, col)
-    pos = np.array([np.dot(normal, np.array(h.ImagePositionPatient, float)) for h in s.headers])
-    order = np.argsort(pos, kind="stable"); files = [s.files[i] for i in order]; pos = pos[order]
-    keep = [0]
-    for i in range(1, len(pos)):
-        if abs(pos[i] - pos[keep[-1]]) < 1e-3:
-            report.add("warning", "duplicated_slice", f"two slices at position {pos[i]:.2f} mm; kept {files[keep[-1]].name}, "
-                       f"dropped this one", files[i], patient, scan)
-        else: keep.append(i)
-    files, pos = [files[i] for i in keep], pos[keep]
-    if len(files) < 3: raise JRSDataError(f"only {len(files)} distinct slice position(s); need at least 3", s.folder)
-    d = np.diff(pos); med = float(np.median(d))
-    gaps = np.nonzero(d > 1.5 * med)[0]
-    if len(gaps):
-        i = int(gaps[0])
-        raise JRSDataError(f"missing slice(s): a gap of {d[i]:.2f} mm between {files[i].name} and {files[i+1].name} "
-                           f"(usual spacing {med:.2f} mm; {len(gaps)} gap(s) in all); scan skipped", s.folder)
-    if d.max() - d.min() > max(0.01 * med, 0.02):
-        i = int(np.argmax(np.abs(d - med)))
-        raise JRSDataError(f"uneven slice spacing: between {d.min():.2f} and {d.max():.2f} mm (e.g. {files[i].name} -> "
-                           f"{files[i+1].name}); reconstruct with constant spacing; scan skipped", s.folder)
-    return files
-
-def read_ct(files:Sequence[Path], # slices sorted along the normal (`sort_slices`)
-            orient:bool=True # reorient to LPS with identity direction
-           ) -> sitk.Image: # CT in HU (float32)
-    "Read a sorted CT series with SimpleITK; a slice it cannot decode raises JRSDataError naming it."
-    r = sitk.ImageSeriesReader(); r.SetFileNames([str(f) for f in files])
-    try: img = r.Execute()
-    except RuntimeError:
-        for f in files:
-            try: sitk.ReadImage(str(f))
-            except RuntimeError as e:
-                raise JRSDataError(f"pixel data cannot be decoded ({str(e).strip().splitlines()[-1][:150]}); scan skipped", f) from None
-        raise JRSDataError("SimpleITK cannot read this series", Path(files[0]).parent) from None
-    img = sitk.Cast(img, sitk.sitkFloat32)
-    return sitk.DICOMOrient(img, "LPS") if orient else img
-
-# %% ../../nbs/02a_data.dicom.ipynb #28fa0f2a
-def _index_of(img:sitk.Image, pts:np.ndarray) -> np.ndarray:
-    "Continuous (x, y, z) indices of physical points (N, 3)."
-    D = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())
-    return (pts - np.array(img.GetOrigin())) @ np.linalg.inv(D).T
-
-OVERLAP_WARN = 0.05   # report two organs whose contours share this fraction of the smaller one (rasterised borders share ~1 %)
-
-def rasterise_struct(struct_path:str|Path, # RTSTRUCT file
-                     img:sitk.Image, # the CT it was drawn on (any direction)
-                     roi_map:RoiMap|None=None,
-                     report:ImportReport|None=None, patient:str|None=None, scan:str|None=None
-                    ) -> tuple[dict[int, np.ndarray], dict[str, str]]:
-    "Masks {label: bool (z, y, x) on `img`'s grid} of the organs in an RTSTRUCT, and {ROI name: organ or '-'}."
-    import cv2
-    roi_map = roi_map or load_synonyms(); report = report if report is not None else ImportReport()
-    ds = pydicom.dcmread(struct_path)
-    names = {int(r.ROINumber): _s(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])}
-    contours = {int(rc.ReferencedROINumber): list(getattr(rc, "ContourSequence", []) or [])
-                for rc in getattr(ds, "ROIContourSequence", [])}
-    inv = {v: k for k, v in LABELS.items()}; chosen: dict[str, int] = {}; mapping = {}; unknown = []
-    for num, name in names.items():
-        organ = roi_map.organ(name)
-        mapping[name] = organ or "-"
-        if organ is None: unknown.append(name); continue
-        if organ in chosen:
-            a, b = sorted([chosen[organ], num], key=lambda n: roi_map.rank(names[n]))
-            report.add("warning", "duplicate_organ", f"ROIs {names[a]!r} and {names[b]!r} both map to {organ}; "
-                       f"using {names[a]!r} (earlier in the synonym list)", struct_path, patient, scan)
-            chosen[organ] = a; mapping[names[b]] = f"{organ} (unused)"
-        else: chosen[organ] = num
-    if unknown:
-        report.add("info", "unknown_roi", f"{len(unknown)} ROI name(s) not in the synonym table ({roi_map.source}), "
-                   f"ignored: {', '.join(map(repr, unknown))}; add a name to the table (--synonyms) if it is one of "
-                   "the four organs", struct_path, patient, scan)
-    size = np.array(img.GetSize()); masks = {}
-    for organ, num in chosen.items():
-        m = np.zeros(img.GetSize()[::-1], np.uint8); n_pts = n_out = n_off = 0
-        for c in contours.get(num, []):
-            pts = np.asarray(c.ContourData, float).reshape(-1, 3)
-            if len(pts) < 3: continue
-            ijk = _index_of(img, pts); n_pts += len(pts)
-            out = np.any((ijk < -0.5) | (ijk > size - 0.5), axis=1); n_out += int(out.sum())
-            k = int(np.round(np.median(ijk[:, 2])))
-            if np.ptp(ijk[:, 2]) > 0.5 or abs(np.median(ijk[:, 2]) - k) > 0.3: n_off += 1
-            if not 0 <= k < size[2]: continue
-            poly = np.round(ijk[:, :2]).astype(np.int32)
-            sl = np.ascontiguousarray(m[k]); cv2.fillPoly(sl, [poly], 1); m[k] = sl
-        if n_pts == 0:
-            report.add("warning", "empty_roi", f"ROI {names[num]!r} ({organ}) has no contour points; {organ} left empty",
-                       struct_path, patient, scan); continue
-        if n_out:
-            report.add("warning", "contour_outside_image", f"{n_out} of {n_pts} contour points of ROI {names[num]!r} lie "
-                       "outside the CT; clipped to the image", struct_path, patient, scan)
-        if n_off:
-            report.add("warning", "contour_off_slice", f"{n_off} contour(s) of ROI {names[num]!r} do not lie on a CT slice; "
-                       "drawn on the nearest slice", struct_path, patient, scan)
-        if m.any(): masks[inv[organ]] = m.astype(bool)
-        else: report.add("warning", "empty_roi", f"ROI {names[num]!r} ({organ}) covers no voxel of the CT", struct_path, patient, scan)
-    roi_of = {inv[o]: names[n] for o, n in chosen.items()}; pri = roi_map.label_priority
-    for a, b in ((a, b) for i, a in enumerate(pri) for b in pri[i + 1:] if a in masks and b in masks):
-        n = int((masks[a] & masks[b]).sum()); small = min(int(masks[a].sum()), int(masks[b].sum()))
-        if n >= OVERLAP_WARN * small:
-            report.add("warning", "overlapping_rois", f"ROIs {roi_of[a]!r} ({LABELS[a]}) and {roi_of[b]!r} ({LABELS[b]}) "
-                       f"overlap in {n} voxels ({100 * n / small:.0f} % of the smaller); the overlap goes to {LABELS[a]} "
-                       f"(priority {list(roi_map.priority)})", struct_path, patient, scan)
-    return masks, mapping
-
-def combine_masks(masks:dict[int, np.ndarray], # {label: bool (z, y, x)}
-                  priority:Sequence[int]=(1, 2, 3, 4) # label ids, highest priority first
-                 ) -> np.ndarray: # uint8 label map
-    "One label map from per-organ masks; where organs overlap the one earlier in `priority` wins."
-    shape = next(iter(masks.values())).shape if masks else None
-    if shape is None: raise ValueError("combine_masks needs at least one mask")
-    lab = np.zeros(shape, np.uint8)
-    for l in reversed(tuple(priority)):
-        if l in masks: lab[masks[l]] = l
-    return lab
-
-# %% ../../nbs/02a_data.dicom.ipynb #a6b61063
-Interp = Literal["linear", "bspline", "nearest"]
-_INTERP = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
-
-def iso_grid(img:sitk.Image, # source image (any direction)
-             spacing:float|Sequence[float]=1. # output spacing in mm (scalar or (z, y, x))
-            ) -> sitk.Image:
-    "An empty reference image with identity direction and `spacing` covering `img`'s extent."
-    sp = np.broadcast_to(np.asarray(spacing, float), (3,))[::-1]  # (x, y, z)
-    corners = np.array([[i, j, k] for i in (0, img.GetSize()[0]-1) for j in (0, img.GetSize()[1]-1) for k in (0, img.GetSize()[2]-1)], float)
-    phys = np.array([img.TransformContinuousIndexToPhysicalPoint(c.tolist()) for c in corners])
-    lo, hi = phys.min(0), phys.max(0)
-    size = np.floor((hi - lo) / sp + 1e-4).astype(int) + 1
-    ref = sitk.Image([int(s) for s in size], sitk.sitkUInt8)
-    ref.SetSpacing(tuple(sp.tolist())); ref.SetOrigin(tuple(lo.tolist())); return ref
-
-def resample_image(img:sitk.Image, ref:sitk.Image, # source image, reference grid
-                   interpolator:Interp="linear", transform:sitk.Transform|None=None, # maps ref points -> img points
-                   default:float=HU_MIN) -> sitk.Image:
-    "`img` resampled on `ref`'s grid (float32), optionally through `transform`."
-    return sitk.Resample(img, ref, transform or sitk.Transform(), _INTERP[interpolator], float(default), sitk.sitkFloat32)
-
-def resample_masks(masks:dict[int, np.ndarray], src:sitk.Image, ref:sitk.Image, # {label: bool (z,y,x)} on src's grid
-                   transform:sitk.Transform|None=None) -> dict[int, np.ndarray]:
-    "Per-organ masks on `ref`'s grid: linear interpolation of each mask, threshold at 0.5."
-    out = {}
-    for l, m in masks.items():
-        mi = sitk.GetImageFromArray(m.astype(np.float32)); mi.CopyInformation(src)
-        r = sitk.GetArrayFromImage(sitk.Resample(mi, ref, transform or sitk.Transform(), sitk.sitkLinear, 0., sitk.sitkFloat32))
-        out[l] = r >= 0.5
-    return out
-
-# %% ../../nbs/02a_data.dicom.ipynb #629eb5d6
-def _to_itk(img:sitk.Image):
-    import itk
-    arr = np.clip(sitk.GetArrayFromImage(img).astype(np.float32), HU_MIN, HU_MAX)
-    out = itk.image_from_array(np.ascontiguousarray(arr))
-    out.SetSpacing(img.GetSpacing()); out.SetOrigin(img.GetOrigin())
-    out.SetDirection(itk.matrix_from_array(np.array(img.GetDirection()).reshape(3, 3)))
-    return out
-
-def _bone_centroid(img:sitk.Image, zlim:tuple[float, float]) -> np.ndarray:
-    "Physical centroid of bone (> 200 HU; else of the body, > -500 HU) within the z range `zlim` (LPS, identity direction)."
-    a = sitk.GetArrayFromImage(img); z = img.GetOrigin()[2] + np.arange(a.shape[0]) * img.GetSpacing()[2]
-    keep = (z >= zlim[0] - 1e-3) & (z <= zlim[1] + 1e-3)
-    if keep.sum() < 2: keep[:] = True
-    a = a[keep]; off = int(np.argmax(keep))
-    for thr in (200., -500.):
-        idx = np.argwhere(a > thr)
-        if len(idx) > 50: break
-    c = idx.mean(0) + [off, 0, 0] if len(idx) else (np.array(a.shape) - 1) / 2 + [off, 0, 0]
-    return np.array(img.TransformContinuousIndexToPhysicalPoint(c[::-1].tolist()))
-
-def affine_align(fixed:sitk.Image, # planning CT (HU), identity direction (as `read_ct` returns)
-                 moving:sitk.Image, # daily CT (HU), identity direction
-                 iterations:int=150, # per resolution
-                 resolutions:int=3,
-                 samples:int=2048 # random samples of the MI metric per iteration
-                ) -> sitk.AffineTransform: # maps fixed (planning) points to moving (daily) points
-    "Affine registration of `moving` to `fixed` (elastix, Mattes MI), initialised on the bones; as a SimpleITK transform."
-    import itk
-    zf = fixed.GetOrigin()[2] + np.array([0, (fixed.GetSize()[2] - 1) * fixed.GetSpacing()[2]])
-    zm = moving.GetOrigin()[2] + np.array([0, (moving.GetSize()[2] - 1) * moving.GetSpacing()[2]])
-    zlim = (max(zf.min(), zm.min()), min(zf.max(), zm.max()))
-    s0 = _bone_centroid(moving, zlim) - _bone_centroid(fixed, zlim)   # initial translation (x, y, z) mm
-    m0 = sitk.Image(moving); m0.SetOrigin(tuple(np.array(moving.GetOrigin()) - s0))
-    po = itk.ParameterObject.New()
-    p = po.GetDefaultParameterMap("affine", resolutions)
-    p["Metric"] = ["AdvancedMattesMutualInformation"]; p["MaximumNumberOfIterations"] = [str(iterations)]
-    p["NumberOfSpatialSamples"] = [str(samples)]; p["AutomaticTransformInitialization"] = ["false"]
-    p["WriteResultImage"] = ["false"]; p["DefaultPixelValue"] = [str(HU_MIN)]
-    po.AddParameterMap(p)
-    _, res = itk.elastix_registration_method(_to_itk(fixed), _to_itk(m0), parameter_object=po, log_to_console=False)
-    tp = np.array(res.GetParameter(0, "TransformParameters"), float)
-    c = np.array(res.GetParameter(0, "CenterOfRotationPoint"), float)
-    t = sitk.AffineTransform(3); t.SetMatrix(tp[:9].tolist()); t.SetTranslation((tp[9:12] + s0).tolist()); t.SetCenter(c.tolist())
-    return t
-
-def affine_summary(t:sitk.AffineTransform, at:Sequence[float]|None=None) -> dict:
-    "Translation at a point (mm, (x, y, z)), its norm, and the largest scaling/shear deviation from identity."
-    A = np.array(t.GetMatrix()).reshape(3, 3); at = np.array(t.GetCenter() if at is None else at, float)
-    shift = np.array(t.TransformPoint(at.tolist())) - at
-    return {"shift_xyz_mm": shift.round(2).tolist(), "shift_mm": float(np.linalg.norm(shift)),
-            "matrix_dev": float(np.abs(A - np.eye(3)).max())}
-
-# %% ../../nbs/02a_data.dicom.ipynb #9ac27a68
-def torso_mask(hu:np.ndarray, # (z, y, x) CT in HU
-               threshold:float=-500.) -> np.ndarray: # bool (z, y, x)
-    "Largest connected component above `threshold`, holes filled slice by slice."
-    from scipy import ndimage as ndi
-    b = hu > threshold
-    b = ndi.binary_opening(b, iterations=1)
-    lab, n = ndi.label(b)
-    if n == 0: return b
-    sizes = ndi.sum(b, lab, range(1, n + 1)); b = lab == (1 + int(np.argmax(sizes)))
-    return np.stack([ndi.binary_fill_holes(s) for s in b])
-
-def organ_bbox(masks:dict[int, np.ndarray], # {label: bool (z, y, x)} on `img`'s grid
-               img:sitk.Image,
-               transform:sitk.Transform|None=None # maps `img` points to the common (planning) space
-              ) -> tuple[np.ndarray, np.ndarray]: # (lo, hi) physical (x, y, z) mm
-    "Physical bounding box of all organs in `masks`, optionally mapped through `transform` (its 8 corners)."
-    u = np.any(np.stack(list(masks.values())), 0); idx = np.argwhere(u)
-    lo, hi = idx.min(0)[::-1] - 0.5, idx.max(0)[::-1] + 0.5   # (x, y, z) voxel extent
-    pts = np.array([img.TransformContinuousIndexToPhysicalPoint([float(a), float(b), float(c)])
-                    for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
-    if transform is not None: pts = np.array([transform.TransformPoint(p.tolist()) for p in pts])
-    return pts.min(0), pts.max(0)
-
-def crop_grid(ref:sitk.Image, lo:Sequence[float], hi:Sequence[float], # reference grid, box (x, y, z) mm
-              margin_mm:float=40. # added on every side
-             ) -> sitk.Image:
-    "The part of `ref`'s grid (identity direction) covering the box plus a margin, on the same voxel lattice."
-    o, sp, n = np.array(ref.GetOrigin()), np.array(ref.GetSpacing()), np.array(ref.GetSize())
-    i0 = np.clip(np.floor((np.asarray(lo) - margin_mm - o) / sp), 0, n - 1).astype(int)
-    i1 = np.clip(np.ceil((np.asarray(hi) + margin_mm - o) / sp), 0, n - 1).astype(int)
-    out = sitk.Image([int(v) for v in i1 - i0 + 1], ref.GetPixelID())
-    out.SetSpacing(ref.GetSpacing()); out.SetOrigin(tuple((o + i0 * sp).tolist())); return out
-
-# %% ../../nbs/02a_data.dicom.ipynb #0eeb7b89
-def _centre(lab:np.ndarray) -> tuple[int, int, int]:
-    for l in (1, 2, 4, 3):
-        if (lab == l).any(): return tuple(int(round(c)) for c in np.argwhere(lab == l).mean(0))
-    return tuple(s // 2 for s in lab.shape)
-
-def _planes(v:np.ndarray, c):
-    return [v[c[0]], v[:, c[1], :][::-1], v[:, :, c[2]][::-1]]  # axial, coronal, sagittal (superior up)
-
-def _overlay(a:np.ndarray, b:np.ndarray) -> np.ndarray:
-    n = lambda x: np.clip((np.clip(x, -400, 600) + 400) / 1000., 0, 1)
-    a, b = n(a), n(b); return np.stack([a, b, a], -1)
-
-def qc_montage(hu:np.ndarray, labels:np.ndarray, # (z, y, x) scan on the 1 mm grid, HU and labels
-               path:str|Path|None=None, title:str="",
-               planning:np.ndarray|None=None, # planning HU on the same grid (daily scans): alignment panels
-               unaligned:np.ndarray|None=None # the daily HU on that grid before the affine
-              ):
-    "Figure (saved to `path` when given): contours in three planes, and planning/daily overlays."
-    import matplotlib; import matplotlib.pyplot as plt
-    c = _centre(labels); n = 3 + (planning is not None) * (1 + (unaligned is not None))
-    fig, axs = plt.subplots(1, n, figsize=(min(2.2 * n, 10), 2.6), dpi=72)
-    for ax, im, lb, nm in zip(axs, _planes(hu, c), _planes(labels, c), ("axial", "coronal", "sagittal")):
-        ax.imshow(im, cmap="gray", vmin=-400, vmax=600, interpolation="nearest")
-        for l in ORGANS:
-            if (lb == l).any(): ax.contour(lb == l, levels=[0.5], colors=[ORGAN_COLORS[l]], linewidths=0.8)
-        ax.set_title(nm, fontsize=8)
-    extra = ([("before affine", unaligned)] if unaligned is not None else []) + ([("after affine", hu)] if planning is not None else [])
-    for ax, (nm, d) in zip(axs[3:], extra):
-        ax.imshow(_overlay(planning[:, :, c[2]][::-1], d[:, :, c[2]][::-1]), interpolation="nearest")
-        ax.set_title(f"plan (magenta) / daily (green)\n{nm}", fontsize=7)
-    for ax in axs: ax.set_axis_off()
-    fig.suptitle(title, fontsize=8); fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.05)
-    if path is not None:
-        path = Path(path); tmp = _atomic_target(path.with_suffix(".png"))
-        try: fig.savefig(tmp, format="png"); os.replace(tmp, path)
-        finally:
-            if tmp.exists(): tmp.unlink()
-        plt.close(fig)
-    return fig
-
-# %% ../../nbs/02a_data.dicom.ipynb #2a8264b2
-@dataclass
-class ImportOptions:
-    "Settings of a DICOM import."
-    site: str = "clinic"                # site id in the dataset layout
-    spacing: float = 1.0                # output spacing in mm (isotropic); the papers use 1 mm
-    interpolator: str = "linear"        # image interpolation: linear | bspline
-    align: bool = True                  # affine pre-alignment of daily scans to the planning scan (itk-elastix, MI)
-    align_iterations: int = 150         # elastix iterations per resolution
-    crop_margin_mm: float|None = None   # crop to the organs' bounding box + this margin (mm); None = keep the whole FOV
-    clip_hu: bool = True                # clip HU to [-1000, 1000] (the papers' range) before writing as int16
-    mask_outside_body: bool = False     # set voxels outside the torso (couch, air) to -1000 HU
-    qc: bool = True                     # write qc.png per scan
-    keep_unlabelled: bool = False       # import a patient whose planning scan has no organ contour (default: skip it)
-    planning: dict = field(default_factory=dict)  # patient id -> SeriesInstanceUID (or date) of the planning scan
-    split: dict = field(default_factory=lambda: {"train": 0.7, "val": 0.3})  # fractions, or patient -> split
-    seed: int = 0                       # seeds the patient-level split
-
-@dataclass
-class LoadedScan:
-    "One CT and its organ masks on the CT's own grid."
-    series: CTSeries
-    image: sitk.Image                   # HU, LPS, identity direction
-    masks: dict[int, np.ndarray]        # {label: bool (z, y, x)}
-    roi_mapping: dict[str, str]
-    struct: str|None = None             # RTSTRUCT file used
-
-def load_scan(s:CTSeries, roi_map:RoiMap, report:ImportReport, patient:str|None=None, scan:str|None=None) -> LoadedScan:
-    "Read, check and rasterise one CT series; JRSDataError when the scan cannot be used."
-    img = read_ct(sort_slices(s, report, patient, scan))
-    masks, mapping, st = {}, {}, None
-    if s.structs:
-        st = s.structs[0].path; ref = s.structs[0].ref_images
-        if ref and (miss := ref - s.sop_uids):
-            report.add("warning", "missing_referenced_slices", f"references {len(ref)} CT slices, of which only "
-                       f"{len(ref) - len(miss)} are in {s.folder} ({len(miss)} missing, e.g. SOPInstanceUID "
-                       f"{sorted(miss)[0]}): the CT export looks incomplete; contours on the missing slices are lost",
-                       st, patient, scan)
-        try: masks, mapping = rasterise_struct(st, img, roi_map, report, patient, scan)
-        except JRSDataError: raise
-        except Exception as e:
-            report.add("error", "unreadable", f"RTSTRUCT cannot be rasterised ({type(e).__name__}: {str(e)[:120]}); "
-                       "scan imported without labels", st, patient, scan); st = None
-    else: report.add("warning", "no_rtstruct", "no RTSTRUCT references this CT; imported without labels", s.folder, patient, scan)
-    return LoadedScan(s, img, masks, mapping, None if st is None else str(st))
-
-# %% ../../nbs/02a_data.dicom.ipynb #f983732f
-def _scan_ids(series:list[CTSeries]) -> list[str]:
-    return ["plan_" + (series[0].date or "nodate")] + [f"fx{i:02d}_{s.date or 'nodate'}" for i, s in enumerate(series[1:], 1)]
-
-def order_scans(series:list[CTSeries], planning:str|None=None) -> list[CTSeries]:
-    "Scans by date and time, the planning scan first: the earliest, or the one whose UID or date is `planning`."
-    ss = sorted(series, key=lambda s: (s.date, s.time, s.uid))
-    if planning:
-        hit = [s for s in ss if planning in (s.uid, s.date)]
-        if not hit: raise JRSDataError(f"requested planning scan {planning!r} (UID or date) is not among this patient's "
-                                       f"series {[(s.date, s.uid) for s in ss]}")
-        ss.remove(hit[0]); ss.insert(0, hit[0])
-    return ss
-
-def _absent_organs(loaded:dict, labs:dict) -> tuple[dict, dict]:
-    "({scan: {organ: reason}} to declare absent, {scan: prostate-bed ROI name}) of one patient's imported scans."
-    beds = {sid: n for sid, L in loaded.items() for n, o in L.roi_mapping.items() if o == "prostate" and is_prostate_bed(n)}
-    out = {}
-    for sid, L in loaded.items():
-        lab, a = labs[sid], {}
-        if beds and (lab is None or not (lab == 2).any()):   # an anatomical fact: every scan of the patient
-            s0 = sid if sid in beds else next(iter(beds))
-            a["seminal_vesicles"] = (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
-                                     f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
-        if lab is not None:                                  # a fact of this scan's contours
-            rois = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}
-            for l in ORGANS:
-                o = LABELS[l]
-                if o in a or (lab == l).any(): continue
-                a[o] = (f"not contoured: ROI {rois[o]!r} of the RTSTRUCT covers no voxel of this scan" if o in rois else
-                        f"not contoured: no ROI of the RTSTRUCT is a {o} (its ROIs: {', '.join(sorted(L.roi_mapping)) or 'none'})")
-        if a: out[sid] = a
-    return out, beds
-
-def _safe(s:str) -> str: return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("._") or "anonymous"
-
-def import_patient(series:list[CTSeries], # the CT series of one patient
-                   root:str|Path, patient:str, # dataset root and patient id (folder name)
-                   opts:ImportOptions|None=None, roi_map:RoiMap|None=None, report:ImportReport|None=None
-                  ) -> dict: # manifest entry {"site", "scans", "planning", "dicom": {...}}
-    "Import one patient's scans into `<root>/<site>/<patient>` (atomically); JRSDataError when nothing usable remains."
-    opts = opts or ImportOptions(); roi_map = roi_map or load_synonyms(); report = report if report is not None else ImportReport()
-    root = Path(root); series = order_scans(series, opts.planning.get(patient))
-    ids = _scan_ids(series); loaded: dict[str, LoadedScan] = {}; t0 = {}
-    for sid, s in zip(ids, series):
-        t0[sid] = time.perf_counter()
-        try: loaded[sid] = load_scan(s, roi_map, report, patient, sid)
-        except JRSDataError as e: report.add("error", _kind(e.problem), e.problem, e.path, patient, sid)
-        t0[sid] = time.perf_counter() - t0[sid]
-    if not loaded:
-        raise JRSDataError(f"no usable CT series for patient {patient} ({len(series)} series, "
-                           f"{'all' if len(series) > 1 else 'it'} failed: see the error{'s' * (len(series) > 1)} above)",
-                           series[0].folder if len(series) == 1 else None)
-    sids = list(loaded); plan = loaded[sids[0]]
-    if sids[0] != ids[0]:  # the first scan failed: rename so the planning scan id says what it is
-        new = "plan_" + (plan.series.date or "nodate"); loaded = {new if k == sids[0] else k: v for k, v in loaded.items()}
-        t0[new] = t0[sids[0]]
-        report.add("warning", "planning_replaced", f"the planning scan {ids[0]} could not be used; the next usable scan "
-                   f"({sids[0]}, {plan.series.date or 'no date'}) becomes the planning scan {new}",
-                   plan.series.folder, patient, new)
-        sids = list(loaded)
-    if not plan.masks:
-        why = _no_organ_reason(plan, roi_map)
-        if not opts.keep_unlabelled:
-            raise JRSDataError(f"{why}; patient skipped. Add the organ names to a synonym table (--synonyms, see "
-                               "--write-synonyms), or pass --keep-unlabelled to import the scans without labels",
-                               plan.struct or plan.series.folder)
-        report.add("warning", "no_planning_labels", f"{why}; imported without labels (--keep-unlabelled): the patient "
-                   "cannot be used for training or evaluation until it has them", plan.series.folder, patient, sids[0])
-    tfs, infos = {}, {}
-    for sid, L in loaded.items():
-        t1 = time.perf_counter()
-        if sid != sids[0] and opts.align:
-            tfs[sid] = tf = affine_align(plan.image, L.image, opts.align_iterations)
-            infos[sid] = info = affine_summary(tf, plan.image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in plan.image.GetSize()]))
-            if info["shift_mm"] > 50 or info["matrix_dev"] > 0.15:
-                report.add("warning", "large_affine", f"affine pre-alignment moved the daily scan by {info['shift_mm']:.1f} mm "
-                           f"(matrix deviation {info['matrix_dev']:.2f}): check qc.png", L.series.folder, patient, sid)
-        t0[sid] += time.perf_counter() - t1
-    ref = iso_grid(plan.image, opts.spacing)
-    if opts.crop_margin_mm is not None:
-        boxes = [organ_bbox(L.masks, L.image, tfs[sid].GetInverse() if sid in tfs else None)
-                 for sid, L in loaded.items() if L.masks]
-        if boxes: ref = crop_grid(ref, np.min([b[0] for b in boxes], 0), np.max([b[1] for b in boxes], 0), opts.crop_margin_mm)
-    vols, labs, unal = {}, {}, {}
-    for sid, L in loaded.items():
-        t1 = time.perf_counter(); tf = tfs.get(sid)
-        hu = sitk.GetArrayFromImage(resample_image(L.image, ref, opts.interpolator, tf))
-        if opts.mask_outside_body: hu[~torso_mask(hu)] = HU_MIN
-        vols[sid] = np.clip(hu, HU_MIN, HU_MAX) if opts.clip_hu else hu
-        labs[sid] = combine_masks(resample_masks(L.masks, L.image, ref, tf), roi_map.label_priority) if L.masks else None
-        if tf is not None and opts.qc: unal[sid] = sitk.GetArrayFromImage(resample_image(L.image, ref, "linear"))
-        t0[sid] += time.perf_counter() - t1
-    org = tuple(ref.GetOrigin()[::-1]); sp = (opts.spacing,) * 3
-    final = Path(root) / opts.site / patient
-    tmp = _temp_dir(Path(root) / opts.site, f".tmp_{patient}_")
-    entry = {"site": opts.site, "scans": sids, "planning": sids[0], "labelled": [], "dicom": {}}
-    absent, beds = _absent_organs(loaded, labs)
-    if absent: entry["absent"] = absent   # manifest: organs declared absent per scan, with the reason
-    try:
-        for sid, L in loaded.items():
-            t1 = time.perf_counter(); d = tmp / sid; d.mkdir()
-            hu, lab, info = vols[sid], labs[sid], infos.get(sid, {})
-            write_volume(np.round(hu).astype(np.int16), d / IMAGE_FILE, sp, org)
-            if lab is not None: write_volume(lab, d / LABELS_FILE, sp, org); entry["labelled"].append(sid)
-            if sid in tfs: sitk.WriteTransform(tfs[sid], str(d / "affine_to_planning.tfm"))
-            if opts.qc:
-                qc_montage(hu, lab if lab is not None else np.zeros(hu.shape, np.uint8), d / "qc.png",
-                           f"{patient} / {sid} ({L.series.description or L.series.uid[-12:]})",
-                           None if sid == sids[0] else vols[sids[0]], unal.get(sid))
-            cc = {ORGAN_NAMES[l-1]: float((lab == l).sum() * opts.spacing**3 / 1000.) for l in ORGANS} if lab is not None else {}
-            if sid in beds:
-                report.add("info", "prostate_bed", f"ROI {beds[sid]!r} is a prostate bed: imported as the prostate label "
-                           "(label 1)", L.struct, patient, sid)
-            for o, why in absent.get(sid, {}).items():
-                report.add("info", "absent_organ", f"{o} declared absent in {MANIFEST}: {why}", L.struct or L.series.folder, patient, sid)
-            entry["dicom"][sid] = {"series_uid": L.series.uid, "study_uid": L.series.study_uid, "date": L.series.date,
-                                   "frame_of_reference": L.series.frame_of_reference, "folder": str(L.series.folder),
-                                   "rtstruct": L.struct, "roi_mapping": L.roi_mapping, **({"affine": info} if info else {}),
-                                   **({"prostate_bed": beds[sid]} if sid in beds else {})}
-            report.scans.append({"patient": patient, "scan": sid, "date": L.series.date, "n_slices": len(L.series.files),
-                                 "series_uid": L.series.uid, "organ_cc": cc, "affine_shift_mm": info.get("shift_mm"),
-                                 "shape": list(hu.shape), "time_s": t0[sid] + time.perf_counter() - t1})
-        _swap_in(tmp, final)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
-    return entry
-
-def _no_organ_reason(plan:LoadedScan, roi_map:RoiMap) -> str:
-    "Why the planning scan has no organ mask, in words."
-    if plan.struct is None: return "the planning scan has no RTSTRUCT (no organ contour)"
-    unknown = [n for n, o in plan.roi_mapping.items() if o == "-"]
-    known = [n for n, o in plan.roi_mapping.items() if o != "-"]
-    return (f"the planning scan's RTSTRUCT {Path(plan.struct).name} holds no contour of the four organs: "
-            + (f"its ROI(s) {', '.join(map(repr, known))} cover no voxel" if known else
-               f"none of its {len(unknown)} ROI names ({', '.join(map(repr, unknown))}) is in the synonym table "
-               f"({Path(roi_map.source).name})"))
-
-def _swap_in(tmp:Path, final:Path):
-    "Replace `final` by `tmp` with renames only: the old folder is removed after the new one is in place."
-    old = None
-    if final.exists(): old = final.with_name(f".old_{final.name}_{os.getpid()}"); os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None: shutil.rmtree(old, ignore_errors=True)
-
-def _kind(problem:str) -> str:
-    for k, key in (("non_axial", "non-axial"), ("missing_slice", "missing slice"), ("uneven_spacing", "uneven slice"),
-                   ("unreadable", "cannot be decoded"), ("unreadable", "cannot read")):
-        if key in problem: return k
-    return "bad_series"
-
-# %% ../../nbs/02a_data.dicom.ipynb #e076f0bd
-def assign_splits(patients:Sequence[str], split:dict, seed:int=0, existing:dict|None=None) -> dict[str, list[str]]:
-    "Patient-level split: `split` is fractions ({'train': .7, 'val': .3}) or an explicit {patient: split}."
-    existing = {k: list(v) for k, v in (existing or {}).items()}; done = {p for v in existing.values() for p in v}
-    new = [p for p in patients if p not in done]
-    if split and all(isinstance(v, str) for v in split.values()):
-        bad = {v for v in split.values() if v not in SPLITS}
-        if bad: raise ValueError(f"unknown split name(s) {sorted(bad)}; use {SPLITS}")
-        for p in new: existing.setdefault(split.get(p, "test"), []).append(p)
-        return existing
-    names = list(split); fr = np.array([float(split[k]) for k in names]); fr = fr / fr.sum()
-    order = [new[i] for i in rng(seed, 7).permutation(len(new))]
-    cuts = np.round(np.cumsum(fr) * len(new)).astype(int)
-    for i, p in enumerate(order): existing.setdefault(names[int(np.searchsorted(cuts, i, side="right"))], []).append(p)
-    for k in names: existing.setdefault(k, [])
-    return existing
-
-def _say_absent(pat:str, entry:dict):
-    "One console line per organ the import declared absent (and per prostate bed)."
-    for sid, d in entry["dicom"].items():
-        if "prostate_bed" in d: print(f"  {pat}/{sid}: ROI {d['prostate_bed']!r} is a prostate bed: imported as the prostate label")
-    for sid, organs in entry.get("absent", {}).items():
-        for o, why in organs.items(): print(f"  {pat}/{sid}: {o} declared absent in {MANIFEST} ({why})")
-
-def import_dicom(src:str|Path, # folder tree of DICOM files
-                 root:str|Path, # dataset root to create or extend
-                 opts:ImportOptions|None=None,
-                 synonyms:str|Path|RoiMap|None=None, # synonym table (file or RoiMap); None = the package's
-                 patients:Sequence[str]|None=None, # import only these PatientIDs
-                 verbose:bool=True
-                ) -> ImportReport:
-    "Import every patient found under `src` into the dataset at `root`; returns (and saves) the import report."
-    opts = opts or ImportOptions(); root = Path(root)
-    names = set(opts.split.values()) if all(isinstance(v, str) for v in opts.split.values()) else set(opts.split)
-    if not opts.split or names - set(SPLITS):
-        raise JRSDataError(f"split {opts.split!r} names {sorted(names - set(SPLITS)) or 'no split'}; the splits are {list(SPLITS)}")
-    root.mkdir(parents=True, exist_ok=True)
-    roi_map = synonyms if isinstance(synonyms, RoiMap) else load_synonyms(synonyms)
-    report = ImportReport(); series, structs = scan_dicom(src, report); match_structs(series, structs, report)
-    by_patient = defaultdict(list)
-    for s in series.values(): by_patient[s.patient_id or "anonymous"].append(s)
-    man = load_manifest(root) if (root / MANIFEST).exists() else Manifest({}, {}, [], spacing=[opts.spacing] * 3, name=root.name, root=root)
-    if man.spacing != [opts.spacing] * 3 and man.patients:
-        raise JRSDataError(f"the dataset has spacing {man.spacing} but this import asks for {opts.spacing} mm", root / MANIFEST)
-    man.spacing = [opts.spacing] * 3
-    man.sites.setdefault(opts.site, {"source": "DICOM import (jrs_nb.data.dicom)"})
-    for pid in sorted(by_patient):
-        if patients is not None and pid not in patients: continue
-        pat = _safe(pid); t = time.perf_counter()
-        try:
-            entry = import_patient(by_patient[pid], root, pat, opts, roi_map, report)
-        except Exception as e:
-            msg = e.problem if isinstance(e, JRSDataError) else f"{type(e).__name__}: {e}"
-            report.add("error", "patient_failed", f"patient not imported: {msg}", getattr(e, "path", None), pat)
-            report.patients[pat] = f"failed: {msg}"; report.save(root); continue
-        man.patients[pat] = entry
-        _resplit(man, pat, opts.split, report)
-        man.splits = assign_splits(list(man.patients), opts.split, opts.seed, man.splits)
-        split_of = {p: k for k, v in man.splits.items() for p in v}
-        man.pairs = [q for q in man.pairs if q["patient"] != pat] + [
-            {"patient": pat, "moving": entry["planning"], "fixed": s, "split": split_of[pat]} for s in entry["scans"][1:]]
-        for q in man.pairs: q["split"] = split_of[q["patient"]]
-        man.save(root); report.patients[pat] = "imported"; report.save(root)
-        if verbose: print(f"{pat}: {len(entry['scans'])} scans imported in {time.perf_counter() - t:.1f} s")
-        if verbose: _say_absent(pat, entry)
-    report.save(root)
-    if verbose:
-        if not by_patient: print(f"no CT series found under {src}")
-        for sev in ("error", "warning", "info"):
-            for p in report.of(sev): print(p)
-        n = {s: len(report.of(s)) for s in ("error", "warning", "info")}
-        print(f"import report: {root / 'import_report.md'} ({n['error']} errors, {n['warning']} warnings, {n['info']} notes)")
-    return report
-
-def _resplit(man:Manifest, pat:str, split:dict, report:ImportReport):
-    "A re-imported patient: move it to the split asked for by name (`--split val`), or say that it keeps its split."
-    prev = next((k for k, v in man.splits.items() if pat in v), None)
-    if prev is None: return
-    named = split.get(pat) if split and all(isinstance(v, str) for v in split.values()) else \
-            next(iter(split)) if len(split) == 1 else None
-    if named is not None and named != prev:
-        man.splits[prev].remove(pat)
-        report.add("info", "split_changed", f"re-imported patient moved from split {prev!r} to {named!r}, as asked",
-                   man.root / MANIFEST, pat)
-    elif named is None:
-        why = ("the {patient: split} table does not name it" if split and all(isinstance(v, str) for v in split.values())
-               else "split fractions apply to new patients only")
-        report.add("info", "split_kept", f"re-imported patient stays in split {prev!r} ({why}; --split NAME moves it)",
-                   man.root / MANIFEST, pat)
-
-
-# %% ../../nbs/02a_data.dicom.ipynb #a11e1eeb
-@command("jrs-nb import-dicom")
-def import_dicom_cli(argv:list[str]|None=None) -> int:
-    "Command line: import a DICOM folder tree (CT + RTSTRUCT) into a jrs_nb dataset."
-    import argparse, sys
-    ap = argparse.ArgumentParser(prog="jrs-nb import-dicom", description=import_dicom_cli.__doc__)
-    ap.add_argument("src", nargs="?", help="folder tree of DICOM files (CT slices and RTSTRUCTs, any layout)")
-    ap.add_argument("root", nargs="?", help="dataset root to create or extend")
-    ap.add_argument("--site", default="clinic", help="site id (folder level under the root)")
-    ap.add_argument("--synonyms", help="ROI synonym table (JSON); see --write-synonyms")
-    ap.add_argument("--write-synonyms", metavar="FILE", help="write the default synonym table to FILE and exit")
-    ap.add_argument("--spacing", type=float, default=1.0, help="output spacing in mm (default 1)")
-    ap.add_argument("--interpolator", choices=["linear", "bspline"], default="linear")
-    ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
-    ap.add_argument("--crop-margin", type=float, default=None, help="crop to the organs + this margin in mm")
-    ap.add_argument("--no-qc", action="store_true", help="do not write qc.png montages")
-    ap.add_argument("--planning", action="append", default=[], metavar="PATIENT=UID_OR_DATE",
-                    help="choose a patient's planning scan (default: the earliest)")
-    ap.add_argument("--split", default="train=0.7,val=0.3",
-                    help="'train=0.7,val=0.3' (fractions for new patients; re-imported ones keep their split) or one "
-                         "split name, e.g. 'test' (new and re-imported patients go there)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--patients", nargs="*", help="import only these PatientIDs")
-    ap.add_argument("--keep-unlabelled", action="store_true", help="import a patient whose planning scan has no "
-                    "contour of the four organs (default: skip it, exit 1)")
-    a = ap.parse_args(argv)
-    if a.write_synonyms: print(write_synonyms(a.write_synonyms)); return 0
-    rep = import_dicom(a.src, a.root, _cli_options(a), a.synonyms, a.patients)
-    return 0 if rep.patients and all(v == "imported" for v in rep.patients.values()) else 1
-
-def _cli_options(a) -> ImportOptions:
-    "ImportOptions from the parsed arguments; ValueError names the argument that is out of range."
-    if not (a.src and a.root): raise ValueError("the DICOM folder (src) and the dataset root are required")
-    if not 0.3 <= a.spacing <= 5: raise ValueError(f"--spacing must lie in [0.3, 5] mm, got {a.spacing:g}")
-    if a.crop_margin is not None and a.crop_margin < 0: raise ValueError(f"--crop-margin must be >= 0 mm, got {a.crop_margin:g}")
-    bad = [x for x in a.planning if "=" not in x]
-    if bad: raise ValueError(f"--planning takes PATIENT=UID_OR_DATE, got {bad[0]!r}")
-    try:
-        split = ({k.strip(): float(v) for k, v in (x.split("=") for x in a.split.split(","))} if "=" in a.split
-                 else {a.split.strip(): 1.0})
-    except ValueError: raise ValueError(f"--split takes 'train=0.7,val=0.3' or one split name, got {a.split!r}") from None
-    if set(split) - set(SPLITS): raise ValueError(f"--split names {sorted(set(split) - set(SPLITS))}; the splits are {list(SPLITS)}")
-    if any(v < 0 for v in split.values()) or sum(split.values()) <= 0:
-        raise ValueError(f"--split fractions must be >= 0 and not all 0, got {a.split!r}")
-    return ImportOptions(site=a.site, spacing=a.spacing, interpolator=a.interpolator, align=not a.no_align,
-                         crop_margin_mm=a.crop_margin, qc=not a.no_qc, planning=dict(x.split("=", 1) for x in a.planning),
-                         split=split, seed=a.seed, keep_unlabelled=a.keep_unlabelled)
+# %% ../../nbs/02a_data.dicom.ipynb #45269218
+def find_series(ct_dir:str|Path, series_uid:str|None=None, report:ImportReport|None=None) -> CTSeries:
+    "The CT series in `ct_dir` (the one with `series_uid` when several)."
+    series, _ = scan_dicom(ct_dir, report)
+    if series_uid: series = {k: v for k, v in series.items() if k == series_uid}
+    if len(series) != 1:
+        raise JRSDataError(f"expected one CT series{' with UID ' + series_uid if series_uid else ''}, found {len(series)}"
+                           + ("; pass series_uid" if len(series) > 1 else ""), ct_dir)
+    return next(iter(series.values()))

@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.io.html.md"""
 
 # %% ../../nbs/01_data.io.ipynb #d40623f9
 from __future__ import annotations
-import json, os, secrets, tempfile
+import contextlib, json, os, secrets
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,13 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import JRSDataError, command, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
+from ..core import JRSDataError, ORGAN_NAMES, sitk_to_array, array_to_sitk, dvf_to_sitk, sitk_to_dvf
 
 # %% auto #0
-__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'TOY_FOV', 'PLAUSIBLE_CC',
-           'BODY_HU', 'OUTSIDE_BODY_WARN', 'scan_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume',
-           'write_dvf', 'read_dvf', 'nifti_nonfinite', 'Manifest', 'absent_vector', 'load_manifest', 'toy_anatomy',
-           'toy_dvf', 'make_toy_dataset', 'resample_to_spacing', 'Problem', 'ScanData', 'ScanInfo', 'body_outline',
-           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'check_data_cli']
+__all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'scan_dir', 'atomic_target',
+           'atomic_write', 'temp_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume', 'write_dvf',
+           'read_dvf', 'nifti_nonfinite', 'Manifest', 'manifest_problems', 'absent_vector', 'parse_manifest',
+           'load_manifest', 'resample_to_spacing']
 
 # %% ../../nbs/01_data.io.ipynb #bcad4804
 MANIFEST = "manifest.json"
@@ -35,7 +34,7 @@ def scan_dir(root:str|Path, site:str, patient:str, scan:str) -> Path:
     return Path(root) / site / patient / scan
 
 # %% ../../nbs/01_data.io.ipynb #91b5d40d
-def _atomic_target(path:Path) -> Path:
+def atomic_target(path:Path) -> Path:
     "A new, empty, uniquely named file beside `path` (same suffixes), created with the umask's permissions."
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
@@ -45,7 +44,17 @@ def _atomic_target(path:Path) -> Path:
         return tmp
     raise FileExistsError(f"cannot create a temporary file in {path.parent}")
 
-def _temp_dir(parent:Path, prefix:str=".tmp_") -> Path:
+@contextlib.contextmanager
+def atomic_write(path:str|Path):
+    "Yields a temporary path beside `path`; what is written there replaces `path` when the block ends without error."
+    path = Path(path); tmp = atomic_target(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+
+def temp_dir(parent:Path, prefix:str=".tmp_") -> Path:
     "A new, uniquely named folder in `parent`, created with the umask's permissions (unlike `tempfile.mkdtemp`)."
     parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
@@ -54,25 +63,20 @@ def _temp_dir(parent:Path, prefix:str=".tmp_") -> Path:
         except FileExistsError: continue
     raise FileExistsError(f"cannot create a temporary folder in {parent}")
 
+# %% ../../nbs/01_data.io.ipynb #7b1e0a01
 def write_volume(arr:np.ndarray, # (D, H, W) array, or (D, H, W, C) vector array with is_vector
                  path:str|Path, spacing=(1.,1.,1.), origin=(0.,0.,0.), # (z, y, x) mm
                  is_vector:bool=False) -> Path:
     "Write a volume atomically (format from the name: .nii.gz is gzip-compressed NIfTI, .nii plain)."
-    path = Path(path); tmp = _atomic_target(path)
-    try:
+    path = Path(path)
+    with atomic_write(path) as tmp:
         sitk.WriteImage(array_to_sitk(arr, spacing, origin, is_vector=is_vector), str(tmp), useCompression=path.name.endswith(".gz"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
     return path
 
 def write_json(obj:Any, path:str|Path) -> Path:
     "Write JSON atomically (indented, keys in insertion order)."
-    path = Path(path); tmp = _atomic_target(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, default=_json_default)); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    path = Path(path)
+    with atomic_write(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
     return path
 
 def _json_default(o):
@@ -104,11 +108,8 @@ def write_dvf(dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm
               path:str|Path, spacing=(1.,1.,1.), origin=(0.,0.,0.)) -> Path:
     "Write a DVF as an ITK displacement field (components dx, dy, dz, float32); gzip-compressed when the name ends in .gz."
     img = sitk.Cast(dvf_to_sitk(dvf, spacing, origin), sitk.sitkVectorFloat32)
-    path = Path(path); tmp = _atomic_target(path)
-    try:
-        sitk.WriteImage(img, str(tmp), useCompression=path.name.endswith(".gz")); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    path = Path(path)
+    with atomic_write(path) as tmp: sitk.WriteImage(img, str(tmp), useCompression=path.name.endswith(".gz"))
     return path
 
 def read_dvf(path:str|Path) -> np.ndarray:
@@ -179,7 +180,6 @@ class Manifest:
 
     def declare_absent(self, patient:str, scan:str, organ:str, reason:str):
         "Declare `organ` absent in `scan` of `patient`, with the reason (then `save`); the organ's labels must be empty."
-        from jrs_nb.core import ORGAN_NAMES
         if patient not in self.patients: raise JRSDataError(f"unknown patient {patient!r}", self.root and self.root / MANIFEST)
         if scan not in self.patients[patient]["scans"]:
             raise JRSDataError(f"patient {patient!r} has no scan {scan!r} (scans: {self.patients[patient]['scans']})",
@@ -197,38 +197,21 @@ class Manifest:
         root = Path(root or self.root); self.root = root
         return write_json(self.to_dict(), root / MANIFEST)
 
-def _manifest_problems(m:Manifest, path:Path) -> list[str]:
-    "Referential problems of a structurally sound manifest (all of them, not just the first)."
+# %% ../../nbs/01_data.io.ipynb #2c8d4e11
+def _spacing_problems(sp) -> list[str]:
+    if isinstance(sp, (list, tuple)) and len(sp) == 3 and all(isinstance(s, (int, float)) and s > 0 for s in sp): return []
+    return [f"'spacing' must be three positive numbers (z, y, x) in mm, got {sp!r}"]
+
+def _patient_problems(pid:str, p) -> list[str]:
+    if not isinstance(p, dict) or "site" not in p or not p.get("scans"):
+        return [f"patient {pid!r} needs a 'site' and a non-empty 'scans' list"]
     out = []
-    sp = m.spacing
-    if not (isinstance(sp, (list, tuple)) and len(sp) == 3 and all(isinstance(s, (int, float)) and s > 0 for s in sp)):
-        out.append(f"'spacing' must be three positive numbers (z, y, x) in mm, got {sp!r}")
-    for pid, p in m.patients.items():
-        if not isinstance(p, dict) or "site" not in p or not p.get("scans"):
-            out.append(f"patient {pid!r} needs a 'site' and a non-empty 'scans' list"); continue
-        if p.get("planning", p["scans"][0]) not in p["scans"]:
-            out.append(f"patient {pid!r}: planning scan {p['planning']!r} is not among its scans {p['scans']}")
-        out += _absent_problems(pid, p)
-    seen = {}
-    for split, pids in m.splits.items():
-        for pid in pids:
-            if pid not in m.patients: out.append(f"split {split!r} names unknown patient {pid!r}")
-            elif pid in seen: out.append(f"patient {pid!r} is in both splits {seen[pid]!r} and {split!r}")
-            else: seen[pid] = split
-    for i, p in enumerate(m.pairs):
-        miss = [k for k in ("patient", "moving", "fixed", "split") if k not in p]
-        if miss: out.append(f"pair {i} lacks {miss}"); continue
-        if p["patient"] not in m.patients: out.append(f"pair {i} names unknown patient {p['patient']!r}"); continue
-        scans = m.patients[p["patient"]].get("scans", []) if isinstance(m.patients[p["patient"]], dict) else []
-        for k in ("moving", "fixed"):
-            if p[k] not in scans: out.append(f"pair {i} names scan {p[k]!r} ({k}) that patient {p['patient']!r} does not have")
-        if p["split"] not in m.splits:
-            out.append(f"pair {i} names split {p['split']!r}, which the manifest does not define (it has {sorted(m.splits)})")
-    return out
+    if p.get("planning", p["scans"][0]) not in p["scans"]:
+        out.append(f"patient {pid!r}: planning scan {p['planning']!r} is not among its scans {p['scans']}")
+    return out + _absent_problems(pid, p)
 
 def _absent_problems(pid:str, p:dict) -> list[str]:
     "Problems of a patient's `absent` declarations: {scan: {organ name: non-empty reason}}."
-    from jrs_nb.core import ORGAN_NAMES
     a = p.get(ABSENT)
     if a is None: return []
     if not isinstance(a, dict): return [f"patient {pid!r}: 'absent' must map scan ids to {{organ: reason}}, got {a!r}"]
@@ -241,12 +224,37 @@ def _absent_problems(pid:str, p:dict) -> list[str]:
             if not isinstance(why, str) or not why.strip(): out.append(f"patient {pid!r}, scan {sid!r}: absent organ {o!r} needs a reason (a non-empty text)")
     return out
 
+def _split_problems(m:Manifest) -> list[str]:
+    out, seen = [], {}
+    for split, pids in m.splits.items():
+        for pid in pids:
+            if pid not in m.patients: out.append(f"split {split!r} names unknown patient {pid!r}")
+            elif pid in seen: out.append(f"patient {pid!r} is in both splits {seen[pid]!r} and {split!r}")
+            else: seen[pid] = split
+    return out
+
+def _pair_problems(m:Manifest, i:int, p:dict) -> list[str]:
+    miss = [k for k in ("patient", "moving", "fixed", "split") if k not in p]
+    if miss: return [f"pair {i} lacks {miss}"]
+    if p["patient"] not in m.patients: return [f"pair {i} names unknown patient {p['patient']!r}"]
+    scans = m.patients[p["patient"]].get("scans", []) if isinstance(m.patients[p["patient"]], dict) else []
+    out = [f"pair {i} names scan {p[k]!r} ({k}) that patient {p['patient']!r} does not have" for k in ("moving", "fixed")
+           if p[k] not in scans]
+    if p["split"] not in m.splits:
+        out.append(f"pair {i} names split {p['split']!r}, which the manifest does not define (it has {sorted(m.splits)})")
+    return out
+
+def manifest_problems(m:Manifest) -> list[str]:
+    "Referential problems of a structurally sound manifest (all of them, not just the first)."
+    return (_spacing_problems(m.spacing) + [q for pid, p in m.patients.items() for q in _patient_problems(pid, p)]
+            + _split_problems(m) + [q for i, p in enumerate(m.pairs) for q in _pair_problems(m, i, p)])
+
+# %% ../../nbs/01_data.io.ipynb #6e2a3f13
 def absent_vector(absent:dict|None) -> np.ndarray:
     "(4,) bool in `core.ORGANS` order: True where the organ is in `absent` ({organ name: reason})."
-    from jrs_nb.core import ORGAN_NAMES
     return np.array([o in (absent or {}) for o in ORGAN_NAMES], bool)
 
-def _parse_manifest(root:Path) -> tuple[Manifest|None, list[str]]:
+def parse_manifest(root:Path) -> tuple[Manifest|None, list[str]]:
     "(manifest or None when it cannot be built, problems) for `<root>/manifest.json`."
     path = root / MANIFEST
     if not root.is_dir(): raise JRSDataError("dataset root is not a folder", root)
@@ -260,95 +268,13 @@ def _parse_manifest(root:Path) -> tuple[Manifest|None, list[str]]:
         return None, ["'patients' and 'splits' must be objects and 'pairs' a list"]
     known = set(Manifest.__dataclass_fields__) - {"root"}
     m = Manifest(**{k: v for k, v in d.items() if k in known}, root=root)
-    return m, _manifest_problems(m, path)
+    return m, manifest_problems(m)
 
 def load_manifest(root:str|Path) -> Manifest:
     "Read and structurally validate `<root>/manifest.json`; every problem found is in the error."
     root = Path(root)
-    m, problems = _parse_manifest(root)
+    m, problems = parse_manifest(root)
     if problems: raise JRSDataError("; ".join(problems), root / MANIFEST)
-    return m
-
-# %% ../../nbs/01_data.io.ipynb #6c4e3815
-TOY_FOV = (160., 224., 288.)  # (z, y, x) mm field of view the toy anatomy is drawn for
-
-def _inside(q, c, r) -> np.ndarray:
-    "Voxels of positions `q` (3, ...) inside the ellipsoid of centre `c` and semi-axes `r` (z, y, x)."
-    return ((q[0]-c[0])/r[0])**2 + ((q[1]-c[1])/r[1])**2 + ((q[2]-c[2])/r[2])**2 <= 1.
-
-def toy_anatomy(q:np.ndarray, # (3, ...) positions (z, y, x) in mm, relative to the centre of a TOY_FOV field
-                g:np.random.Generator|None=None # per-patient variation (None: the mean anatomy)
-               ) -> tuple[np.ndarray, np.ndarray]: # HU float32, labels uint8, both of shape q.shape[1:]
-    "HU and labels of the toy pelvis at positions `q`."
-    j = (lambda sd, k=3: g.normal(0, sd, k)) if g is not None else (lambda sd, k=3: np.zeros(k))
-    f = (lambda: g.uniform(.85, 1.15)) if g is not None else (lambda: 1.)
-    hu = np.full(q.shape[1:], -1000., np.float32); lab = np.zeros(q.shape[1:], np.uint8)
-    y, x = q[1], q[2]
-    hu[(y/95)**2 + (x/135)**2 <= 1] = -100.                          # body: subcutaneous fat
-    hu[(y/80)**2 + (x/120)**2 <= 1] = 55.                            # muscle
-    for sx in (-1, 1):                                               # femoral heads: cortex and trabecular bone
-        c = np.array([-10, 0, 85*sx]) + j(2)
-        hu[_inside(q, c, (22, 22, 22))] = 900.; hu[_inside(q, c, (18, 18, 18))] = 250.
-    rc = np.array([0., 22., 0.]) + j(2)                              # rectum: tube along z, wall and contents
-    tube = (np.abs(q[0] + 20) <= 40) & (((y-rc[1])/14)**2 + ((x-rc[2])/16)**2 <= 1)
-    hu[tube] = 40.; lab[tube] = 3
-    hu[tube & (((y-rc[1])/9)**2 + ((x-rc[2])/11)**2 <= 1)] = -60.
-    for sx in (-1, 1):                                               # seminal vesicles, postero-superior
-        m = _inside(q, np.array([2, 4, 15*sx]) + j(1.5), np.array([8, 6, 13]) * f()); hu[m] = 38.; lab[m] = 2
-    m = _inside(q, np.array([30, -25, 0]) + j(3), np.array([30, 30, 38]) * f()); hu[m] = 10.; lab[m] = 4   # bladder
-    m = _inside(q, np.array([-20, -10, 0]) + j(2), np.array([18, 16, 20]) * f()); hu[m] = 45.; lab[m] = 1  # prostate
-    return hu, lab
-
-def toy_dvf(q:np.ndarray, # (3, ...) positions (z, y, x) in mm, relative to the centre of a TOY_FOV field
-            g:np.random.Generator, # per-scan randomness
-            amplitude:float=4. # typical bump amplitude in mm
-           ) -> np.ndarray: # (3, ...) float32 displacement (dz, dy, dx) in mm
-    "A smooth invertible toy DVF: a small shift plus Gaussian bumps at the bladder, rectum and prostate."
-    phi = np.zeros(q.shape, np.float32)
-    phi += g.normal(0, 1., 3).astype(np.float32).reshape((3,) + (1,) * (q.ndim - 1))
-    for c in ((30, -25, 0), (-5, 22, 0), (-20, -10, 0)):
-        w = np.exp(-sum((q[i] - c[i])**2 for i in range(3)) / (2 * 35.**2)).astype(np.float32)
-        for i, a in enumerate(g.normal(0, amplitude / 2, 3)): phi[i] += np.float32(a) * w
-    return phi
-
-# %% ../../nbs/01_data.io.ipynb #855a46af
-def make_toy_dataset(root:str|Path, # folder to create (the dataset root)
-                     n_patients:int=3, n_daily:int=2, # patients, and daily scans per patient (1 planning each)
-                     shape=(40, 48, 56), spacing=(3., 3., 3.), # (z, y, x) grid and mm spacing of every scan
-                     seed:int=0, n_val:int=1, n_test:int=0, # patients for validation and test (the rest train)
-                     noise:float=12., # sd of the scanner noise in HU
-                     with_dvf:bool=True # write the ground-truth dvf_to_planning.nii.gz of daily scans
-                    ) -> Manifest:
-    "Write a small toy dataset (site 'T') in the jrs_nb layout and return its manifest."
-    from jrs_nb.core import rng
-    root = Path(root); shape = tuple(int(s) for s in shape); spacing = tuple(float(s) for s in spacing)
-    if n_val + n_test >= n_patients + (n_val + n_test == 0): raise ValueError("need at least one training patient")
-    fov = np.array(shape) * np.array(spacing); scale = fov / np.array(TOY_FOV)
-    p = np.stack(np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(shape, spacing)], indexing="ij")).astype(np.float32)
-    sc = scale.astype(np.float32).reshape(3, 1, 1, 1)
-    pids = [f"T_p{k:03d}" for k in range(n_patients)]
-    n_train = n_patients - n_val - n_test
-    splits = {"train": pids[:n_train], "val": pids[n_train:n_train + n_val], "test": pids[n_train + n_val:]}
-    split_of = {pid: s for s, ps in splits.items() for pid in ps}
-    patients, pairs = {}, []
-    for k, pid in enumerate(pids):
-        scans = [f"s{t:02d}" for t in range(n_daily + 1)]
-        patients[pid] = {"site": "T", "scans": scans, "planning": scans[0]}
-        for t, sid in enumerate(scans):
-            g = rng(seed, k, t)
-            if t == 0: q, phi = p, None
-            else: phi = toy_dvf(p, g); q = p + phi
-            hu, lab = toy_anatomy(q / sc, rng(seed, k))                 # same anatomy for every scan of a patient
-            hu += g.standard_normal(hu.shape, dtype=np.float32) * np.float32(noise)
-            d = scan_dir(root, "T", pid, sid)
-            write_volume(np.clip(np.rint(hu), -1024, 3071).astype(np.int16), d / IMAGE_FILE, spacing)
-            write_volume(lab, d / LABELS_FILE, spacing)
-            if phi is not None and with_dvf: write_dvf(phi, d / DVF_FILE, spacing)
-            if t: pairs.append({"patient": pid, "moving": scans[0], "fixed": sid, "split": split_of[pid]})
-    m = Manifest(patients=patients, splits=splits, pairs=pairs, spacing=list(spacing), sites={"T": {"name": "toy"}},
-                 name="toy", generator={"name": "jrs_nb.data.io.make_toy_dataset", "seed": seed, "shape": list(shape),
-                                        "spacing": list(spacing), "noise": noise, "dvf": with_dvf}, root=root)
-    m.save(root)
     return m
 
 # %% ../../nbs/01_data.io.ipynb #9e0bbf5c
@@ -381,306 +307,3 @@ def resample_to_spacing(image:sitk.Image|str|Path, # image (or its file) to resa
         else: upd = r > score; best[upd] = v; score = np.maximum(score, r)
     out = sitk.GetImageFromArray(best); out.CopyInformation(ref)
     return out
-
-# %% ../../nbs/01_data.io.ipynb #af0a6ec1
-@dataclass
-class Problem:
-    "One problem found in a dataset: the file, what is wrong, and how bad it is."
-    path: str
-    problem: str
-    level: str = "error"  # "error" | "warning"
-    def __str__(self): return f"{self.path}: {self.problem}"
-    def to_error(self) -> JRSDataError: return JRSDataError(self.problem, self.path)
-
-@dataclass
-class ScanData:
-    "A validated scan as loaded: arrays in (z, y, x) order."
-    image: np.ndarray             # (D, H, W) CT in HU, as stored
-    labels: np.ndarray            # (D, H, W) uint8, 0..4
-    spacing: tuple                # (z, y, x) mm
-    origin: tuple                 # (z, y, x) mm
-    dvf: np.ndarray|None = None   # (3, D, H, W) float32 (dz, dy, dx) mm to the planning scan, daily scans only
-    folder: Path|None = None
-    absent: dict = field(default_factory=dict)  # organs declared absent (and empty): {organ name: reason}
-
-@dataclass
-class ScanInfo:
-    "What `inspect_scan` found out about one scan."
-    patient: str; scan: str; role: str  # role: "planning" | "daily"
-    folder: Path
-    size: tuple|None = None        # (z, y, x) voxels
-    spacing: tuple|None = None     # (z, y, x) mm
-    origin: tuple|None = None
-    hu_range: tuple|None = None    # (min, max) of the finite intensities
-    organ_cc: dict|None = None     # organ name -> volume in cc
-    has_dvf: bool = False
-    problems: list = field(default_factory=list)
-    absent: dict = field(default_factory=dict)  # organs declared absent in the manifest and empty: {organ: reason} (facts, not problems)
-    @property
-    def errors(self) -> list: return [p for p in self.problems if p.level == "error"]
-    @property
-    def status(self) -> str:
-        e, w = len(self.errors), len(self.problems) - len(self.errors)
-        return "ok" if not self.problems else ", ".join(s for s in (f"{e} error{'s'*(e>1)}" if e else "",
-                                                                  f"{w} warning{'s'*(w>1)}" if w else "") if s)
-
-def _fmt(t, f="{:g}") -> str: return "x".join(f.format(v) for v in t)
-
-def _same(a, b, tol=1e-3) -> bool: return len(a) == len(b) and np.allclose(a, b, atol=tol, rtol=1e-4)
-
-def _grid_diff(a:tuple, b:tuple) -> str:
-    "Which of (size, spacing, origin) differ between two grids, as text."
-    return "; ".join(f"{n} {_fmt(x)} vs {_fmt(y)}" for n, x, y in zip(("size", "spacing", "origin"), a, b) if not _same(x, y))
-
-def _resample_hint(spacing) -> str:
-    sp = tuple(float(s) for s in spacing)
-    return (f"resample it with jrs_nb.data.io.resample_to_spacing(image, spacing={sp}) "
-            f"(is_label=True for labels.nii.gz) before using the dataset")
-
-# %% ../../nbs/01_data.io.ipynb #a5ce18bc
-PLAUSIBLE_CC = {            # organ -> (lowest, highest) volume in cc that check-data accepts without a warning
-    "prostate":         (2., 400.),    # typical 20-60 cc; a large BPH gland reaches 200+
-    "seminal_vesicles": (0.5, 80.),    # both lobes, typical 5-15 cc
-    "rectum":           (5., 600.),    # typical 40-150 cc, depends on the contoured length and filling
-    "bladder":          (5., 2000.),   # typical 100-500 cc, depends on filling
-}
-BODY_HU = -500.             # the body outline: voxels above this intensity, holes filled slice by slice
-OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside that outline
-
-def body_outline(image:np.ndarray # (D, H, W) CT in HU
-                ) -> np.ndarray: # bool (D, H, W)
-    "Voxels inside the body: above `BODY_HU`, holes (rectal gas, lungs) filled in each axial slice."
-    from scipy import ndimage as ndi
-    return np.stack([ndi.binary_fill_holes(s) for s in np.nan_to_num(image, nan=-1024.) > BODY_HU])
-
-def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:float) -> list[str]:
-    "Warnings about organs outside the body or of implausible volume."
-    from jrs_nb.core import ORGANS, LABELS
-    out = []
-    for o in ORGANS:
-        if counts[o] == 0: continue
-        name, cc = LABELS[o], float(counts[o] * vox_cc)
-        m = lab == o; f = float((np.nan_to_num(image[m], nan=-1024.) <= BODY_HU).mean())   # outside needs air
-        if f >= OUTSIDE_BODY_WARN:   # air, or gas inside the body? the outline of the organ's slices tells
-            ks = np.nonzero(m.any((1, 2)))[0]
-            f = float((~body_outline(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
-        if f >= OUTSIDE_BODY_WARN:
-            out.append(f"{100 * f:.0f} % of organ {name!r} (label {o}, {cc:.1f} cc) lies outside the body (the image is "
-                       f"below {BODY_HU:g} HU there): do these labels belong to this image?")
-        lo, hi = PLAUSIBLE_CC[name]
-        if not lo <= cc <= hi:
-            out.append(f"organ {name!r} (label {o}) measures {cc:.1f} cc, far outside the plausible {lo:g}-{hi:g} cc "
-                       "(PLAUSIBLE_CC in jrs_nb.data.io): check the contour and the spacing")
-    return out
-
-# %% ../../nbs/01_data.io.ipynb #6fb53736
-def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
-                 role:str="daily", # "planning" (empty organs are errors) or "daily"
-                 spacing=None, # the dataset's (z, y, x) spacing in mm (the manifest's), or None to skip that check
-                 expect_dvf:bool=False, # a missing dvf_to_planning.nii.gz is an error
-                 keep:bool=False, # return the arrays (ScanData) too
-                 patient:str="", scan:str="", # ids for the report (default: taken from the folder)
-                 absent:dict|None=None # organs declared absent in this scan, {organ name: reason} (`Manifest.absent`)
-                ) -> tuple[ScanInfo, ScanData|None]:
-    "Run every per-scan check on one scan folder; problems are collected in `ScanInfo.problems`."
-    from jrs_nb.core import ORGANS, LABELS
-    folder = Path(folder)
-    info = ScanInfo(patient or folder.parent.name, scan or folder.name, role, folder)
-    P = lambda path, msg, level="error": info.problems.append(Problem(str(path), msg, level))
-    if not folder.is_dir(): P(folder, "scan folder is missing"); return info, None
-    ip, lp, dp = folder / IMAGE_FILE, folder / LABELS_FILE, folder / DVF_FILE
-    img = lab = dvf = None
-    try: img, sp, org = read_volume(ip)
-    except JRSDataError as e: P(e.path, e.problem)
-    try: lab, lsp, lorg = read_volume(lp)
-    except JRSDataError as e: P(e.path, e.problem)
-    if img is not None:
-        info.size, info.spacing, info.origin = img.shape, tuple(float(s) for s in sp), tuple(float(o) for o in org)
-        if spacing is not None and not _same(sp, spacing):
-            P(ip, f"spacing {_fmt(sp)} mm differs from the dataset spacing {_fmt(spacing)} mm declared in "
-                  f"{MANIFEST}; {_resample_hint(spacing)}")
-        fin = img
-        if np.issubdtype(img.dtype, np.floating):
-            bad = ~np.isfinite(img); nb = int(bad.sum())
-            first = tuple(int(i) for i in np.argwhere(bad)[0]) if nb else None
-            if nb: fin = img[~bad]
-            else: nb, first = nifti_nonfinite(ip)                         # ITK reads NaN in NIfTI as 0
-            if nb: P(ip, f"{nb} non-finite intensities (NaN or inf), first at voxel (z, y, x) {first}")
-        if fin.size: info.hu_range = (float(fin.min()), float(fin.max()))
-    if lab is not None:
-        if img is not None and (d := _grid_diff((lab.shape, lsp, lorg), (img.shape, sp, org))):
-            P(lp, f"grid differs from {ip.name}: {d}")
-        elif img is None and spacing is not None and not _same(lsp, spacing):
-            P(lp, f"spacing {_fmt(lsp)} mm differs from the dataset spacing {_fmt(spacing)} mm; {_resample_hint(spacing)}")
-        if np.issubdtype(lab.dtype, np.floating):
-            if not np.all(np.isfinite(lab)) or np.any(lab != np.round(lab)):
-                P(lp, "label values are not integers (labels must be 0..4)"); lab = None
-        if lab is not None:
-            li = lab.astype(np.int64, copy=False)
-            lo, hi = int(li.min()), int(li.max())
-            if lo < 0 or hi > 4:
-                vals, cnt = np.unique(li[(li < 0) | (li > 4)], return_counts=True)
-                P(lp, f"label values outside 0-4: {vals.tolist()[:10]} ({int(cnt.sum())} voxels); labels are "
-                      + ", ".join(f"{k} {v}" for k, v in LABELS.items()))
-                lab = None
-            else:
-                counts = np.bincount(li.ravel(), minlength=5)
-                vox = float(np.prod(lsp)) / 1000.
-                info.organ_cc = {LABELS[o]: float(counts[o] * vox) for o in ORGANS}
-                for o in ORGANS:
-                    name = LABELS[o]
-                    if name in (absent or {}):
-                        if counts[o]: P(lp, f"organ {name!r} (label {o}) is declared absent in {MANIFEST} ({absent[name]}) "
-                                            f"but the labels hold {counts[o]} voxels of it: remove the voxels or the declaration")
-                        else: info.absent[name] = absent[name]
-                    elif counts[o] == 0:
-                        P(lp, f"organ {name!r} (label {o}) is empty in the {role} labels; if it is really absent (e.g. "
-                              f"removed, or not contoured) declare it absent in {MANIFEST} (Manifest.declare_absent)",
-                          "error" if role == "planning" else "warning")
-                if img is not None and img.shape == lab.shape:
-                    for w in _plausibility(img, li, counts, vox): P(lp, w, "warning")
-                lab = lab.astype(np.uint8, copy=False)
-    if dp.exists():
-        info.has_dvf = True
-        try:
-            dimg = read_sitk(dp)
-            dvf = sitk_to_dvf(dimg)
-            dsp, dorg = tuple(dimg.GetSpacing()[::-1]), tuple(dimg.GetOrigin()[::-1])
-            if img is not None and (d := _grid_diff((dvf.shape[1:], dsp, dorg), (img.shape, sp, org))):
-                P(dp, f"DVF of the wrong shape/grid: (3, {_fmt(dvf.shape[1:], '{}')}) does not match the image "
-                      f"(3, {_fmt(img.shape, '{}')}): {d}"); dvf = None
-            elif not np.all(np.isfinite(dvf)) or nifti_nonfinite(dp)[0]: P(dp, "DVF has non-finite values"); dvf = None
-        except JRSDataError as e: P(e.path, e.problem)
-        except ValueError as e: P(dp, f"DVF of the wrong shape: {e}")
-    elif expect_dvf and role == "daily":
-        P(dp, "file is missing (other daily scans of this dataset have a ground-truth DVF)")
-    data = None
-    if keep and not info.errors and img is not None and lab is not None:
-        data = ScanData(img, lab, info.spacing, info.origin, dvf, folder, dict(info.absent))
-    return info, data
-
-def load_scan(folder:str|Path, role:str="daily", spacing=None, load_dvf:bool=True,
-              absent:dict|None=None # organs declared absent, {organ name: reason} (`Manifest.absent`)
-             ) -> ScanData:
-    "Read and validate one scan; raises `JRSDataError` naming the file and every problem found."
-    info, data = inspect_scan(folder, role, spacing, keep=True, absent=absent)
-    errs = info.errors
-    if errs: raise JRSDataError(errs[0].problem + "".join(f"; also {p}" for p in errs[1:]), errs[0].path)
-    if not load_dvf: data.dvf = None
-    return data
-
-# %% ../../nbs/01_data.io.ipynb #7d3fd8bc
-@dataclass
-class DataReport:
-    "Result of `check_dataset`: per-scan info plus dataset-level problems."
-    root: Path
-    manifest: Manifest|None
-    scans: list = field(default_factory=list)      # ScanInfo per scan, manifest order
-    problems: list = field(default_factory=list)   # manifest / dataset-level Problems
-
-    @property
-    def all_problems(self) -> list: return self.problems + [p for s in self.scans for p in s.problems]
-    @property
-    def errors(self) -> list: return [p for p in self.all_problems if p.level == "error"]
-    @property
-    def warnings(self) -> list: return [p for p in self.all_problems if p.level == "warning"]
-    @property
-    def ok(self) -> bool: return not self.errors
-
-    def raise_errors(self):
-        "Raise `JRSDataError` for the first error (mentioning how many more there are)."
-        e = self.errors
-        if e: raise JRSDataError(e[0].problem + (f" (and {len(e)-1} more problems)" if len(e) > 1 else ""), e[0].path)
-
-    def table(self) -> str:
-        "Per-scan table: patient, scan, role, size, spacing, HU range, organ volumes (cc), status."
-        from jrs_nb.core import ORGAN_NAMES
-        hdr = ["patient", "scan", "role", "size (z,y,x)", "spacing mm", "HU range"] + \
-              ["prost cc", "SV cc", "rect cc", "blad cc", "status"]
-        rows = []
-        for s in self.scans:
-            oc = s.organ_cc or {}
-            rows.append([s.patient, s.scan, s.role, _fmt(s.size, "{}") if s.size else "-",
-                         _fmt(s.spacing) if s.spacing else "-",
-                         f"{s.hu_range[0]:.0f}..{s.hu_range[1]:.0f}" if s.hu_range else "-"]
-                        + ["absent" if o in s.absent else f"{oc[o]:.1f}" if o in oc else "-" for o in ORGAN_NAMES] + [s.status])
-        w = [max(len(str(r[i])) for r in [hdr] + rows) for i in range(len(hdr))]
-        return "\n".join("  ".join(str(c).ljust(w[i]) if i < 3 or i == len(hdr) - 1 else str(c).rjust(w[i])
-                                   for i, c in enumerate(r)).rstrip() for r in [hdr] + rows)
-
-    def summary(self) -> str:
-        m = self.manifest
-        head = f"dataset {m.name!r} at {self.root}: {len(m.patients)} patients, {len(self.scans)} scans, " \
-               f"{len(m.pairs)} pairs (" + ", ".join(f"{k} {sum(p['split'] == k for p in m.pairs)}" for k in m.splits) + \
-               f"), spacing {_fmt(m.spacing)} mm" if m is not None else f"dataset at {self.root}: manifest unusable"
-        return head
-
-    def __str__(self) -> str:
-        lines = [self.summary()]
-        if self.scans: lines += ["", self.table()]
-        ab = [(s, o, why) for s in self.scans for o, why in s.absent.items()]
-        if ab:   # facts, not problems: the organs the manifest declares absent (and that are indeed empty)
-            lines += ["", f"absent organs (declared in {MANIFEST}; not scored, not trained, not exported):"]
-            lines += [f"  ABSENT  {s.patient}/{s.scan}: {o}: {why}" for s, o, why in ab]
-        if self.all_problems:
-            lines += ["", "problems:"] + [f"  {p.level.upper():7s} {p}" for p in self.all_problems]
-        ne, nw = len(self.errors), len(self.warnings)
-        lines += ["", f"{ne} error{'s' * (ne != 1)}, {nw} warning{'s' * (nw != 1)}: " + ("OK" if ne == 0 else "NOT usable")]
-        return "\n".join(lines)
-
-def check_dataset(root:str|Path # dataset root (holds manifest.json)
-                 ) -> DataReport:
-    "Run every check over a dataset; collects all problems instead of stopping at the first."
-    root = Path(root); mpath = root / MANIFEST
-    m, mprob = _parse_manifest(root)
-    rep = DataReport(root, m, problems=[Problem(str(mpath), p) for p in mprob])
-    if m is None: return rep
-    sp = m.spacing if not any("'spacing'" in p for p in mprob) else None
-    if sp is not None and not _same(sp, (1., 1., 1.)):
-        rep.problems.append(Problem(str(mpath), f"dataset spacing {_fmt(sp)} mm is not the 1 mm the papers train on "
-                                    "(fine for the coarse demo cohort; real data should be resampled to 1 mm)", "warning"))
-    infos = {}
-    for pid, p in m.patients.items():
-        if not isinstance(p, dict) or "site" not in p or not p.get("scans"): continue
-        plan = p.get("planning", p["scans"][0])
-        for sid in p["scans"]:
-            info, _ = inspect_scan(m.scan_dir(pid, sid), "planning" if sid == plan else "daily", sp, patient=pid, scan=sid,
-                                   absent=m.absent(pid, sid))
-            infos[pid, sid] = info; rep.scans.append(info)
-    daily = [i for i in rep.scans if i.role == "daily"]
-    if any(i.has_dvf for i in daily) or (m.generator or {}).get("dvf"):
-        for i in daily:
-            if not i.has_dvf and i.folder.is_dir():
-                i.problems.append(Problem(str(i.folder / DVF_FILE), "file is missing (other daily scans of this "
-                                          "dataset have a ground-truth DVF)"))
-    for k, pr in enumerate(m.pairs):
-        f, mv = infos.get((pr.get("patient"), pr.get("fixed"))), infos.get((pr.get("patient"), pr.get("moving")))
-        if f is None or mv is None or f.size is None or mv.size is None: continue
-        if d := _grid_diff((f.size, f.spacing, f.origin), (mv.size, mv.spacing, mv.origin)):
-            f.problems.append(Problem(str(f.folder / IMAGE_FILE), f"grid differs from the moving (planning) scan "
-                                      f"{mv.folder / IMAGE_FILE} of pair {k}: {d}; fixed and moving scans must share "
-                                      "one grid (affinely pre-align and resample them)"))
-    return rep
-
-# %% ../../nbs/01_data.io.ipynb #1f98a98f
-@command("jrs-nb check-data")
-def check_data_cli(argv:list[str]|None=None) -> int:
-    "`jrs-nb check-data ROOT`: validate a dataset, print a per-scan table; exit 1 on errors, 2 on bad arguments."
-    import argparse, sys
-    ap = argparse.ArgumentParser(prog="jrs-nb check-data", description="Validate a jrs_nb dataset root: manifest, "
-                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table. Organs the "
-                                 "manifest declares absent (per scan, with a reason) are reported as facts, not errors.")
-    ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
-    ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
-    a = ap.parse_args(argv)
-    root = Path(a.root)
-    if not root.is_dir():
-        print(f"jrs-nb check-data: {root}: not a folder (give the dataset root, which holds {MANIFEST})", file=sys.stderr)
-        return 2
-    rep = check_dataset(root)
-    print(rep)
-    if a.json:
-        write_json({"root": str(root), "ok": rep.ok, "problems": [asdict(p) for p in rep.all_problems],
-                    "scans": [{k: v for k, v in asdict(s).items() if k != "problems"} | {"status": s.status} for s in rep.scans]},
-                   a.json)
-    return 0 if rep.ok else 1

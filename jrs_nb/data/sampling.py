@@ -18,14 +18,14 @@ from torch import Tensor
 from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS
 from .dataset import JRSDataset, LRU
 from .io import absent_vector
+from .validate import BODY_HU   # body mask threshold in HU
 
 # %% auto #0
-__all__ = ['CENTRE_CLASSES', 'BODY_HU', 'centre_candidates', 'draw_centre', 'extract_patch', 'PatchPair', 'PatchDataset',
-           'sample_field', 'invert_dvf', 'collate_pairs', 'make_loader']
+__all__ = ['CENTRE_CLASSES', 'centre_candidates', 'draw_centre', 'extract_patch', 'PatchPair', 'PatchDataset', 'sample_field',
+           'invert_dvf', 'collate_pairs', 'make_loader']
 
 # %% ../../nbs/03a_data.sampling.ipynb #066d3b8b
 CENTRE_CLASSES = ("oar", "target", "torso")
-BODY_HU = -500.  # body mask threshold in HU
 
 def centre_candidates(labels:np.ndarray, # (D, H, W) fixed label map 0..4
                       image:np.ndarray # (D, H, W) fixed image, network scale [-1, 1]
@@ -77,6 +77,8 @@ class PatchPair(NamedTuple):
     fixed_absent: Optional[np.ndarray] = None   # (4,) bool: organs (core.ORGANS order) declared absent in the fixed scan
     moving_absent: Optional[np.ndarray] = None  # (4,) bool: ... in the moving scan
 
+
+# %% ../../nbs/03a_data.sampling.ipynb #5b7e2c19
 class PatchDataset(torch.utils.data.Dataset):
     "Seeded n^3 patch pairs with class-balanced centres drawn from the fixed labels."
     def __init__(self, volumes:JRSDataset, # the whole-volume pairs
