@@ -223,7 +223,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   compress_dvf:bool=False # write dvf.nii.gz instead of dvf.nii (large 1 mm volumes)
                  ) -> dict:
     "Predict every pair of `split` with a trained network and write the predictions folder."
-    from jrs_nb.train import load_model
+    from jrs_nb.checkpoints import load_model
     from jrs_nb.data.dataset import JRSDataset
     from jrs_nb.predictions import write_prediction, load_index, save_index, pair_key
     net = load_model(run, device)

@@ -182,7 +182,7 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
             generate_cohort(p.pop("out"), p.pop("preset"), seed=p.pop("seed"), workers=p.pop("workers"), **p)
         elif step.kind == "pretrained":   # the shipped run: weights, config, logs
             import shutil
-            from jrs_nb.train import resolve_run
+            from jrs_nb.checkpoints import resolve_run
             src = resolve_run("pretrained:" + step.params["name"])
             for f in src.iterdir():
                 if f.is_file(): shutil.copy2(f, folder / f.name)
@@ -233,7 +233,7 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
                                                           workers=min(4, os.cpu_count() or 1), **rp.phantom_overrides),
                                    outputs=("../data/manifest.json",)))
     data = str(Path(data).resolve())
-    from jrs_nb.train import WEIGHTS_DIR
+    from jrs_nb.checkpoints import WEIGHTS_DIR
     for a in archs:
         if rp.pretrained and (WEIGHTS_DIR / a / "model.pt").exists():
             phases["runs"].append(Step(f"train_{a}", "pretrained", dict(name=a, out=str(root / f"train_{a}")),

@@ -277,7 +277,7 @@ def _unit_key(name): return (int("".join(ch for ch in name if ch.isdigit()) or 0
 def as_alphas(src) -> dict[str, np.ndarray]:
     "Alphas as name -> (C, 2, 2) float arrays, from a dict (tensors or nested lists), a model, or a run folder / .pt file."
     if isinstance(src, (str, Path)):
-        from jrs_nb.train import load_model
+        from jrs_nb.checkpoints import load_model
         src = load_model(src, device="cpu")
     if hasattr(src, "alphas"): src = src.alphas()
     if not isinstance(src, Mapping) or not src: raise ValueError("no cross-stitch alphas (is this a cross-stitch network?)")
@@ -292,7 +292,7 @@ def as_alphas(src) -> dict[str, np.ndarray]:
 def load_alpha_history(path:str|Path="pretrained:crossstitch" # a run folder, its alphas.jsonl, or "pretrained:NAME"
                       ) -> list[tuple[int, dict[str, np.ndarray]]]: # (iteration, alphas) sorted by iteration
     "The alpha snapshots a training run logged (default: the cross-stitch network shipped in the package)."
-    from jrs_nb.train import resolve_run
+    from jrs_nb.checkpoints import resolve_run
     p = resolve_run(path); p = p / "alphas.jsonl" if p.is_dir() else p
     if not p.exists(): raise JRSDataError("no alpha snapshots (train a cross-stitch network: it writes alphas.jsonl)", p)
     hist = {}
