@@ -19,18 +19,17 @@ from .core import get_device, seed_everything, check_patch_size, JRSDataError, P
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
-from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window
-from .models.gan import PatchCritic, synthesize_real, critic_loss, clip_weights_, critic_steps
+from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn
+from .models.gan import PatchCritic, synthesize_real, critic_loss, critic_scores, clip_weights_, critic_steps
 from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
-from .checkpoints import CKPT_FORMAT, atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run
+from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run
 
 # %% auto #0
 __all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'PRELOAD_BYTES', 'Validator', 'parse_filters',
            'parse_window', 'TrainConfig', 'check_train_config', 'lr_at', 'make_config', 'dist_info', 'CsvLog',
-           'critic_scores', 'network_loss', 'recalibrate_bn', 'TrainState', 'start_process', 'resume_point',
-           'build_networks', 'load_training_data', 'open_logs', 'begin_run', 'critic_update', 'generator_update',
-           'log_window', 'validate_during', 'save_checkpoint', 'after_iteration', 'finish_run', 'train', 'read_curves',
-           'plot_learning']
+           'network_loss', 'TrainState', 'start_process', 'resume_point', 'build_networks', 'load_training_data',
+           'open_logs', 'begin_run', 'critic_update', 'generator_update', 'log_window', 'validate_during',
+           'save_checkpoint', 'after_iteration', 'finish_run', 'train', 'read_curves']
 
 # %% ../nbs/08_train.ipynb #bb5733ae
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
@@ -231,12 +230,6 @@ def _fake_seg(h, b:PairBatch):
     "Segmentation channel of a generated triple: S_m o phi (the fixed labels for `reg` generators, which get none)."
     return h.warped_seg.float() if h.warped_seg is not None else one_hot(crop_to_level(b.fixed_seg, "high"))
 
-def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
-    "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
-    n = real[0].shape[0]
-    d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))
-    return d[:n], d[n:]
-
 def _snapshot_alphas(net, it:int, path:Path):
     "Append the alphas of a cross-stitch network at iteration `it` to `alphas.jsonl`."
     if not hasattr(net, "alphas"): return
@@ -257,22 +250,6 @@ def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor
         w = lambda x: apply_window(x, cfg.window_tuple)
         o = MultiLevel(*[lv._replace(warped_image=w(lv.warped_image)) for lv in o]); b = b._replace(fixed=w(b.fixed))
     return weighted_loss(terms, o, b, {**CS_WEIGHTS, "ce_seg": cfg.ce}, spacing, batch_dice=cfg.batch_dice)
-
-@torch.no_grad()
-def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es (training patches)
-                   device=None) -> int:
-    "Re-estimate every BatchNorm's running statistics as the plain average over `batches`; returns the batches used."
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns: return 0
-    mom = [m.momentum for m in bns]
-    for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative moving average
-    was = net.training; net.train(); n = 0
-    dev = device or next(net.parameters()).device
-    for b in batches:
-        b = b.to(dev); net(b.fixed, b.moving, b.moving_seg); n += 1
-    for m, v in zip(bns, mom): m.momentum = v
-    net.train(was)
-    return n
 
 def _recalibrate(cfg:TrainConfig, net, vols, dev, it:int) -> int:
     "Recalibrate `net`'s BatchNorm statistics on `cfg.bn_recalibrate` batches of training patches (seeded by iteration)."
@@ -511,26 +488,3 @@ def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NA
         keys = ["iteration", "path"] + (["elapsed"] if "elapsed" in val else [])
         val = val.groupby(keys, as_index=False).mean(numeric_only=True)
     return log, val
-
-def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
-    "Learning curves of a run: training loss, and whole-volume validation DSC per organ and path against iterations and minutes."
-    import matplotlib.pyplot as plt
-    from jrs_nb.core import ORGAN_COLORS, ORGAN_NAMES, LABELS
-    log, val = read_curves(run)
-    fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=72)
-    terms = [c for c in log.columns if "/" not in c and c not in ("iteration", "elapsed", "seconds", "lr", "total")]
-    axs[0].plot(log.iteration, log.total, "k", lw=2, label="total")
-    for t in terms: axs[0].plot(log.iteration, log[t], lw=1, label=t)
-    axs[0].set_xlabel("iteration"); axs[0].set_title("training loss (window means)", fontsize=9); axs[0].legend(fontsize=6)
-    for ax, x, xl in ((axs[1], "iteration", "iteration"), (axs[2], "elapsed", "training minutes")):
-        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8); ax.set_xlabel(xl); ax.set_ylim(0, 1)
-        if not len(val) or x not in val: continue
-        for path, ls in (("seg", "-"), ("reg", "--")):
-            v = val[val.path == path]
-            for k, c in ORGAN_COLORS.items():
-                col = f"dsc_{LABELS[k]}"
-                if col in v and len(v): ax.plot(v[x] / (60 if x == "elapsed" else 1), v[col], ls, color=c, marker=".",
-                                                label=f"{path} {LABELS[k]}" if ax is axs[1] else None)
-    if len(val): axs[1].legend(fontsize=6, ncol=2)
-    fig.suptitle(title or str(run), fontsize=9); fig.tight_layout()
-    return fig

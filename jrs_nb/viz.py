@@ -23,7 +23,7 @@ __all__ = ['SOURCES', 'SOURCE_STYLE', 'PLANES', 'COMPARE_MODES', 'DVF_PANELS', '
            'plane_axis', 'take_slice', 'slice_extent', 'default_index', 'window', 'draw_contours', 'show_overlay',
            'composite', 'show_comparison', 'in_plane', 'slice_jacobian', 'show_dvf', 'as_alphas', 'load_alpha_history',
            'sharing', 'toy_alpha_history', 'show_alphas', 'show_sharing', 'show_alpha_hist', 'show_alpha_evolution',
-           'compare_alphas']
+           'compare_alphas', 'plot_learning']
 
 # %% ../nbs/13_viz.ipynb #c2d00692
 SOURCES = ("gt", "seg", "reg", "elastix")           # contour sources, in legend order
@@ -400,4 +400,27 @@ def compare_alphas(a, b, # two alpha sets (checkpoints, runs, snapshots; anythin
         a2.bar(x + (i - .5) * .38, [sharing(al[k])["total"].mean() for k in al], .38, label=n)
     a2.set_xticks(x, list(A), fontsize=8); a2.set_ylim(0, 1); a2.legend(fontsize=7); a2.set_title("mean sharing", fontsize=9)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/13_viz.ipynb #376c0baf
+def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
+    "Learning curves of a run: training loss, and whole-volume validation DSC per organ and path against iterations and minutes."
+    from jrs_nb.train import read_curves
+    log, val = read_curves(run)
+    fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=72)
+    terms = [c for c in log.columns if "/" not in c and c not in ("iteration", "elapsed", "seconds", "lr", "total")]
+    axs[0].plot(log.iteration, log.total, "k", lw=2, label="total")
+    for t in terms: axs[0].plot(log.iteration, log[t], lw=1, label=t)
+    axs[0].set_xlabel("iteration"); axs[0].set_title("training loss (window means)", fontsize=9); axs[0].legend(fontsize=6)
+    for ax, x, xl in ((axs[1], "iteration", "iteration"), (axs[2], "elapsed", "training minutes")):
+        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8); ax.set_xlabel(xl); ax.set_ylim(0, 1)
+        if not len(val) or x not in val: continue
+        for path, ls in (("seg", "-"), ("reg", "--")):
+            v = val[val.path == path]
+            for k, c in ORGAN_COLORS.items():
+                col = f"dsc_{LABELS[k]}"
+                if col in v and len(v): ax.plot(v[x] / (60 if x == "elapsed" else 1), v[col], ls, color=c, marker=".",
+                                                label=f"{path} {LABELS[k]}" if ax is axs[1] else None)
+    if len(val): axs[1].legend(fontsize=6, ncol=2)
+    fig.suptitle(title or str(run), fontsize=9); fig.tight_layout()
     return fig

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from jrs_nb.core import LEVELS, crop_to_level
-from jrs_nb.layers import (ConvBlock, DownConv, center_crop, upsample2, warp, warp_labels, level_shape, sample_points,
+from jrs_nb.layers import (ConvBlock, DownConv, center_crop, upsample2, warp, warp_labels, warp_label_probs, level_shape, sample_points,
                            random_smooth_dvf, sitk_warp)
 
 torch.set_num_threads(1)
@@ -62,7 +62,7 @@ def test_matches_simpleitk_on_smooth_field(level):
 def test_onehot_warp_is_a_distribution_with_gradient():
     lab = torch.randint(0, 5, (1, 1, 48, 48, 48))
     dvf = (random_smooth_dvf((8, 8, 8), 3., seed=3)).requires_grad_()
-    p = warp_labels(lab, dvf, mode="onehot")
+    p = warp_label_probs(lab, dvf)
     assert p.shape == (1, 5, 8, 8, 8)
     assert torch.allclose(p.sum(1), torch.ones(1, 8, 8, 8), atol=1e-5)
     p[:, 1].sum().backward()
