@@ -104,7 +104,7 @@ def predict_volume(model:torch.nn.Module, # a JRS network (`build_model`), any o
             dvf[(slice(None), *dst)] = out.dvf[0].float()[(slice(None), *src)].cpu().numpy()
     return VolumePrediction(seg, dvf, secs)
 
-# %% ../nbs/09a_inference.ipynb #27a62e2b
+# %% ../nbs/09a_inference.ipynb #3eceab7e
 BODY_HU = -500.  # body: the largest connected region above this HU, holes (bowel gas) filled
 
 def body_mask(image:np.ndarray, # (D, H, W) CT, network units [-1, 1] (HU / 1000)
@@ -139,6 +139,7 @@ class PairPrediction(NamedTuple):
     network_seconds: float               # tiles through the network
     total_seconds: float                 # everything: padding, tiles, stitching, post-processing, warping
 
+# %% ../nbs/09a_inference.ipynb #ee6ae447
 @torch.inference_mode()
 def warp_volume(volume:np.ndarray, # (D, H, W) planning volume
                 dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm on the same grid

@@ -197,7 +197,7 @@ def show_comparison(data:ViewData, source:str="reg", # key of `data.warped` ("no
     fig.suptitle(f"{data.name}: {plane} {index}", fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/13_viz.ipynb #a932ba45
+# %% ../nbs/13_viz.ipynb #a7085441
 DVF_PANELS = ("quiver", "grid", "magnitude", "jacobian", "error")
 
 def in_plane(dvf:np.ndarray, # (3, D, H, W) mm
@@ -216,6 +216,7 @@ def slice_jacobian(dvf:np.ndarray, spacing:Sequence[float], plane:str, index:int
     if slab.shape[1 + a] < 2: raise ValueError("the DVF needs at least 2 voxels along every axis")
     return np.take(jacobian_determinant(slab, spacing), index - lo, axis=a)
 
+# %% ../nbs/13_viz.ipynb #aeb33992
 def show_dvf(dvf:np.ndarray, # (3, D, H, W) mm
              spacing:Sequence[float]=(1., 1., 1.), plane:str="axial", index:Optional[int]=None,
              image:Optional[np.ndarray]=None, # (D, H, W) HU background for the arrows and the grid
@@ -319,7 +320,7 @@ def toy_alpha_history(n:int=6, channels:Sequence[int]=(4, 8, 8, 4), seed:int=0) 
     a0 = {f"x{u}": np.clip(g.normal(.5, .25, (c, 2, 2)), 0, 1) for u, c in zip((2, 5, 8, 11), channels)}
     return [(10 * i, {k: (1 - i / n) * v + i / n * np.eye(2) for k, v in a0.items()}) for i in range(n)]
 
-# %% ../nbs/13_viz.ipynb #3a46e059
+# %% ../nbs/13_viz.ipynb #58ead985
 def show_alphas(alphas, # name -> (C, 2, 2), or anything `as_alphas` accepts
                 title:str="", vmin:float=0., vmax:float=1., figsize=None) -> Figure:
     "Heatmap of the alpha entries per unit (rows a_SS, a_SR, a_RS, a_RR; columns channels)."
@@ -349,6 +350,7 @@ def show_sharing(alphas, title:str="", figsize=(5, 3)) -> Figure:
     fig.tight_layout()
     return fig
 
+# %% ../nbs/13_viz.ipynb #63ecbf11
 def show_alpha_hist(alphas, bins:int=20, figsize=None) -> Figure:
     "Histograms of the diagonal and off-diagonal alphas, one panel per unit."
     al = as_alphas(alphas)
@@ -378,6 +380,7 @@ def show_alpha_evolution(history:Sequence[tuple[int, Mapping]], # from `load_alp
     fig.tight_layout()
     return fig
 
+# %% ../nbs/13_viz.ipynb #93189338
 def compare_alphas(a, b, # two alpha sets (checkpoints, runs, snapshots; anything `as_alphas` accepts)
                    names:Sequence[str]=("A", "B"), figsize=(9, 3.2)) -> Figure:
     "Two checkpoints' alphas: entry against entry per unit, and the sharing per unit side by side."
