@@ -133,8 +133,8 @@ def critic_loss(d_real:Tensor, # critic scores of real triples, any shape
 
 def generator_adv_loss(d_fake:Tensor # critic scores of generated triples (gradient flows to the generator)
                       ) -> Tensor: # scalar L_G
-    "WGAN generator term L_G = -mean D(fake)."
-    return -d_fake.mean()
+    "WGAN generator term L_G = -mean D(fake) (in float32, also under bf16 autocast)."
+    return -d_fake.float().mean()
 
 @torch.no_grad()
 def clip_weights_(critic:nn.Module, c:float=0.01) -> nn.Module:
