@@ -19,7 +19,9 @@ import pandas as pd
 
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.metrics import evaluate_labels
-from jrs_nb.train import read_curves, resolve_run, make_config, train, PRETRAINED
+from jrs_nb.train import read_curves, make_config
+from jrs_nb.checkpoints import resolve_run, PRETRAINED
+from jrs_nb.validation import train_with_validation
 
 SEG_TARGET = {"prostate": 0.75, "seminal_vesicles": 0.50, "rectum": 0.80, "bladder": 0.85}
 REG_GAIN, ORGANS = 0.05, tuple(SEG_TARGET)
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
         from jrs_nb.phantom import generate_cohort
         work = Path(tempfile.mkdtemp()); data = work / "cohort"; generate_cohort(data, "demo", seed=0)
         runs = {n: work / f"train_{n}" for n in a.archs}
-        for n, r in runs.items(): train(make_config("cpu", arch=n, data=str(data), out=str(r)), progress=False)
+        for n, r in runs.items(): train_with_validation(make_config("cpu", arch=n, data=str(data), out=str(r)), progress=False)
     elif a.runs == "pretrained": runs = {n: resolve_run(f"{PRETRAINED}{n}") for n in a.archs}
     else: runs = {n: Path(a.runs) / f"train_{n}" for n in a.archs}
     rows = []

@@ -17,10 +17,10 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['AXES', 'LABELS', 'ORGANS', 'ORGAN_NAMES', 'TARGETS', 'OARS', 'N_CLASSES', 'ORGAN_COLORS', 'PRETTY', 'HU_MIN',
-           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'JRSDataError', 'command', 'sitk_to_array',
-           'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'dvf_to_sitk', 'sitk_to_dvf', 'check_patch_size',
-           'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput', 'MultiLevel', 'get_device', 'seed_everything',
-           'rng']
+           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'MODULE_LAYERS', 'JRSDataError', 'command',
+           'sitk_to_array', 'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'dvf_to_sitk', 'sitk_to_dvf',
+           'check_patch_size', 'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput', 'MultiLevel', 'get_device',
+           'seed_everything', 'rng']
 
 # %% ../nbs/00_core.ipynb #6b0f329c
 class JRSDataError(ValueError):
@@ -189,3 +189,27 @@ def seed_everything(seed:int=0, # base seed
 def rng(seed:int, *keys:int) -> np.random.Generator:
     "Independent NumPy generator for (`seed`, *keys), e.g. rng(seed, patient, scan)."
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+# %% ../nbs/00_core.ipynb #1089808d
+MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__": the package itself)
+    ["__init__", "core"],                                  # conventions
+    ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
+    ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
+    ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
+    ["data.validate", "predictions"],                      # dataset checks; the predictions layout
+    ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
+    ["data.raster"],                                       # reading CT series, rasterising contours
+    ["data.dicom_import", "data.rtstruct", "data.dataset"],   # the import; RTSTRUCT export; pairs
+    ["data.sampling"],                                     # the patch sampler
+    ["layers"],                                            # network pieces
+    ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],
+    ["losses", "metrics", "tables"],                       # what training and evaluation compute
+    ["checkpoints"],                                       # a network to and from a file
+    ["train"],
+    ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
+    ["pretrained", "validation"],                          # shipped runs; validation and the `jrs-nb train` command
+    ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
+    ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
+    ["report"],                                            # reads a reproduction folder, writes the report
+    ["cli"],
+]

@@ -18,13 +18,12 @@ from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FI
 from .predictions import load_index, read_prediction, PRED_INDEX
 from .metrics import evaluate_labels, dvf_quality, dvf_error
 from .tables import metric_rows, NO_PATH, paper_tables, boxplot_organs
+from .models.jrs import TWO_PATH
 
 # %% auto #0
-__all__ = ['JOINT', 'body_mask', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
+__all__ = ['body_mask', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
 
 # %% ../nbs/10_evaluation.ipynb #eed13a70
-JOINT = ("hard", "crossstitch")
-
 def body_mask(hu:np.ndarray, threshold:float=-400.) -> np.ndarray:
     "Body: voxels above `threshold` HU, largest component, holes (gas) filled slice by slice."
     m = hu > threshold
@@ -35,7 +34,7 @@ def body_mask(hu:np.ndarray, threshold:float=-400.) -> np.ndarray:
 def _paths(method:str, files:dict) -> list[tuple[str, str]]:
     "(path name, prediction kind) pairs of a method's outputs."
     kinds = [k for k in ("seg", "warped_labels") if k in files]
-    if len(kinds) == 2 or method in JOINT: return [({"seg": "seg", "warped_labels": "reg"}[k], k) for k in kinds]
+    if len(kinds) == 2 or method in TWO_PATH: return [({"seg": "seg", "warped_labels": "reg"}[k], k) for k in kinds]
     return [(NO_PATH, k) for k in kinds]
 
 def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)

@@ -19,6 +19,9 @@ from torch import Tensor
 from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
 from .deformation import warp_volume
 from .metrics import keep_largest_components
+from .data.dataset import JRSDataset
+from .predictions import predict_pairs, pair_key
+from .checkpoints import load_model
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
@@ -101,7 +104,7 @@ def predict_volume(model:torch.nn.Module, # a JRS network (`build_model`), any o
             dvf[(slice(None), *dst)] = out.dvf[0].float()[(slice(None), *src)].cpu().numpy()
     return VolumePrediction(seg, dvf, secs)
 
-# %% ../nbs/09a_inference.ipynb #27a62e2b
+# %% ../nbs/09a_inference.ipynb #3eceab7e
 BODY_HU = -500.  # body: the largest connected region above this HU, holes (bowel gas) filled
 
 def body_mask(image:np.ndarray, # (D, H, W) CT, network units [-1, 1] (HU / 1000)
@@ -136,6 +139,7 @@ class PairPrediction(NamedTuple):
     network_seconds: float               # tiles through the network
     total_seconds: float                 # everything: padding, tiles, stitching, post-processing, warping
 
+# %% ../nbs/09a_inference.ipynb #ee6ae447
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
                tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
                resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
@@ -212,37 +216,26 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   compress_dvf:bool=False # write dvf.nii.gz instead of dvf.nii (large 1 mm volumes)
                  ) -> dict:
     "Predict every pair of `split` with a trained network and write the predictions folder."
-    from jrs_nb.train import load_model
-    from jrs_nb.data.dataset import JRSDataset
-    from jrs_nb.predictions import write_prediction, load_index, save_index, pair_key
     net = load_model(run, device)
     ds = JRSDataset(data, split, load_dvf=False)
-    idx = load_index(out)
-    idx.update(method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
-               data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing))
-    n = len(ds) if limit is None else min(limit, len(ds))
-    for k in range(n):
-        p = ds.pairs[k]; key = pair_key(p["patient"], p["fixed"])
-        if key in idx["pairs"]: continue
+    def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         pv = ds[k]
         resampled = not same_spacing(net.config.spacing, pv.spacing)
         if resampled and resample and progress:
-            print(f"{key}: the network was trained on {_mm(net.config.spacing)} mm voxels, this pair has "
-                  f"{_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
+            print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on {_mm(net.config.spacing)} mm voxels, "
+                  f"this pair has {_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
         pred = infer_pair(net, pv, tile, device, amp, resample=resample)
-        fx = ds.volume(pv.patient, pv.fixed_scan)
-        files = write_prediction(out, pv.patient, pv.fixed_scan, pv.spacing, fx.origin, seg=pred.seg,
-                                 warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
-                                 absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
-        idx["pairs"][key] = {"patient": pv.patient, "moving": pv.moving_scan, "fixed": pv.fixed_scan, "files": files,
-                             "network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
-                             "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
-                             **({"absent": dict(pv.fixed_absent)} if pv.fixed_absent else {})}
-        save_index(out, idx)
-        if progress: print(f"[{k+1}/{n}] {key}: {pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
-                           + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items()), flush=True)
-    save_index(out, idx)
-    return idx
+        kw = dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, seg=pred.seg,
+                  warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
+                  absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
+        extra = {"network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
+                 "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled}
+        note = (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
+                + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items()))
+        return kw, extra, note if progress else None
+    return predict_pairs(out, ds.pairs[:len(ds) if limit is None else min(limit, len(ds))], predict,
+                         method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
+                         data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing))
 
 @command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:

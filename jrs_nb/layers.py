@@ -17,8 +17,8 @@ from torch import nn, Tensor
 from .core import LEVELS, LEVEL_CROP, LEVEL_STRIDE, N_CLASSES, one_hot, crop_to_level
 
 # %% auto #0
-__all__ = ['GRID', 'init_conv_', 'ConvBlock', 'DownConv', 'upsample2', 'center_crop', 'level_shape', 'sample_points', 'warp',
-           'warp_labels', 'random_smooth_dvf', 'sitk_warp']
+__all__ = ['LEVEL_GEOMETRY', 'init_conv_', 'ConvBlock', 'DownConv', 'upsample2', 'center_crop', 'level_shape', 'sample_points',
+           'warp', 'warp_labels', 'warp_label_probs', 'check_label_map', 'random_smooth_dvf', 'sitk_warp']
 
 # %% ../nbs/04_layers.ipynb #55270227
 def init_conv_(conv:nn.Conv3d, std:float=0.02) -> nn.Conv3d:
@@ -60,22 +60,22 @@ def center_crop(x:Tensor, # (B, C, D, H, W)
     return x[(slice(None), slice(None), *sl)]
 
 # %% ../nbs/04_layers.ipynb #8e8a44a9
-GRID = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS}, "input": (0, 1)}  # level -> (crop, stride)
+LEVEL_GEOMETRY = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS}, "input": (0, 1)}  # level -> (crop, stride)
 
 def level_shape(spatial:Sequence[int], # (D, H, W) of the input patch
                 level:str="high"
                ) -> tuple[int, int, int]: # (d, h, w) of the level's output grid
     "Spatial shape of `level`'s output grid for an input of shape `spatial` (what `crop_to_level` gives)."
-    if level not in GRID: raise ValueError(f"level must be one of {tuple(GRID)}, got {level!r}")
-    c, s = GRID[level]
+    if level not in LEVEL_GEOMETRY: raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
+    c, s = LEVEL_GEOMETRY[level]
     return tuple(max(0, -(-(n - 2 * c) // s)) for n in spatial)
 
 def sample_points(spatial:Sequence[int], # (D, H, W) of the input patch
                   level:str="high", device=None, dtype=torch.float32
                  ) -> Tensor: # (3, d, h, w) input-grid voxel indices (z, y, x) of the level's output voxels
     "Input-grid voxel coordinates of every output voxel of `level`."
-    if level not in GRID: raise ValueError(f"level must be one of {tuple(GRID)}, got {level!r}")
-    c, s = GRID[level]
+    if level not in LEVEL_GEOMETRY: raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
+    c, s = LEVEL_GEOMETRY[level]
     axes = [torch.arange(c, n - c, s, device=device, dtype=dtype) for n in spatial]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), 0)
 
@@ -108,16 +108,24 @@ def warp(moving:Tensor, # (B, C, D, H, W) moving image on the input patch grid (
 # %% ../nbs/04_layers.ipynb #0d092867
 def warp_labels(labels:Tensor, # (B, 1, D, H, W) integer label map on the input patch grid
                 dvf:Tensor, # (B, 3, d, h, w) phi (dz, dy, dx) in mm on the grid of `level`
-                level:str="high", spacing:Sequence[float]=(1., 1., 1.),
-                mode:Literal["nearest", "onehot"]="nearest", # label map out, or class probabilities out
-                n_classes:int=N_CLASSES
-               ) -> Tensor: # (B, 1, d, h, w) int64 labels ("nearest") or (B, n_classes, d, h, w) float ("onehot")
-    "Warp a label map: nearest neighbour, or trilinear on its one-hot encoding."
+                level:str="high", spacing:Sequence[float]=(1., 1., 1.)
+               ) -> Tensor: # (B, 1, d, h, w) int64 labels
+    "Warp a label map by nearest neighbour: labels out."
+    check_label_map(labels)
+    return warp(labels.to(dvf.dtype), dvf, level, spacing, "nearest").round().long()
+
+def warp_label_probs(labels:Tensor, # (B, 1, D, H, W) integer label map on the input patch grid
+                     dvf:Tensor, # (B, 3, d, h, w) phi (dz, dy, dx) in mm on the grid of `level`
+                     level:str="high", spacing:Sequence[float]=(1., 1., 1.), n_classes:int=N_CLASSES
+                    ) -> Tensor: # (B, n_classes, d, h, w) float class probabilities
+    "Warp a label map trilinearly on its one-hot encoding: class probabilities out."
+    check_label_map(labels)
+    return warp(one_hot(labels, n_classes).to(dvf.dtype), dvf, level, spacing, "bilinear")
+
+def check_label_map(labels:Tensor):
+    "Raise a ValueError unless `labels` is an integer label map (B, 1, D, H, W)."
     if labels.ndim != 5 or labels.shape[1] != 1 or labels.is_floating_point():
         raise ValueError(f"labels must be an integer label map (B,1,D,H,W), got {tuple(labels.shape)} {labels.dtype}")
-    if mode == "nearest": return warp(labels.to(dvf.dtype), dvf, level, spacing, "nearest").round().long()
-    if mode == "onehot": return warp(one_hot(labels, n_classes).to(dvf.dtype), dvf, level, spacing, "bilinear")
-    raise ValueError(f"mode must be 'nearest' or 'onehot', got {mode!r}")
 
 # %% ../nbs/04_layers.ipynb #bc93906b
 def random_smooth_dvf(shape:Sequence[int], # (d, h, w) of the field
@@ -143,7 +151,7 @@ def sitk_warp(moving:np.ndarray, # (D, H, W) moving image
     "Reference warp with SimpleITK (DisplacementFieldTransform + Resample); 0 outside the moving image."
     import SimpleITK as sitk
     from jrs_nb.core import array_to_sitk, dvf_to_sitk
-    c, s = GRID[level]
+    c, s = LEVEL_GEOMETRY[level]
     org, lsp = [c * x for x in spacing], [s * x for x in spacing]
     tx = sitk.DisplacementFieldTransform(dvf_to_sitk(dvf, lsp, org))
     ref = array_to_sitk(np.zeros(dvf.shape[1:], np.float32), lsp, org)

@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBatch, JRSOutput, MultiLevel
+from .models.gan import generator_adv_loss
 
 # %% auto #0
 __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ', 'dice_loss',
            'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc', 'ncc_loss', 'gaussian_blur',
-           'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'wgan_generator_term', 'gan_generator_loss']
+           'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'gan_generator_loss']
 
 # %% ../nbs/06_losses.ipynb #82439aa4
 def _check_probs_labels(probs:Tensor, labels:Tensor):
@@ -279,11 +280,6 @@ def jrs_loss(name:str, # network: seg | reg | jrs_reg | hard | crossstitch
 # %% ../nbs/06_losses.ipynb #e4a6ae49
 GAN_WEIGHTS = {"dice_warp": 1., "ncc": 1., "bending": 1., "adversarial": 0.01}  # GAN paper
 
-def wgan_generator_term(critic_fake:Tensor # critic scores of the generated (fake) triples, any shape
-                       ) -> Tensor: # scalar L_G
-    "WGAN generator loss: minus the mean critic score of fakes."
-    return -critic_fake.float().mean()
-
 def gan_generator_loss(out:MultiLevel, # generator (registration network) output
                        batch:PairBatch,
                        critic_fake:Optional[Tensor]=None, # critic scores of this output; None: no adversarial term (CNN variants)
@@ -296,7 +292,7 @@ def gan_generator_loss(out:MultiLevel, # generator (registration network) output
     terms = ("ncc", "bending") + (("dice_warp",) if dice else ())
     total, logs = weighted_loss(terms, out, batch, weights, spacing, **kwargs)
     if critic_fake is not None:
-        lg = wgan_generator_term(critic_fake)
+        lg = generator_adv_loss(critic_fake)
         total = total + weights["adversarial"] * lg
         logs["adversarial"] = lg.item(); logs["total"] = logs["total"] + weights["adversarial"] * logs["adversarial"]
     return total, logs

@@ -8,7 +8,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/predictions.html.md"""
 from __future__ import annotations
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +16,8 @@ from .core import JRSDataError
 from .data.io import write_volume, write_dvf, write_json, read_volume, read_dvf
 
 # %% auto #0
-__all__ = ['PRED_INDEX', 'PRED_FILES', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key', 'read_prediction']
+__all__ = ['PRED_INDEX', 'PRED_FILES', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key', 'read_prediction',
+           'predict_pairs']
 
 # %% ../nbs/09_predictions.ipynb #d117ca57
 PRED_INDEX = "predictions.json"
@@ -73,3 +74,24 @@ def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.n
     p = pred_dir(out, patient, fixed_scan) / PRED_FILES[kind]
     if kind == "dvf" and not p.exists() and p.with_suffix(".nii.gz").exists(): p = p.with_suffix(".nii.gz")  # compress_dvf
     return read_dvf(p) if kind == "dvf" else read_volume(p)[0]
+
+# %% ../nbs/09_predictions.ipynb #4ceba981
+def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in its index are skipped)
+                  pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
+                  predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
+                  **header # what the index records about the method: method, data, split...
+                 ) -> dict:
+    "Predict, write and index every pair not yet in `out`'s index (saved after each pair); returns the index."
+    idx = load_index(out); idx.update(header)
+    for k, p in enumerate(pairs):
+        key = pair_key(p["patient"], p["fixed"])
+        if key in idx["pairs"]: continue
+        kw, extra, note = predict(k, p)
+        files = write_prediction(out, p["patient"], p["fixed"], **kw)
+        absent = kw.get("absent")
+        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
+                             **extra, **({"absent": dict(absent)} if absent else {})}
+        save_index(out, idx)
+        if note: print(f"[{k+1}/{len(pairs)}] {key}: {note}", flush=True)
+    save_index(out, idx)
+    return idx

@@ -15,7 +15,7 @@ import torch
 from .core import JRSDataError
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
-from .train import WEIGHTS_DIR, PRETRAINED, CKPT_FORMAT, resolve_run, load_checkpoint, load_model, atomic_save
+from .checkpoints import WEIGHTS_DIR, PRETRAINED, CKPT_FORMAT, resolve_run, load_checkpoint, load_model, atomic_save
 from .inference import infer_pair
 from .metrics import evaluate_labels
 

@@ -6,31 +6,23 @@ Docs: https://jrs-nb.github.io/jrs_nb/reproduce.html.md"""
 
 # %% ../nbs/12_reproduce.ipynb #b9f144d1
 from __future__ import annotations
-import argparse, ast, base64, datetime, html, json, os, platform, queue, re, subprocess, sys, time
+import argparse, ast, datetime, json, os, queue, re, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-import pandas as pd
-
-from .core import JRSDataError, command, ORGAN_NAMES, ORGAN_COLORS, PRETTY, LABELS
-from .data.io import write_json, load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
+from .core import command
+from .data.io import write_json, load_manifest
+from .models.jrs import NETWORKS
+from .train import GAN_ARCHS
 
 # %% auto #0
-__all__ = ['CS_ARCHS', 'GAN_FAMILY', 'JOINT_ARCHS', 'SINGLE_ARCHS', 'TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK',
-           'STATUS_FILE', 'LOG_FILE', 'PUBLISHED_MSD', 'PAPER_RANKING', 'ReproPreset', 'experiments_dir',
-           'tag_parameters', 'notebook_parameters', 'Step', 'read_status', 'is_done', 'notebook_error', 'run_step',
-           'plan', 'reproduce', 'train_config', 'predict_runs', 'method_rows', 'organ_means', 'verdict', 'ranking',
-           'untrained_seg_paths', 'read_alphas', 'plot_alphas', 'quartile_cases', 'plot_quartile_contours',
-           'render_report', 'recipe_table', 'alpha_movement', 'build_report', 'reproduce_cli']
+__all__ = ['TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK', 'STATUS_FILE', 'LOG_FILE', 'ReproPreset',
+           'experiments_dir', 'tag_parameters', 'notebook_parameters', 'Step', 'read_status', 'is_done',
+           'notebook_error', 'run_step', 'plan', 'reproduce', 'train_config', 'predict_runs', 'reproduce_cli']
 
 # %% ../nbs/12_reproduce.ipynb #9c479e43
-CS_ARCHS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")          # the CS paper's five networks
-GAN_FAMILY = ("reg_cnn", "jrs_cnn", "reg_gan", "jrs_gana", "jrs_ganb") # the GAN paper's variants
-JOINT_ARCHS, SINGLE_ARCHS = ("jrs_reg", "hard", "crossstitch"), ("seg", "reg")
-
 @dataclass(frozen=True)
 class ReproPreset:
     "What `jrs-nb reproduce` adds to a training preset: the cohort, the baseline and the inference settings."
@@ -134,7 +126,7 @@ def is_done(step:Step, root:str|Path) -> bool:
     return (st.get("status") == "done" and st.get("params") == json.loads(json.dumps(step.params))
             and st.get("inputs") == _stamp(root, step.needs) and all((root / step.name / o).exists() for o in step.outputs))
 
-# %% ../nbs/12_reproduce.ipynb #aa70a8d1
+# %% ../nbs/12_reproduce.ipynb #d39d42a8
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def notebook_error(path:str|Path) -> Optional[str]:
@@ -165,6 +157,7 @@ def _command(step:Step, folder:Path, nbdir:Path) -> list[list[str]]:
                 for s in p["splits"].split(",")]
     raise ValueError(f"unknown step kind {step.kind!r}")
 
+# %% ../nbs/12_reproduce.ipynb #7a220823
 def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None) -> dict:
     "Execute one step (never raises): writes and returns its status."
     root = Path(root); folder = root / step.name; folder.mkdir(parents=True, exist_ok=True)
@@ -182,7 +175,7 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
             generate_cohort(p.pop("out"), p.pop("preset"), seed=p.pop("seed"), workers=p.pop("workers"), **p)
         elif step.kind == "pretrained":   # the shipped run: weights, config, logs
             import shutil
-            from jrs_nb.train import resolve_run
+            from jrs_nb.checkpoints import resolve_run
             src = resolve_run("pretrained:" + step.params["name"])
             for f in src.iterdir():
                 if f.is_file(): shutil.copy2(f, folder / f.name)
@@ -223,7 +216,7 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
     from jrs_nb.train import ARCHS
     if preset not in REPRO_PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(REPRO_PRESETS)}")
     rp, root = REPRO_PRESETS[preset], Path(root).resolve()
-    archs = list(archs or CS_ARCHS) + ([a for a in GAN_FAMILY if a not in (archs or ())] if include_gan else [])
+    archs = list(archs or NETWORKS) + ([a for a in tuple(GAN_ARCHS) if a not in (archs or ())] if include_gan else [])
     bad = [a for a in archs if a not in ARCHS]
     if bad: raise ValueError(f"unknown architecture(s) {bad}; choose from {', '.join(ARCHS)}")
     phases = {"data": [], "runs": [], "evaluate": [], "report": []}
@@ -233,7 +226,7 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
                                                           workers=min(4, os.cpu_count() or 1), **rp.phantom_overrides),
                                    outputs=("../data/manifest.json",)))
     data = str(Path(data).resolve())
-    from jrs_nb.train import WEIGHTS_DIR
+    from jrs_nb.checkpoints import WEIGHTS_DIR
     for a in archs:
         if rp.pretrained and (WEIGHTS_DIR / a / "model.pt").exists():
             phases["runs"].append(Step(f"train_{a}", "pretrained", dict(name=a, out=str(root / f"train_{a}")),
@@ -255,7 +248,7 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
                                  outputs=("report.md", "report.html", "report.ipynb")))
     return phases
 
-# %% ../nbs/12_reproduce.ipynb #b863112d
+# %% ../nbs/12_reproduce.ipynb #9ec58614
 def _gpus() -> list[str]:
     vis = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:
@@ -291,6 +284,7 @@ def _run_phase(steps:list[Step], root:Path, jobs:int, counter:list, total:int, l
         return st
     with ThreadPoolExecutor(max(1, jobs)) as ex: return list(ex.map(one, todo))
 
+# %% ../nbs/12_reproduce.ipynb #7104f660
 def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None=None,
               archs:Sequence[str]|None=None, include_gan:bool=False, jobs:int=1, seed:int=0, device:str="auto",
               log=print) -> dict:
@@ -357,362 +351,6 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
             folders.append(f)
     return folders
 
-# %% ../nbs/12_reproduce.ipynb #508ce776
-PUBLISHED_MSD = pd.DataFrame(   # Beljaards et al., MIDL 2020: MSD (mm) of the cross-stitch network
-    {"val (HMC), seg path": ["1.06 ± 0.3", "1.27 ± 0.4", "1.76 ± 0.8", "0.91 ± 0.4"],
-     "test (EMC), best path": ["1.82 ± 2.4", "2.45 ± 5.0", "2.57 ± 2.3", "2.45 ± 2.4"]},
-    index=[PRETTY[o] for o in ORGAN_NAMES])
-
-def method_rows(res:pd.DataFrame, metric:str="msd") -> pd.DataFrame:
-    "Results with the per-organ path choice applied; one (method, path) per method: 'best' when it has two paths."
-    from jrs_nb.tables import select_paths
-    if "val" in set(res["split"]) and res.groupby("method")["path"].nunique().max() > 1:
-        res, _ = select_paths(res, metric, "val")
-    keep = [(m, "best" if "best" in set(g["path"]) else g["path"].iloc[0]) for m, g in res.groupby("method", sort=False)]
-    return pd.concat([res[(res["method"] == m) & (res["path"] == p)] for m, p in keep], ignore_index=True)
-
-def organ_means(res:pd.DataFrame, split:str, metric:str="msd") -> pd.DataFrame:
-    "Method x organ mean of `metric` on one split (failures excluded), plus the mean over organs."
-    r = method_rows(res, metric); r = r[(r["split"] == split) & ~r["failed"].astype(bool)]
-    t = r.groupby(["method", "organ"])[metric].mean().unstack("organ")
-    t = t[[o for o in ORGAN_NAMES if o in t.columns]]
-    return t.assign(mean=t.mean(axis=1))
-
-# %% ../nbs/12_reproduce.ipynb #77ea7796
-def verdict(res:pd.DataFrame) -> list[dict]:
-    "The papers' three findings, each {finding, outcome: reproduced | partly | not reproduced | not tested, why}."
-    out = []
-    def add(f, o, why): out.append(dict(finding=f, outcome=o, why=why))
-    splits = set(res["split"])
-    val = organ_means(res, "val") if "val" in splits else None
-    f1 = "Joint networks beat the single-task networks (validation MSD)"
-    if val is None or not set(JOINT_ARCHS) & set(val.index) or not set(SINGLE_ARCHS) & set(val.index):
-        add(f1, "not tested", "needs validation results of at least one joint and one single-task network")
-    else:
-        m = val["mean"]; single = m[[a for a in SINGLE_ARCHS if a in m.index]]; joint = m[[a for a in JOINT_ARCHS if a in m.index]]
-        beat = [a for a in joint.index if joint[a] < single.min()]
-        o = "reproduced" if len(beat) == len(joint) else "partly" if beat else "not reproduced"
-        add(f1, o, f"best single-task {single.idxmin()} {single.min():.2f} mm; joint: " +
-            ", ".join(f"{a} {joint[a]:.2f}" for a in joint.index) + f" mm ({len(beat)}/{len(joint)} lower)")
-    f2 = "Cross-stitch is the best network (validation MSD)"
-    if val is None or "crossstitch" not in val.index or len(set(CS_ARCHS) & set(val.index)) < 2:
-        add(f2, "not tested", "needs validation results of the cross-stitch network and at least one other CS network")
-    else:
-        m = val["mean"][[a for a in CS_ARCHS if a in val.index]].sort_values()
-        rank = list(m.index).index("crossstitch") + 1
-        tied = rank == 1 and len(m) > 1 and m.iloc[1] - m.iloc[0] < 0.005
-        add(f2, "reproduced" if rank == 1 and not tied else "not reproduced",
-            ("tied with the next; " if tied else "") + f"cross-stitch ranks {rank}/{len(m)}: " + ", ".join(f"{a} {v:.2f}" for a, v in m.items()) + " mm")
-    f3 = "Segmentation network best on the test-site bladder (test MSD)"
-    tb = organ_means(res, "test") if "test" in splits else None
-    if tb is None or "bladder" not in tb.columns or "seg" not in tb.index:
-        add(f3, "not tested", "needs test results of the segmentation network on the bladder")
-    else:
-        b = tb["bladder"][[a for a in CS_ARCHS if a in tb.index]].sort_values()
-        ok = b.notna().any() and b.index[0] == "seg" and (len(b) < 2 or b.iloc[0] < b.iloc[1])
-        add(f3, "reproduced" if ok else "not reproduced",
-            "bladder MSD: " + ", ".join(f"{a} {v:.2f}" if v == v else f"{a} failed" for a, v in b.items()) + " mm")
-    return out
-
-PAPER_RANKING = ("Validation (CS Table 1): the single-task seg and reg networks worst, jrs_reg better, hard sharing better, "
-                 "cross-stitch best; independent test site (CS Table 2): the single-task segmentation network wins the bladder.")
-
-def ranking(res:pd.DataFrame, tables:dict) -> pd.DataFrame:
-    "CS networks ranked by mean validation MSD over organs, with their test MSD and the organs where a Wilcoxon test sets them apart from cross-stitch."
-    val = organ_means(res, "val") if "val" in set(res["split"]) else pd.DataFrame()
-    if not len(val): return pd.DataFrame()
-    tst = organ_means(res, "test") if "test" in set(res["split"]) else pd.DataFrame()
-    t = pd.DataFrame({"validation MSD (mm, mean over organs)": val["mean"].round(2)})
-    if len(tst): t["test MSD"] = tst["mean"].round(2)
-    for s in ("val", "test"):
-        tab = tables.get(f"msd_{s}")
-        if tab is None: continue
-        dag = {str(i).split(" (")[0]: ", ".join(PRETTY.get(c, c) for c in tab.columns if "†" in str(tab.loc[i, c])) for i in tab.index}
-        t[f"† vs crossstitch ({s})"] = [dag.get(m, "") for m in t.index]
-    t = t.sort_values("validation MSD (mm, mean over organs)")
-    return t.assign(rank=range(1, len(t) + 1)).rename_axis("method")
-
-def untrained_seg_paths(res:pd.DataFrame, below:float=0.5) -> dict[str, float]:
-    "Segmentation outputs (the seg network, the joint networks' seg paths) whose mean validation DSC is < `below` for every organ."
-    if "dsc" not in res.columns: return {}
-    r = res[(res["split"] == "val") & ((res["method"] == "seg") | (res["path"] == "seg"))]
-    per = r.groupby(["method", "path", "organ"])["dsc"].mean().unstack("organ")
-    return {(m if p in ("-", "") else f"{m} ({p})"): float(row.mean()) for (m, p), row in per.iterrows() if (row < below).all()}
-
-# %% ../nbs/12_reproduce.ipynb #5aee7d32
-def read_alphas(path:str|Path) -> tuple[list[int], dict[str, np.ndarray]]:
-    "Iterations and unit -> (T, C, 2, 2) alphas from a run's alphas.jsonl."
-    recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
-    if not recs: raise ValueError(f"{path} holds no alpha snapshots")
-    its = [r["iteration"] for r in recs]
-    return its, {k: np.array([r["alphas"][k] for r in recs], np.float32) for k in recs[0]["alphas"]}
-
-def plot_alphas(path:str|Path, figsize=(10, 3.4)):
-    "Cross-stitch alphas: mean self/other weights per unit over training, and the final means as a heatmap."
-    import matplotlib.pyplot as plt
-    its, al = read_alphas(path)
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=figsize, dpi=72, gridspec_kw=dict(width_ratios=(1.6, 1)))
-    names = ["seg←seg", "seg←reg", "reg←seg", "reg←reg"]
-    for i, (k, a) in enumerate(al.items()):
-        m = a.mean(1).reshape(len(its), 4)
-        a0.plot(its, m[:, 1], color=f"C{i}", label=f"{k}: seg←reg"); a0.plot(its, m[:, 2], "--", color=f"C{i}")
-    a0.set_xlabel("iteration"); a0.set_ylabel("mean alpha (solid seg←reg, dashed reg←seg)")
-    a0.legend(fontsize=6, ncol=2); a0.set_title("mixing weights during training", fontsize=9)
-    fin = np.stack([a[-1].mean(0).reshape(4) for a in al.values()])
-    im = a1.imshow(fin, cmap="viridis", aspect="auto"); fig.colorbar(im, ax=a1)
-    a1.set_xticks(range(4), names, fontsize=7, rotation=30); a1.set_yticks(range(len(al)), list(al), fontsize=7)
-    for (r, c), v in np.ndenumerate(fin): a1.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w")
-    a1.set_title(f"final alphas (iteration {its[-1]}), channel mean", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/12_reproduce.ipynb #11493286
-def quartile_cases(res:pd.DataFrame, method:str, split:str, metric:str="msd") -> list[tuple[str, str, float]]:
-    "(label, pair, value) of the pairs at the 1st, 2nd and 3rd quartile of the mean-over-organs metric."
-    r = method_rows(res, metric); r = r[(r["method"] == method) & (r["split"] == split) & ~r["failed"].astype(bool)]
-    per = r.groupby("pair")[metric].mean().sort_values()
-    if per.empty: return []
-    out = []
-    for q, lab in ((0.25, "Q1"), (0.5, "median"), (0.75, "Q3")):
-        i = int(round(q * (len(per) - 1))); out.append((lab, per.index[i], float(per.iloc[i])))
-    return out
-
-def plot_quartile_contours(data:str|Path, pred:str|Path, # dataset root; the method's predictions folder
-                           cases:list[tuple[str, str, float]], # from `quartile_cases`
-                           kinds:dict[str, str]|None=None, # organ -> "seg" | "warped_labels" (default: what exists)
-                           title:str="", figsize=(10, 3.6)):
-    "Axial slices through the prostate of each case: daily CT, ground truth (solid) and prediction (dashed) contours."
-    import matplotlib.pyplot as plt
-    from jrs_nb.predictions import load_index, read_prediction
-    man, idx = load_manifest(data), load_index(pred)
-    fig, axs = plt.subplots(1, max(len(cases), 1), figsize=figsize, dpi=72, squeeze=False)
-    for ax, (lab, pair, val) in zip(axs[0], cases):
-        p = idx["pairs"][pair]; sdir = man.scan_dir(p["patient"], p["fixed"])
-        img, gt = read_volume(sdir / IMAGE_FILE)[0], read_volume(sdir / LABELS_FILE)[0]
-        preds = {k: read_prediction(pred, p["patient"], p["fixed"], k) for k in ("seg", "warped_labels") if k in p["files"]}
-        zs = np.nonzero((gt == 1).any((1, 2)))[0]; z = int(zs.mean()) if len(zs) else gt.shape[0] // 2
-        ax.imshow(img[z], cmap="gray", vmin=-300, vmax=400)
-        for l, organ in LABELS.items():
-            if l == 0: continue
-            k = (kinds or {}).get(organ) or next(iter(preds))
-            for a, ls in ((gt, "-"), (preds.get(k, next(iter(preds.values()))), "--")):
-                if (a[z] == l).any(): ax.contour(a[z] == l, levels=[0.5], colors=[ORGAN_COLORS[l]], linestyles=ls, linewidths=1)
-        ax.set_title(f"{lab}: {pair} ({val:.2f} mm)", fontsize=8); ax.axis("off")
-    fig.suptitle(title or "ground truth (solid) and prediction (dashed)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/12_reproduce.ipynb #f37c8a5f
-def _md_table(df:pd.DataFrame) -> str:
-    from jrs_nb.tables import to_markdown
-    d = df.copy(); d.index = d.index.map(str)
-    return to_markdown(d.astype(object).where(d.notna(), ""))
-
-def _inline(s:str) -> str:
-    s = html.escape(s)
-    s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-
-def render_report(blocks:list[tuple], out:str|Path, title:str) -> dict[str, Path]:
-    "Write report.md (figures in out/figures) and a self-contained report.html (figures embedded as base64)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    md, ht = [f"# {title}\n"], [f"<h1>{html.escape(title)}</h1>"]
-    for kind, x, cap in blocks:
-        if kind in ("h2", "h3"):
-            md.append(f"{'#' * int(kind[1])} {x}\n"); ht.append(f"<{kind}>{html.escape(x)}</{kind}>")
-        elif kind == "p":
-            md.append(x + "\n"); ht.append(f"<p>{_inline(x)}</p>")
-        elif kind == "list":
-            md.append("\n".join(f"- {i}" for i in x) + "\n"); ht.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in x) + "</ul>")
-        elif kind == "table":
-            if cap: md.append(f"**{cap}**\n"); ht.append(f"<p class='cap'>{_inline(cap)}</p>")
-            md.append(_md_table(x)); ht.append(x.to_html(na_rep="", border=0, classes="t"))
-        elif kind == "img":
-            p = Path(x); md.append(f"![{cap}](figures/{p.name})\n\n*{cap}*\n")
-            b64 = base64.b64encode(p.read_bytes()).decode()
-            ht.append(f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(cap)}'><figcaption>{_inline(cap)}</figcaption></figure>")
-        else: raise ValueError(f"unknown block kind {kind!r}")
-    css = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table.t{border-collapse:collapse;"
-           "font-size:12px;margin:0.5em 0 1.5em}table.t td,table.t th{border:1px solid #ccc;padding:3px 6px}"
-           "img{max-width:100%}figcaption,.cap{font-size:12px;color:#555}")
-    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
-    (out / "report.html").write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                                     f"<style>{css}</style></head><body>{''.join(ht)}</body></html>", encoding="utf-8")
-    return {"md": out / "report.md", "html": out / "report.html"}
-
-# %% ../nbs/12_reproduce.ipynb #3d1d63df
-def _savefig(fig, path:Path) -> Path:
-    import matplotlib.pyplot as plt
-    path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=72, bbox_inches="tight"); plt.close(fig)
-    return path
-
-def _steps_table(root:Path) -> pd.DataFrame:
-    rows = []
-    for f in sorted(root.glob(f"*/{STATUS_FILE}")):
-        st = read_status(f.parent)
-        name = st.get("name", f.parent.name)
-        status = "writing this report" if name == "report" and st.get("status") == "running" else st.get("status")
-        rows.append({"step": name, "status": status, "seconds": st.get("seconds"),
-                     "error": (st.get("error") or "")[:300]})
-    return pd.DataFrame(rows).set_index("step") if rows else pd.DataFrame()
-
-def _times(root:Path, pairs:pd.DataFrame|None) -> pd.DataFrame:
-    rows = {}
-    for f in sorted(root.glob("train_*/summary.json")):
-        s = json.loads(f.read_text())
-        rows[s["arch"]] = {"train iterations": s["iterations"], "train s/iteration": s["seconds_per_iteration"],
-                           "train s (this call)": s["seconds_this_call"], "parameters": s["params"], "device": s["device"]}
-    if pairs is not None and len(pairs):
-        for (m, split), g in pairs.groupby(["method", "split"]):
-            key = "elastix s/pair" if m == "elastix" else "inference s/volume"
-            rows.setdefault(m, {})[f"{key} ({split})"] = round(float(g["seconds"].mean()), 2)
-    return pd.DataFrame(rows).T.rename_axis("method")
-
-def recipe_table(preset:str) -> pd.DataFrame:
-    "Every setting in which a training preset departs from the papers, with the papers' value and the reason."
-    from dataclasses import fields
-    from jrs_nb.train import PRESETS, DEVIATIONS, TrainConfig
-    p, rows = PRESETS.get(preset, {}), []
-    paper = {f.name: f.default for f in fields(TrainConfig)} | PRESETS["paper"]
-    for k, (paper_value, why) in DEVIATIONS.items():
-        keys = k.split("/")
-        if any(kk in p and p[kk] != paper[kk] for kk in keys):
-            rows.append({"setting": k, "papers": paper_value, preset: ", ".join(f"{kk}={p[kk]}" for kk in keys if kk in p), "why": why})
-    return pd.DataFrame(rows).set_index("setting") if rows else pd.DataFrame()
-
-def alpha_movement(path:str|Path) -> pd.DataFrame:
-    "Mean |alpha_final - alpha_initial| per cross-stitch unit and matrix entry (how far training moved the sharing)."
-    its, al = read_alphas(path)
-    names = ["seg<-seg", "seg<-reg", "reg<-seg", "reg<-reg"]
-    return pd.DataFrame({k: np.abs(a[-1] - a[0]).reshape(-1, 4).mean(0) for k, a in al.items()}, index=names).T.round(4) \
-             .assign(**{"mean |delta alpha|": lambda d: d.mean(1).round(4)}).rename_axis(f"unit (iterations {its[0]} -> {its[-1]})")
-
-def _learning_blocks(root:Path, preset:str, figs:Path) -> list[tuple]:
-    "Report blocks: the training recipe, learning curves of every network, how far the alphas moved."
-    from jrs_nb.train import plot_learning
-    out = []
-    rt = recipe_table("cpu" if REPRO_PRESETS.get(preset) and REPRO_PRESETS[preset].pretrained else preset)
-    if len(rt): out += [("h2", "Training recipe", None), ("table", rt, f"where the `{preset}` preset departs from the papers, and why")]
-    runs = sorted(p.parent for p in root.glob("train_*/log.csv"))
-    if runs: out.append(("h2", "Learning curves", None))
-    for r in runs:
-        try: out.append(("img", _savefig(plot_learning(r, r.name[6:]), figs / f"learning_{r.name[6:]}.png"),
-                         f"{r.name[6:]}: training loss, whole-volume validation DSC against iterations and minutes"))
-        except (ValueError, KeyError, JRSDataError) as e: out.append(("p", f"{r.name}: no curves ({e})", None))
-    al = root / "train_crossstitch" / "alphas.jsonl"
-    if al.exists():
-        try: out.append(("table", alpha_movement(al), "cross-stitch alphas: mean |final - initial| per unit and entry"))
-        except ValueError as e: out.append(("p", f"alphas: {e}", None))
-    return out
-
-def build_report(root:str|Path, # the reproduction folder
-                 evaluation:str|Path|None=None, # evaluation folder (default root/evaluate)
-                 out:str|Path|None=None, # where the report goes (default root/report)
-                 preset:str="", reference:str="crossstitch") -> dict:
-    "Collate a reproduction into report.md + report.html; returns paths, the verdict and the MSD tables."
-    from jrs_nb.tables import select_paths, summarize, paper_table
-    root = Path(root); ev = Path(evaluation or root / "evaluate"); out = Path(out or root / "report"); figs = out / "figures"
-    blocks, info = [], {"verdict": [], "tables": {}}
-    res = pd.read_csv(ev / "results.csv") if (ev / "results.csv").exists() else None
-    pairs = pd.read_csv(ev / "pairs.csv") if (ev / "pairs.csv").exists() else None
-    data = None
-    try: data = json.loads((ev / "inputs.json").read_text())
-    except (OSError, json.JSONDecodeError): pass
-    blocks.append(("p", f"Preset **{preset or '?'}**, reproduction folder `{root}`, written "
-                        f"{datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.node() or 'this machine'} "
-                        f"({os.cpu_count()} CPU cores). Lower MSD / 95%HD and higher DSC are better; † marks a "
-                        f"Wilcoxon signed-rank difference from {reference} at p = 0.05.", None))
-    if REPRO_PRESETS.get(preset) and REPRO_PRESETS[preset].pretrained:
-        blocks.append(("p", f"The `{preset}` preset does not train: it evaluates the networks shipped in the package "
-                            "(`jrs_nb.pretrained`), trained by `jrs-nb reproduce --preset cpu` with seed 0 on this same "
-                            "generated cohort; their learning curves below are from that training. `--preset cpu` "
-                            "trains them from scratch (about an hour on 2 CPU cores).", None))
-    elif preset in ("smoke",):
-        blocks.append(("p", f"The `{preset}` preset trains tiny networks for a few minutes on a CPU: it demonstrates the "
-                            "pipeline and is not expected to rank the architectures like the papers (use `cpu` or "
-                            "`paper` for that).", None))
-    st = _steps_table(root)
-    if res is None or not len(res):
-        blocks += [("h2", "Verdict", None), ("p", "No evaluation results: nothing can be decided. See the runs below.", None)]
-    else:
-        info["verdict"] = v = verdict(res)
-        blocks += [("h2", "Verdict on the papers' findings", None),
-                   ("list", [f"**{x['finding']}**: {x['outcome']} ({x['why']})" for x in v], None)]
-        segp = untrained_seg_paths(res)
-        if segp: blocks.append(("p", "**Read the verdict with care:** these segmentation outputs are not trained yet (mean "
-                                "validation DSC below 0.5 for every organ): " + ", ".join(f"{k} {d:.2f}" for k, d in segp.items())
-                                + ". Where they lose, the cause is training time, not architecture: train longer "
-                                "(`paper` preset on a GPU) before ranking them.", None))
-        splits = [s for s in ("val", "test") if s in set(res["split"])]
-        sel, choices = (select_paths(res, "msd", "val") if "val" in splits and res.groupby("method")["path"].nunique().max() > 1
-                        else (res, pd.DataFrame()))
-        ref = reference if reference in set(res["method"]) else None
-        blocks.append(("h2", "MSD: CS Tables 1 and 2 analogues", None))
-        names = {"val": "validation (site A, CS Table 1 analogue)", "test": "independent test (site B, CS Table 2 analogue)"}
-        for m, mname in (("msd", "MSD (mm)"), ("dsc", "DSC"), ("hd95", "95%HD (mm)")):
-            if m != "msd": blocks.append(("h2", mname, None))
-            for s in splits:
-                t = paper_table(summarize(sel, m, s, ref)); info["tables"][f"{m}_{s}"] = t
-                blocks.append(("table", t, f"{mname}, {names[s]}: mean ± sd (median)"))
-            if m == "msd":
-                ours = {}
-                if "crossstitch" in set(sel["method"]):
-                    cs = sel[sel["method"] == "crossstitch"]
-                    for s, path, col in (("val", "seg", "val (HMC), seg path"), ("test", "best", "test (EMC), best path")):
-                        g = cs[(cs["split"] == s) & (cs["path"] == (path if path in set(cs["path"]) else cs["path"].iloc[0]))]
-                        g = g[~g["failed"].astype(bool)].groupby("organ")["msd"]
-                        ours["ours " + col] = {PRETTY[o]: f"{mu:.2f} ± {sd:.1f}" for o, mu, sd in
-                                               zip(g.mean().index, g.mean().values, g.std().fillna(0).values)}
-                pub = PUBLISHED_MSD.rename(columns=lambda c: "published " + c).join(pd.DataFrame(ours))
-                blocks.append(("table", pub.rename_axis("organ"), "MSD (mm) of the cross-stitch network: published (CS paper) beside ours"))
-        rk = ranking(sel, info["tables"])
-        if len(rk):
-            info["ranking"] = list(rk.index)
-            blocks += [("h2", "Ranking", None), ("table", rk, "networks by mean validation MSD (joint networks: best path per organ)"),
-                       ("p", "The papers: " + PAPER_RANKING + " Ours: " + " < ".join(rk.index) + " (validation MSD, best first).", None)]
-        if len(choices):
-            blocks += [("h2", "Per-organ path choice (on validation MSD)", None),
-                       ("table", choices.rename(columns=lambda o: PRETTY.get(o, o)), "path used per organ for the joint networks")]
-        for s in splits:
-            for m in ("msd", "dsc"):
-                f = ev / f"box_{m}_{s}.png"
-                if f.exists():
-                    import shutil; figs.mkdir(parents=True, exist_ok=True); shutil.copy(f, figs / f.name)
-                    blocks.append(("img", figs / f.name, f"{m.upper()} per organ, {s} split"))
-        # Figure-3-like panel
-        fsplit = "test" if "test" in splits else splits[0] if splits else None
-        if fsplit and ref and data and data.get(ref, {}).get(fsplit):
-            cases = quartile_cases(res, ref, fsplit)
-            kinds = {o: {"seg": "seg", "reg": "warped_labels"}.get(p) for o, p in
-                     (choices.loc[ref].items() if len(choices) and ref in choices.index else [])}
-            fig = plot_quartile_contours(data["data"], data[ref][fsplit], cases, kinds,
-                                         f"{ref}, {fsplit} split: first, second and third quartile cases of the mean MSD")
-            blocks += [("h2", "Contours at the quartiles (Figure 3 analogue)", None),
-                       ("img", _savefig(fig, figs / "quartile_contours.png"), f"{ref} on the {fsplit} split: ground truth solid, prediction dashed")]
-    if pairs is not None and len(pairs):
-        cols = [c for c in pairs.columns if c.startswith(("dvf_err_mean", "dvf_err_p95")) or c in ("fold_pct", "jac_std", "jac_mean")]
-        if cols:
-            t = pairs.groupby(["method", "split"])[cols].mean().round(3).dropna(how="all")   # seg has no DVF
-            t.index = [f"{m}, {s}" for m, s in t.index]
-            blocks += [("h2", "DVF: error against the ground truth and Jacobian statistics", None),
-                       ("table", t, "mean over pairs: DVF error |phi_pred - phi_true| (mm; mean and 95th percentile per "
-                                    "region), folding % (det J <= 0) and std/mean of det J inside the body")]
-    tt = _times(root, pairs)
-    if len(tt): blocks += [("h2", "Run times", None), ("table", tt, "training, inference per volume, elastix per pair (seconds)")]
-    al = root / "train_crossstitch" / "alphas.jsonl"
-    if al.exists():
-        try: blocks += [("h2", "Cross-stitch alphas", None),
-                        ("img", _savefig(plot_alphas(al), figs / "alphas.png"), "cross-stitch units: mixing weights over training and at the end")]
-        except ValueError as e: blocks.append(("p", f"alphas: {e}", None))
-    if len(st): blocks += [("h2", "Runs", None), ("table", st, "every step of the reproduction (status.json)")]
-    blocks += _learning_blocks(root, preset, figs)
-    if preset in ("smoke", "demo", "cpu"):
-        took = f" (its steps took {st['seconds'].sum() / 60:.0f} min of compute here)" if len(st) and "seconds" in st else ""
-        blocks.append(("p", f"Preset `{preset}`{took}. `paper` trains the papers' 200,000 iterations on a GPU.", None))
-    paths = render_report(blocks, out, f"jrs_nb reproduction ({preset or 'custom'})")
-    write_json({"verdict": info["verdict"]}, out / "verdict.json")
-    return {**paths, **info}
-
 # %% ../nbs/12_reproduce.ipynb #92a911ba
 @command("jrs-nb reproduce", also=(FileNotFoundError,))
 def reproduce_cli(argv:list[str]) -> int:
@@ -724,8 +362,8 @@ def reproduce_cli(argv:list[str]) -> int:
                     "networks, elastix, report: 9 min on 2 cores), cpu (trains the five: 59 min on 2 cores), paper (GPU)")
     ap.add_argument("--data", default=None, help="dataset root (default: generate the synthetic cohort into OUT/data)")
     ap.add_argument("--out", default="reproduction", help="reproduction folder (default ./reproduction)")
-    ap.add_argument("--archs", nargs="+", default=None, help=f"networks (default: {' '.join(CS_ARCHS)})")
-    ap.add_argument("--include-gan", action="store_true", help=f"also the GAN family ({' '.join(GAN_FAMILY)})")
+    ap.add_argument("--archs", nargs="+", default=None, help=f"networks (default: {' '.join(NETWORKS)})")
+    ap.add_argument("--include-gan", action="store_true", help=f"also the GAN family ({' '.join(tuple(GAN_ARCHS))})")
     ap.add_argument("--jobs", type=int, default=0, help="notebooks run at once (one GPU each when there are GPUs); "
                     "0 (default): one per GPU, else one per CPU core up to 6 (each with its share of the cores)")
     ap.add_argument("--seed", type=int, default=0); ap.add_argument("--device", default="auto")

@@ -121,7 +121,7 @@ def summarize(df:pd.DataFrame, # long-form results
                          absent=int(ga["_absent"].sum()), absent_reason="; ".join(reasons)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/07a_tables.ipynb #285867da
+# %% ../nbs/07a_tables.ipynb #9cc178d4
 def _fmt(r, digits):
     na, why = int(r.get("absent", 0) or 0), r.get("absent_reason", "") or ""
     if na and not r["n"] and not r["failed"]: return "absent" + (f": {why}" if why else "")   # never a silently missing column
@@ -162,6 +162,7 @@ def _tex(s:str) -> str:
     for a, b in (("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")): s = s.replace(a, b)
     return s.replace(" ± ", " $\\pm$ ").replace("†", "$^\\dagger$")
 
+# %% ../nbs/07a_tables.ipynb #f23f1f0c
 def to_latex(table:pd.DataFrame, caption:str|None=None) -> str:
     "A LaTeX tabular (booktabs) of the table."
     cols = [table.index.name or "", *table.columns]

@@ -1,4 +1,4 @@
-"""One iteration-based trainer for the five CS networks and the JRS-GAN family: presets, logs, alpha snapshots, whole-volume validation, exact resume, data-parallel training.
+"""One iteration-based trainer for the five CS networks and the JRS-GAN family: presets, logs, alpha snapshots, a validation callback, exact resume, data-parallel training.
 
 Docs: https://jrs-nb.github.io/jrs_nb/train.html.md"""
 
@@ -6,35 +6,55 @@ Docs: https://jrs-nb.github.io/jrs_nb/train.html.md"""
 
 # %% ../nbs/08_train.ipynb #0b10abd3
 from __future__ import annotations
-import argparse, csv, json, math, os, random, sys, time
-from dataclasses import dataclass, asdict, fields, replace
+import copy, csv, json, math, os, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import command, get_device, seed_everything, check_patch_size, JRSDataError, PairBatch, MultiLevel, crop_to_level, one_hot
+from .core import get_device, seed_everything, check_patch_size, JRSDataError, PairBatch, MultiLevel, crop_to_level, one_hot
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
-from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window
-from .models.gan import PatchCritic, synthesize_real, critic_loss, clip_weights_, critic_steps
+from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn
+from .models.gan import PatchCritic, synthesize_real, critic_loss, critic_scores, clip_weights_, critic_steps
 from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
+from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run
 
 # %% auto #0
-__all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'CKPT_FORMAT', 'WEIGHTS_DIR', 'PRETRAINED',
-           'PRELOAD_BYTES', 'TrainConfig', 'make_config', 'atomic_save', 'load_checkpoint', 'resolve_run', 'load_model',
-           'critic_scores', 'network_loss', 'recalibrate_bn', 'validate', 'train', 'read_curves', 'plot_learning',
-           'train_cli']
+__all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'PRELOAD_BYTES', 'Validator', 'parse_filters',
+           'parse_window', 'TrainConfig', 'check_train_config', 'lr_at', 'make_config', 'dist_info', 'CsvLog',
+           'network_loss', 'TrainState', 'start_process', 'resume_point', 'build_networks', 'load_training_data',
+           'open_logs', 'begin_run', 'critic_update', 'generator_update', 'log_window', 'validate_during',
+           'save_checkpoint', 'after_iteration', 'finish_run', 'train', 'read_curves']
 
-# %% ../nbs/08_train.ipynb #70bb04be
+# %% ../nbs/08_train.ipynb #bb5733ae
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
     "reg_cnn": ("reg", False, None), "jrs_cnn": ("jrs_reg", True, None),
     "reg_gan": ("reg", False, "none"), "jrs_gana": ("jrs_reg", True, "a"), "jrs_ganb": ("jrs_reg", True, "b")}
 ARCHS = NETWORKS + tuple(GAN_ARCHS)
 
+def parse_filters(s:str) -> Optional[tuple]:
+    "'f0,f1,f2' -> (f0, f1, f2) positive integers; '' -> None (the paper's filters)."
+    if not s: return None
+    try: f = tuple(int(v) for v in str(s).split(","))
+    except ValueError: f = ()
+    if len(f) != 3 or min(f) < 1: raise ValueError(f"filters must be 'f0,f1,f2' positive integers, got {s!r}")
+    return f
+
+def parse_window(s:str) -> Optional[tuple]:
+    "'lo,hi' HU -> (lo, hi) with -1000 <= lo < hi <= 1000; '' -> None (the papers' [-1000, 1000] scaling)."
+    if not s: return None
+    try: w = tuple(float(v) for v in str(s).split(","))
+    except ValueError: w = ()
+    if len(w) != 2 or not -1000 <= w[0] < w[1] <= 1000:
+        raise ValueError(f"window must be 'lo,hi' HU with -1000 <= lo < hi <= 1000, got {s!r}")
+    return w
+
+# %% ../nbs/08_train.ipynb #b5de363c
 @dataclass
 class TrainConfig:
     "Everything a training run needs (flat primitives: papermill parameters map onto it one to one)."
@@ -74,25 +94,7 @@ class TrainConfig:
     ncc_window: bool = False       # compute the NCC term on the windowed images (`window`) instead of the papers' scale
     optimizer: str = ""            # "": the paper's (RAdam for the CS networks, RMSProp for the GAN family) | adam | radam
 
-    def __post_init__(self):
-        if self.arch not in ARCHS: raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
-        check_patch_size(self.patch)
-        if self.critic and self.patch < 72:
-            raise ValueError(f"{self.arch} trains a PatchGAN critic, which needs patch >= 72 (got {self.patch})")
-        for k in ("iterations", "batch", "log_every", "ckpt_every", "alpha_every", "patches_per_pair"):
-            if int(getattr(self, k)) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        for k in ("val_every", "val_pairs", "workers", "threads", "critic_warmup"):
-            if int(getattr(self, k)) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
-        if self.lr < 0 or not math.isfinite(self.lr): raise ValueError(f"lr must be >= 0 (0: the paper's), got {self.lr}")
-        if not (self.lr_scale > 0 and math.isfinite(self.lr_scale)): raise ValueError(f"lr_scale must be > 0, got {self.lr_scale}")
-        if self.filters: self.filter_tuple  # validates
-        if self.window: self.window_tuple   # validates
-        if self.optimizer not in ("", "adam", "radam"): raise ValueError(f"optimizer must be '', adam or radam, got {self.optimizer!r}")
-        if self.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
-        for k in ("warmup", "bn_recalibrate"):
-            if int(getattr(self, k)) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
-        if not (self.ce >= 0 and math.isfinite(self.ce)): raise ValueError(f"ce must be >= 0, got {self.ce}")
-
+    def __post_init__(self): check_train_config(self)
     @property
     def network(self) -> str: return GAN_ARCHS[self.arch][0] if self.arch in GAN_ARCHS else self.arch
     @property
@@ -102,30 +104,38 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float: return self.lr or (1e-5 if self.gan_family else 1e-4) * self.lr_scale
     @property
-    def filter_tuple(self) -> Optional[tuple]:
-        if not self.filters: return None
-        try: f = tuple(int(v) for v in str(self.filters).split(","))
-        except ValueError: f = ()
-        if len(f) != 3 or min(f) < 1: raise ValueError(f"filters must be 'f0,f1,f2' positive integers, got {self.filters!r}")
-        return f
+    def filter_tuple(self) -> Optional[tuple]: return parse_filters(self.filters)
     @property
-    def window_tuple(self) -> Optional[tuple]:
-        if not self.window: return None
-        try: w = tuple(float(v) for v in str(self.window).split(","))
-        except ValueError: w = ()
-        if len(w) != 2 or not -1000 <= w[0] < w[1] <= 1000:
-            raise ValueError(f"window must be 'lo,hi' HU with -1000 <= lo < hi <= 1000, got {self.window!r}")
-        return w
+    def window_tuple(self) -> Optional[tuple]: return parse_window(self.window)
+    def lr_at(self, it:int) -> float: return lr_at(self, it)
 
-    def lr_at(self, it:int) -> float:
-        "Learning rate of iteration `it` (0-based): linear warm-up, then constant or cosine to 0."
-        lr = self.learning_rate
-        if it < self.warmup: return lr * (it + 1) / (self.warmup + 1)
-        if self.schedule == "cosine":
-            t = (it - self.warmup) / max(self.iterations - self.warmup, 1)
-            return lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.)))
-        return lr
+# %% ../nbs/08_train.ipynb #818d8601
+def check_train_config(c:TrainConfig):
+    "Raise a ValueError naming the first setting of `c` out of range."
+    if c.arch not in ARCHS: raise ValueError(f"unknown arch {c.arch!r}; choose one of {', '.join(ARCHS)}")
+    check_patch_size(c.patch)
+    if c.critic and c.patch < 72: raise ValueError(f"{c.arch} trains a PatchGAN critic, which needs patch >= 72 (got {c.patch})")
+    for k in ("iterations", "batch", "log_every", "ckpt_every", "alpha_every", "patches_per_pair"):
+        if int(getattr(c, k)) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(c, k)}")
+    for k in ("val_every", "val_pairs", "workers", "threads", "critic_warmup", "warmup", "bn_recalibrate"):
+        if int(getattr(c, k)) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(c, k)}")
+    if c.lr < 0 or not math.isfinite(c.lr): raise ValueError(f"lr must be >= 0 (0: the paper's), got {c.lr}")
+    if not (c.lr_scale > 0 and math.isfinite(c.lr_scale)): raise ValueError(f"lr_scale must be > 0, got {c.lr_scale}")
+    parse_filters(c.filters); parse_window(c.window)
+    if c.optimizer not in ("", "adam", "radam"): raise ValueError(f"optimizer must be '', adam or radam, got {c.optimizer!r}")
+    if c.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {c.schedule!r}")
+    if not (c.ce >= 0 and math.isfinite(c.ce)): raise ValueError(f"ce must be >= 0, got {c.ce}")
 
+def lr_at(c:TrainConfig, it:int) -> float:
+    "Learning rate of iteration `it` (0-based): linear warm-up, then constant or cosine to 0."
+    lr = c.learning_rate
+    if it < c.warmup: return lr * (it + 1) / (c.warmup + 1)
+    if c.schedule == "cosine":
+        t = (it - c.warmup) / max(c.iterations - c.warmup, 1)
+        return lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.)))
+    return lr
+
+# %% ../nbs/08_train.ipynb #9da92b25
 # The CPU recipe: what the CPU presets change from the papers, and why (measured on the demo cohort, 2 CPU cores;
 # the learning tutorial shows the measurements). The GAN family keeps the GAN paper's optimiser and learning rate.
 CPU_RECIPE = dict(
@@ -148,6 +158,7 @@ DEVIATIONS = {  # setting -> (papers' value, why the CPU presets change it)
     "iterations": ("200,000", "hundreds"),
 }
 
+# %% ../nbs/08_train.ipynb #2966dbcf
 PRESETS = {
     # seconds: for tests and CI
     "smoke": dict(iterations=4, patch=48, batch=1, filters="4,8,8", log_every=1, ckpt_every=2, val_pairs=1,
@@ -167,6 +178,7 @@ PRESETS = {
                   val_pairs=50, val_tile=160, alpha_every=500),
 }
 
+# %% ../nbs/08_train.ipynb #174f4cd7
 def make_config(preset:str="smoke", **overrides) -> TrainConfig:
     "A TrainConfig from a preset and overrides (GAN archs get patch >= 72)."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -178,63 +190,8 @@ def make_config(preset:str="smoke", **overrides) -> TrainConfig:
             if k not in given: kw.pop(k, None)
     return TrainConfig(**kw)
 
-# %% ../nbs/08_train.ipynb #346c0ea2
-CKPT_FORMAT = "jrs_nb-checkpoint"
-
-def _rng_state() -> dict:
-    npst = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
-            "python": [list(v) if isinstance(v, tuple) else v for v in random.getstate()]}
-
-def _set_rng_state(s:dict):
-    torch.set_rng_state(s["torch"])
-    n = s["numpy"]; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
-    p = s["python"]; random.setstate((p[0], tuple(p[1]), p[2]))
-
-def atomic_save(obj:dict, path:str|Path) -> Path:
-    "torch.save to a temporary file, then rename into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
-def load_checkpoint(path:str|Path, map_location="cpu") -> dict:
-    "Load a jrs_nb checkpoint or model file safely (weights_only) with a clear error."
-    path = Path(path)
-    if not path.exists(): raise JRSDataError("checkpoint file is missing", path)
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise JRSDataError(f"cannot be read as a jrs_nb checkpoint ({type(e).__name__}: {str(e)[:200]})", path) from None
-    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
-        raise JRSDataError(f"not a jrs_nb checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__})", path)
-    return ck
-
-import jrs_nb
-WEIGHTS_DIR = Path(jrs_nb.__file__).parent / "weights"   # the trained runs shipped in the package (see `jrs_nb.pretrained`)
-PRETRAINED = "pretrained:"                        # prefix naming a shipped run, e.g. "pretrained:crossstitch"
-
-def resolve_run(run:str|Path) -> Path:
-    "A run folder or model file; `pretrained:NAME` names the run shipped in the package."
-    if not str(run).startswith(PRETRAINED): return Path(run)
-    name = str(run)[len(PRETRAINED):]
-    have = sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / "model.pt").exists())
-    if name not in have:
-        raise JRSDataError(f"no shipped weights named {name!r}; the package has: {', '.join(have) or 'none'}", WEIGHTS_DIR / name)
-    return WEIGHTS_DIR / name
-
-def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt), a .pt file, or "pretrained:NAME"
-               device=None) -> torch.nn.Module:
-    "Rebuild the network a run trained, in eval mode (float32, also from float16 shipped weights)."
-    p = resolve_run(path)
-    if p.is_dir(): p = p / "model.pt" if (p / "model.pt").exists() else p / "checkpoint.pt"
-    ck = load_checkpoint(p)
-    net = build_from_config(ck["model_config"]); net.load_state_dict(ck["model"])   # copies cast float16 to float32
-    return net.to(get_device(device)).eval()
-
-# %% ../nbs/08_train.ipynb #eb97fde6
-def _dist_info() -> tuple[int, int, int]:
+# %% ../nbs/08_train.ipynb #b962a1cf
+def dist_info() -> tuple[int, int, int]:
     "(rank, world size, local rank) from torchrun's environment."
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
@@ -243,8 +200,8 @@ def _model_config(cfg:TrainConfig, spacing) -> JRSConfig:
     if cfg.filter_tuple: kw["filters"] = cfg.filter_tuple
     return JRSConfig(cfg.network, **kw)
 
-class _Logger:
-    "CSV logs that survive a resume (rows past the resumed iteration are dropped)."
+class CsvLog:
+    "A CSV log that survives a resume (rows past the resumed iteration are dropped); rewritten atomically per row."
     def __init__(self, path:Path, start:int):
         self.path, self.rows = path, []
         if path.exists() and start > 0:
@@ -268,17 +225,13 @@ def _split_bytes(vols:JRSDataset) -> int:
 def _batch(ds:PatchDataset, start:int, size:int, swap:bool) -> PairBatch:
     return collate_pairs([ds[(start + j) % len(ds)] for j in range(size)], swap=swap)
 
+# %% ../nbs/08_train.ipynb #10fb755e
 def _fake_seg(h, b:PairBatch):
     "Segmentation channel of a generated triple: S_m o phi (the fixed labels for `reg` generators, which get none)."
     return h.warped_seg.float() if h.warped_seg is not None else one_hot(crop_to_level(b.fixed_seg, "high"))
 
-def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
-    "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
-    n = real[0].shape[0]
-    d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))
-    return d[:n], d[n:]
-
 def _snapshot_alphas(net, it:int, path:Path):
+    "Append the alphas of a cross-stitch network at iteration `it` to `alphas.jsonl`."
     if not hasattr(net, "alphas"): return
     rec = {"iteration": it, "alphas": {k: v.detach().cpu().tolist() for k, v in net.alphas().items()}}
     with open(path, "a") as f: f.write(json.dumps(rec) + "\n")
@@ -298,176 +251,229 @@ def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor
         o = MultiLevel(*[lv._replace(warped_image=w(lv.warped_image)) for lv in o]); b = b._replace(fixed=w(b.fixed))
     return weighted_loss(terms, o, b, {**CS_WEIGHTS, "ce_seg": cfg.ce}, spacing, batch_dice=cfg.batch_dice)
 
-@torch.no_grad()
-def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es (training patches)
-                   device=None) -> int:
-    "Re-estimate every BatchNorm's running statistics as the plain average over `batches`; returns the batches used."
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns: return 0
-    mom = [m.momentum for m in bns]
-    for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative moving average
-    was = net.training; net.train(); n = 0
-    dev = device or next(net.parameters()).device
-    for b in batches:
-        b = b.to(dev); net(b.fixed, b.moving, b.moving_seg); n += 1
-    for m, v in zip(bns, mom): m.momentum = v
-    net.train(was)
-    return n
-
 def _recalibrate(cfg:TrainConfig, net, vols, dev, it:int) -> int:
     "Recalibrate `net`'s BatchNorm statistics on `cfg.bn_recalibrate` batches of training patches (seeded by iteration)."
     rds = PatchDataset(vols, cfg.patch, cfg.seed * 1_000_003 + it + 2, length=cfg.bn_recalibrate * cfg.batch)
     return recalibrate_bn(net, (_batch(rds, j * cfg.batch, cfg.batch, cfg.swap) for j in range(cfg.bn_recalibrate)), dev)
 
-def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
-    "Whole-volume validation: DSC per organ of the segmentation and registration paths on `n_pairs` pairs (an empty prediction scores 0)."
-    from jrs_nb.inference import infer_pair
-    from jrs_nb.metrics import evaluate_labels
-    ds = JRSDataset(data, split, load_dvf=False)
-    rows = []
-    was_training = net.training
-    for k in range(min(n_pairs, len(ds))):
-        pv = ds[k]; pred = infer_pair(net, pv, tile=tile, device=device)
-        for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
-            if lab is None: continue
-            res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path,
-                         **{f"dsc_{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}})
-    net.train(was_training)
-    return rows
+# %% ../nbs/08_train.ipynb #17f23e04
+Validator = Callable[[torch.nn.Module, int], list]   # (network, iteration) -> rows of val.csv
 
-# %% ../nbs/08_train.ipynb #b82b919d
-def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
-          stop_after:int|None=None, # end this call after that many iterations (resume later)
-          progress:bool=True # show a progress bar
-         ) -> dict: # the run summary
-    "Train (or resume) one run; returns its summary."
-    rank, world, local = _dist_info()
+@dataclass
+class TrainState:
+    "One run in progress: the configuration, this process, the networks and optimisers, the data, the logs."
+    cfg: TrainConfig
+    out: Path
+    dev: torch.device
+    rank: int = 0
+    world: int = 1
+    spacing: tuple = ()
+    net: Optional[torch.nn.Module] = None
+    model: Optional[torch.nn.Module] = None     # `net`, or its DistributedDataParallel wrapper
+    opt: Optional[torch.optim.Optimizer] = None
+    critic: Optional[torch.nn.Module] = None
+    copt: Optional[torch.optim.Optimizer] = None
+    vols: Optional[JRSDataset] = None
+    ds: Optional[PatchDataset] = None           # generator patches
+    cds: Optional[PatchDataset] = None          # critic patches
+    start: int = 0                              # the iteration this call starts at
+    elapsed: float = 0.                         # training seconds of earlier calls
+    t_start: float = 0.                         # perf_counter() at the start (moved on by validation time)
+    crit_done: int = 0                          # critic steps so far
+    log: Optional[CsvLog] = None
+    vlog: Optional[CsvLog] = None
+    sums: dict = None                           # loss terms summed since the last log line
+    n_win: int = 0
+    final: dict = None                          # the last log line's means
+    @property
+    def per_it(self) -> int: return self.cfg.batch * self.world
+    def seconds(self) -> float: return self.elapsed + time.perf_counter() - self.t_start
+
+# %% ../nbs/08_train.ipynb #488d17a3
+def start_process(cfg:TrainConfig) -> tuple[int, int, torch.device]:
+    "(rank, world size, device) of this process; joins the process group under torchrun."
+    rank, world, local = dist_info()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
     dev = get_device(f"cuda:{local}" if (world > 1 and cfg.device in ("auto", "cuda") and torch.cuda.is_available()) else cfg.device)
     if cfg.threads: torch.set_num_threads(cfg.threads)
-    if not cfg.out: raise ValueError("TrainConfig.out (the run folder) is required")
-    out = Path(cfg.out); ckpt_path = out / "checkpoint.pt"
-    man = load_manifest(cfg.data)
-    spacing = tuple(float(s) for s in man.spacing)
-    # --- resume or start
-    start, ck, elapsed = 0, None, 0.
-    if ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
-        saved = {k: v for k, v in ck["train_config"].items() if k not in ("out", "data", "device", "workers", "threads")}
-        mine = {k: v for k, v in asdict(cfg).items() if k in saved}
-        diff = {k: (saved[k], mine[k]) for k in saved if k in mine and saved[k] != mine[k] and k != "iterations"}
-        if diff: raise JRSDataError(f"the run folder holds a run with another configuration {diff} (saved, requested): "
-                                    "use another --out or delete it", out)
-        start, elapsed = int(ck["iteration"]), float(ck.get("elapsed", 0.))
+    return rank, world, dev
+
+def resume_point(cfg:TrainConfig, out:Path) -> tuple[Optional[dict], int, float]:
+    "(checkpoint or None, iteration to start at, training seconds so far); refuses a folder holding another configuration."
+    if not (out / "checkpoint.pt").exists(): return None, 0, 0.
+    ck = load_checkpoint(out / "checkpoint.pt")
+    saved = {k: v for k, v in ck["train_config"].items() if k not in ("out", "data", "device", "workers", "threads")}
+    mine = {k: v for k, v in asdict(cfg).items() if k in saved}
+    diff = {k: (saved[k], mine[k]) for k in saved if k in mine and saved[k] != mine[k] and k != "iterations"}
+    if diff: raise JRSDataError(f"the run folder holds a run with another configuration {diff} (saved, requested): "
+                                "use another --out or delete it", out)
+    return ck, int(ck["iteration"]), float(ck.get("elapsed", 0.))
+
+def build_networks(s:TrainState, ck:Optional[dict]):
+    "The network and its optimiser, for GAN archs the critic and its own; restored (with the RNG states) from `ck`."
+    cfg = s.cfg
     seed_everything(cfg.seed)
-    net = build_from_config(_model_config(cfg, spacing)).to(dev)
+    s.net = build_from_config(_model_config(cfg, s.spacing)).to(s.dev)
     opt_cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}.get(cfg.optimizer) or \
               (torch.optim.RMSprop if cfg.gan_family else torch.optim.RAdam)
-    opt = opt_cls(net.parameters(), lr=cfg.learning_rate)
-    critic = copt = None
+    s.opt = opt_cls(s.net.parameters(), lr=cfg.learning_rate)
     if cfg.critic:
-        critic = PatchCritic(cfg.critic, filters=cfg.filter_tuple or (23, 45, 91)).to(dev)
-        copt = torch.optim.RMSprop(critic.parameters(), lr=cfg.learning_rate)
+        s.critic = PatchCritic(cfg.critic, filters=cfg.filter_tuple or (23, 45, 91)).to(s.dev)
+        s.copt = torch.optim.RMSprop(s.critic.parameters(), lr=cfg.learning_rate)
     if ck is not None:
-        net.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"])
-        if critic is not None: critic.load_state_dict(ck["critic"]); copt.load_state_dict(ck["critic_optimizer"])
-        _set_rng_state(ck["rng"])
-    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    # --- data: patch i is a pure function of (seed, i)
-    vols = JRSDataset(cfg.data, "train", load_dvf=False)   # training needs no ground-truth DVF (and swap would invert it)
-    per_it = cfg.batch * world
-    ds = PatchDataset(vols, cfg.patch, cfg.seed, length=max(cfg.iterations * per_it, 1), patches_per_pair=cfg.patches_per_pair)
-    if _split_bytes(vols) <= PRELOAD_BYTES: ds.preload()   # reading NIfTI for every patch took 2/3 of a CPU iteration
-    cds = PatchDataset(vols, cfg.patch, cfg.seed + 1, length=10**9, patches_per_pair=cfg.patches_per_pair) if critic else None
-    # --- logs (rank 0)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json({"train": asdict(cfg), "model": net.config.to_dict(), "world_size": world}, out / "config.json")
-        log, vlog = _Logger(out / "log.csv", start), _Logger(out / "val.csv", start)
-        _trim_jsonl(out / "alphas.jsonl", start)
-        if start == 0 and (out / "alphas.jsonl").exists(): (out / "alphas.jsonl").unlink()
-        if start == 0: _snapshot_alphas(net, 0, out / "alphas.jsonl")
-    end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
-    bar = None
-    if progress and rank == 0:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.arch}", dynamic_ncols=True)
-    net.train(); t_start = time.perf_counter(); sums, n_win, final = {}, 0, {}   # loss terms summed since the last log line
-    crit_done = sum(critic_steps(g, cfg.critic_warmup, cfg.critic_warmup_steps, cfg.critic_steps) for g in range(start)) if critic else 0
-    for it in range(start, end):
-        t0 = time.perf_counter()
-        if critic is not None:   # WGAN critic steps on (real = synthesised well-aligned, fake = generated) triples
-            for _ in range(critic_steps(it, cfg.critic_warmup, cfg.critic_warmup_steps, cfg.critic_steps)):
-                cb = _batch(cds, crit_done * per_it + rank * cfg.batch, cfg.batch, cfg.swap).to(dev)
-                with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=cfg.amp):
-                    fake = model(cb.fixed, cb.moving, cb.moving_seg).high
-                real = synthesize_real(cb.fixed, cb.fixed_seg, "high", spacing, seed=cfg.seed * 1_000_003 + crit_done)
-                lc = critic_loss(*critic_scores(critic, real, (real.fixed, fake.warped_image.float(), _fake_seg(fake, cb))))
-                copt.zero_grad(set_to_none=True); lc.backward(); copt.step(); clip_weights_(critic, cfg.clip)
-                crit_done += 1
-            sums["critic"] = sums.get("critic", 0.) + lc.item()
-        b = _batch(ds, it * per_it + rank * cfg.batch, cfg.batch, cfg.swap).to(dev)
-        with torch.autocast(dev.type, torch.bfloat16, enabled=cfg.amp):
-            o = model(b.fixed, b.moving, b.moving_seg)
-        if cfg.gan_family:
-            d_fake = None
-            if critic is not None:
-                real_g = synthesize_real(b.fixed, b.fixed_seg, "high", spacing, seed=cfg.seed * 1_000_003 + 7_919 * (it + 1))
-                d_fake = critic_scores(critic, real_g, (crop_to_level(b.fixed, "high"), o.high.warped_image.float(),
-                                                         _fake_seg(o.high, b)))[1]
-            loss, terms = gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1], spacing=spacing)
-        else:
-            loss, terms = network_loss(cfg, o, b, spacing)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {it + 1} ({cfg.arch}); terms {terms}. "
-                                     "Lower --lr, or check the data with jrs-nb check-data")
-        for g in opt.param_groups: g["lr"] = cfg.lr_at(it)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        terms["seconds"] = time.perf_counter() - t0
-        for k, v in terms.items(): sums[k] = sums.get(k, 0.) + v
-        n_win += 1; done = it + 1
-        if bar is not None:
-            bar.update(1); bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if "/" not in k and k != "seconds"})
-        if rank == 0:
-            if done % cfg.log_every == 0 or done == end:   # means over the iterations since the previous line
-                m = {k: v / n_win for k, v in sums.items()}
-                log.log({"iteration": done, "elapsed": round(elapsed + time.perf_counter() - t_start, 2),
-                         "seconds": round(m.pop("seconds"), 4), "lr": cfg.lr_at(it), **m})
-                sums, n_win, final = {}, 0, m
-            if hasattr(net, "alphas") and (done % cfg.alpha_every == 0 or done == end): _snapshot_alphas(net, done, out / "alphas.jsonl")
-            if cfg.val_every and done % cfg.val_every == 0 and cfg.val_pairs and done < cfg.iterations:
-                el = round(elapsed + time.perf_counter() - t_start, 2); tv = time.perf_counter()
-                vnet = net
-                if cfg.bn_recalibrate:   # validate a copy with re-estimated statistics: the running ones lag behind fast-moving weights
-                    import copy; vnet = copy.deepcopy(net); _recalibrate(cfg, vnet, vols, dev, done)
-                for r in validate(vnet, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": done, "elapsed": el, **r})
-                del vnet
-                net.train(); t_start += time.perf_counter() - tv   # validation time is not training time
-            if done % cfg.ckpt_every == 0 or done == end:
-                st = {"format": CKPT_FORMAT, "version": 1, "train_config": asdict(cfg), "model_config": net.config.to_dict(),
-                      "model": net.state_dict(), "optimizer": opt.state_dict(), "iteration": done, "rng": _rng_state(),
-                      "elapsed": elapsed + time.perf_counter() - t_start}
-                if critic is not None: st.update(critic=critic.state_dict(), critic_optimizer=copt.state_dict())
-                atomic_save(st, ckpt_path)
-    if bar is not None: bar.close()
-    secs = time.perf_counter() - t_start
+        s.net.load_state_dict(ck["model"]); s.opt.load_state_dict(ck["optimizer"])
+        if s.critic is not None: s.critic.load_state_dict(ck["critic"]); s.copt.load_state_dict(ck["critic_optimizer"])
+        set_rng_state(ck["rng"])
+    s.model = torch.nn.parallel.DistributedDataParallel(s.net) if s.world > 1 else s.net
+
+# %% ../nbs/08_train.ipynb #625cceda
+def load_training_data(s:TrainState):
+    "The training split and its patch streams: patch i is a pure function of (seed, i)."
+    cfg = s.cfg
+    s.vols = JRSDataset(cfg.data, "train", load_dvf=False)   # training needs no ground-truth DVF (and swap would invert it)
+    s.ds = PatchDataset(s.vols, cfg.patch, cfg.seed, length=max(cfg.iterations * s.per_it, 1), patches_per_pair=cfg.patches_per_pair)
+    if _split_bytes(s.vols) <= PRELOAD_BYTES: s.ds.preload()   # reading NIfTI for every patch took 2/3 of a CPU iteration
+    if s.critic is not None:
+        s.cds = PatchDataset(s.vols, cfg.patch, cfg.seed + 1, length=10**9, patches_per_pair=cfg.patches_per_pair)
+        s.crit_done = sum(critic_steps(g, cfg.critic_warmup, cfg.critic_warmup_steps, cfg.critic_steps) for g in range(s.start))
+
+def open_logs(s:TrainState):
+    "Rank 0: config.json, the CSV logs (trimmed to the resumed iteration) and the first alpha snapshot."
+    if s.rank != 0: return
+    out, a = s.out, s.out / "alphas.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json({"train": asdict(s.cfg), "model": s.net.config.to_dict(), "world_size": s.world}, out / "config.json")
+    s.log, s.vlog = CsvLog(out / "log.csv", s.start), CsvLog(out / "val.csv", s.start)
+    _trim_jsonl(a, s.start)
+    if s.start == 0 and a.exists(): a.unlink()
+    if s.start == 0: _snapshot_alphas(s.net, 0, a)
+
+def begin_run(cfg:TrainConfig) -> TrainState:
+    "A run ready for its first (or resumed) iteration."
+    if not cfg.out: raise ValueError("TrainConfig.out (the run folder) is required")
+    rank, world, dev = start_process(cfg)
+    out = Path(cfg.out)
+    spacing = tuple(float(v) for v in load_manifest(cfg.data).spacing)
+    ck, start, elapsed = resume_point(cfg, out)
+    s = TrainState(cfg, out, dev, rank, world, spacing, start=start, elapsed=elapsed, sums={}, final={})
+    build_networks(s, ck); load_training_data(s); open_logs(s)
+    return s
+
+# %% ../nbs/08_train.ipynb #9c7d29ff
+def critic_update(s:TrainState, it:int) -> float:
+    "The WGAN critic steps of generator step `it` on (real = synthesised well-aligned, fake = generated) triples; the last loss."
+    cfg = s.cfg
+    for _ in range(critic_steps(it, cfg.critic_warmup, cfg.critic_warmup_steps, cfg.critic_steps)):
+        cb = _batch(s.cds, s.crit_done * s.per_it + s.rank * cfg.batch, cfg.batch, cfg.swap).to(s.dev)
+        with torch.no_grad(), torch.autocast(s.dev.type, torch.bfloat16, enabled=cfg.amp):
+            fake = s.model(cb.fixed, cb.moving, cb.moving_seg).high
+        real = synthesize_real(cb.fixed, cb.fixed_seg, "high", s.spacing, seed=cfg.seed * 1_000_003 + s.crit_done)
+        lc = critic_loss(*critic_scores(s.critic, real, (real.fixed, fake.warped_image.float(), _fake_seg(fake, cb))))
+        s.copt.zero_grad(set_to_none=True); lc.backward(); s.copt.step(); clip_weights_(s.critic, cfg.clip)
+        s.crit_done += 1
+    return lc.item()
+
+def generator_update(s:TrainState, it:int) -> dict:
+    "One update of the network (the generator of the GAN family); returns its loss terms."
+    cfg = s.cfg
+    b = _batch(s.ds, it * s.per_it + s.rank * cfg.batch, cfg.batch, cfg.swap).to(s.dev)
+    with torch.autocast(s.dev.type, torch.bfloat16, enabled=cfg.amp):
+        o = s.model(b.fixed, b.moving, b.moving_seg)
+    if cfg.gan_family:
+        d_fake = None
+        if s.critic is not None:
+            real_g = synthesize_real(b.fixed, b.fixed_seg, "high", s.spacing, seed=cfg.seed * 1_000_003 + 7_919 * (it + 1))
+            d_fake = critic_scores(s.critic, real_g, (crop_to_level(b.fixed, "high"), o.high.warped_image.float(),
+                                                        _fake_seg(o.high, b)))[1]
+        loss, terms = gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1], spacing=s.spacing)
+    else:
+        loss, terms = network_loss(cfg, o, b, s.spacing)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at iteration {it + 1} ({cfg.arch}); terms {terms}. "
+                                 "Lower --lr, or check the data with jrs-nb check-data")
+    for g in s.opt.param_groups: g["lr"] = cfg.lr_at(it)
+    s.opt.zero_grad(set_to_none=True); loss.backward(); s.opt.step()
+    return terms
+
+# %% ../nbs/08_train.ipynb #dbc5ef0e
+def log_window(s:TrainState, it:int):
+    "One log.csv line: the means of the loss terms over the iterations since the previous line."
+    m = {k: v / s.n_win for k, v in s.sums.items()}
+    s.log.log({"iteration": it + 1, "elapsed": round(s.seconds(), 2), "seconds": round(m.pop("seconds"), 4),
+               "lr": s.cfg.lr_at(it), **m})
+    s.sums, s.n_win, s.final = {}, 0, m
+
+def validate_during(s:TrainState, validate:Validator, done:int):
+    "Validate at iteration `done` (a copy with recalibrated BatchNorm statistics if the recipe asks); not training time."
+    el = round(s.seconds(), 2); tv = time.perf_counter()
+    vnet = s.net
+    if s.cfg.bn_recalibrate:   # the running statistics lag behind fast-moving weights
+        vnet = copy.deepcopy(s.net); _recalibrate(s.cfg, vnet, s.vols, s.dev, done)
+    for r in validate(vnet, done): s.vlog.log({"iteration": done, "elapsed": el, **r})
+    del vnet
+    s.net.train(); s.t_start += time.perf_counter() - tv
+
+def save_checkpoint(s:TrainState, done:int):
+    "The resumable checkpoint.pt: weights, optimiser(s), RNG states, iteration, training seconds."
+    extra = dict(optimizer=s.opt.state_dict(), rng=rng_state(), elapsed=s.seconds())
+    if s.critic is not None: extra.update(critic=s.critic.state_dict(), critic_optimizer=s.copt.state_dict())
+    atomic_save(model_checkpoint(s.net, done, asdict(s.cfg), **extra), s.out / "checkpoint.pt")
+
+def after_iteration(s:TrainState, it:int, end:int, validate:Optional[Validator]):
+    "Rank 0's periodic work after iteration `it`: log line, alpha snapshot, validation, checkpoint."
+    cfg, done = s.cfg, it + 1
+    if done % cfg.log_every == 0 or done == end: log_window(s, it)
+    if hasattr(s.net, "alphas") and (done % cfg.alpha_every == 0 or done == end): _snapshot_alphas(s.net, done, s.out / "alphas.jsonl")
+    if validate and cfg.val_every and done % cfg.val_every == 0 and cfg.val_pairs and done < cfg.iterations:
+        validate_during(s, validate, done)
+    if done % cfg.ckpt_every == 0 or done == end: save_checkpoint(s, done)
+
+# %% ../nbs/08_train.ipynb #4a904d53
+def finish_run(s:TrainState, end:int, validate:Optional[Validator]) -> dict:
+    "The run summary; a finished run is recalibrated, validated and written as model.pt and summary.json."
+    cfg, secs = s.cfg, time.perf_counter() - s.t_start
     finished = end >= cfg.iterations
     summary = {"arch": cfg.arch, "iterations": end, "finished": finished, "seconds_this_call": round(secs, 2),
-               "training_seconds": round(elapsed + secs, 2),
-               "seconds_per_iteration": round(secs / max(end - start, 1), 4), "world_size": world,
-               "device": str(dev), "params": sum(p.numel() for p in net.parameters()), "final": final}
-    if rank == 0 and finished:
-        el = round(elapsed + secs, 2)
-        if cfg.bn_recalibrate: summary["bn_recalibrated_on"] = _recalibrate(cfg, net, vols, dev, end)
-        if cfg.val_pairs:
-            for r in validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, dev): vlog.log({"iteration": end, "elapsed": el, **r})
-        atomic_save({"format": CKPT_FORMAT, "version": 1, "train_config": asdict(cfg), "model_config": net.config.to_dict(),
-                     "model": net.state_dict(), "iteration": end}, out / "model.pt")
-        write_json(summary, out / "summary.json")
-    if world > 1: dist.barrier()
+               "training_seconds": round(s.elapsed + secs, 2),
+               "seconds_per_iteration": round(secs / max(end - s.start, 1), 4), "world_size": s.world,
+               "device": str(s.dev), "params": sum(p.numel() for p in s.net.parameters()), "final": s.final}
+    if s.rank == 0 and finished:
+        el = round(s.elapsed + secs, 2)
+        if cfg.bn_recalibrate: summary["bn_recalibrated_on"] = _recalibrate(cfg, s.net, s.vols, s.dev, end)
+        if validate and cfg.val_pairs:
+            for r in validate(s.net, end): s.vlog.log({"iteration": end, "elapsed": el, **r})
+        atomic_save(model_checkpoint(s.net, end, asdict(cfg)), s.out / "model.pt")
+        write_json(summary, s.out / "summary.json")
+    if s.world > 1: dist.barrier()
     return summary
+
+# %% ../nbs/08_train.ipynb #e2b8f4bf
+def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
+          stop_after:int|None=None, # end this call after that many iterations (resume later)
+          progress:bool=True, # show a progress bar
+          validate:Optional[Validator]=None # (network, iteration) -> rows of val.csv; None: no validation
+         ) -> dict: # the run summary
+    "Train (or resume) one run; returns its summary."
+    s = begin_run(cfg)
+    end = cfg.iterations if stop_after is None else min(cfg.iterations, s.start + stop_after)
+    bar = None
+    if progress and s.rank == 0:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.iterations, initial=s.start, desc=f"{cfg.arch}", dynamic_ncols=True)
+    s.net.train(); s.t_start = time.perf_counter()
+    for it in range(s.start, end):
+        t0 = time.perf_counter()
+        if s.critic is not None: s.sums["critic"] = s.sums.get("critic", 0.) + critic_update(s, it)
+        terms = generator_update(s, it)
+        terms["seconds"] = time.perf_counter() - t0
+        for k, v in terms.items(): s.sums[k] = s.sums.get(k, 0.) + v
+        s.n_win += 1
+        if bar is not None:
+            bar.update(1); bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if "/" not in k and k != "seconds"})
+        if s.rank == 0: after_iteration(s, it, end, validate)
+    if bar is not None: bar.close()
+    return finish_run(s, end, validate)
 
 # %% ../nbs/08_train.ipynb #755c365b
 def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NAME"
@@ -482,59 +488,3 @@ def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NA
         keys = ["iteration", "path"] + (["elapsed"] if "elapsed" in val else [])
         val = val.groupby(keys, as_index=False).mean(numeric_only=True)
     return log, val
-
-def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
-    "Learning curves of a run: training loss, and whole-volume validation DSC per organ and path against iterations and minutes."
-    import matplotlib.pyplot as plt
-    from jrs_nb.core import ORGAN_COLORS, ORGAN_NAMES, LABELS
-    log, val = read_curves(run)
-    fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=72)
-    terms = [c for c in log.columns if "/" not in c and c not in ("iteration", "elapsed", "seconds", "lr", "total")]
-    axs[0].plot(log.iteration, log.total, "k", lw=2, label="total")
-    for t in terms: axs[0].plot(log.iteration, log[t], lw=1, label=t)
-    axs[0].set_xlabel("iteration"); axs[0].set_title("training loss (window means)", fontsize=9); axs[0].legend(fontsize=6)
-    for ax, x, xl in ((axs[1], "iteration", "iteration"), (axs[2], "elapsed", "training minutes")):
-        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8); ax.set_xlabel(xl); ax.set_ylim(0, 1)
-        if not len(val) or x not in val: continue
-        for path, ls in (("seg", "-"), ("reg", "--")):
-            v = val[val.path == path]
-            for k, c in ORGAN_COLORS.items():
-                col = f"dsc_{LABELS[k]}"
-                if col in v and len(v): ax.plot(v[x] / (60 if x == "elapsed" else 1), v[col], ls, color=c, marker=".",
-                                                label=f"{path} {LABELS[k]}" if ax is axs[1] else None)
-    if len(val): axs[1].legend(fontsize=6, ncol=2)
-    fig.suptitle(title or str(run), fontsize=9); fig.tight_layout()
-    return fig
-
-# %% ../nbs/08_train.ipynb #481168ff
-@command("jrs-nb train", also=(FloatingPointError,))
-def train_cli(argv:list[str]) -> int:
-    "`jrs-nb train`: train (or resume) one network."
-    ap = argparse.ArgumentParser(prog="jrs-nb train", description="Train one JRS network on a dataset (resumes "
-                                 "automatically from OUT/checkpoint.pt). Under torchrun it trains data-parallel.")
-    ap.add_argument("--arch", default="crossstitch", choices=ARCHS)
-    ap.add_argument("--preset", default="demo", choices=list(PRESETS))
-    ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
-    ap.add_argument("--out", required=True, help="run folder")
-    for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float), ("filters", str), ("seed", int),
-                 ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int), ("val-every", int),
-                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float), ("schedule", str), ("warmup", int),
-                 ("bn-recalibrate", int), ("optimizer", str)):
-        ap.add_argument(f"--{k}", type=t, default=None)
-    for k in ("ncc-window",):
-        ap.add_argument(f"--{k}", action=argparse.BooleanOptionalAction, default=None)
-    ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
-    ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
-                    help="double the batch by swapping fixed and moving (default: the preset's)")
-    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction, default=None,
-                    help="Dice pooled over the batch (default: the preset's)")
-    ap.add_argument("--stop-after", type=int, default=None, help="end after this many iterations (resume later)")
-    ap.add_argument("--quiet", action="store_true")
-    a = vars(ap.parse_args(argv))
-    preset, stop, quiet = a.pop("preset"), a.pop("stop_after"), a.pop("quiet")
-    cfg = make_config(preset, **a)
-    s = train(cfg, stop_after=stop, progress=not quiet)
-    if _dist_info()[0] == 0:
-        print(f"{cfg.arch}: {s['iterations']}/{cfg.iterations} iterations, {s['seconds_per_iteration']:.3f} s/iteration "
-              f"on {s['device']} -> {cfg.out}")
-    return 0

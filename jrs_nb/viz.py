@@ -23,7 +23,7 @@ __all__ = ['SOURCES', 'SOURCE_STYLE', 'PLANES', 'COMPARE_MODES', 'DVF_PANELS', '
            'plane_axis', 'take_slice', 'slice_extent', 'default_index', 'window', 'draw_contours', 'show_overlay',
            'composite', 'show_comparison', 'in_plane', 'slice_jacobian', 'show_dvf', 'as_alphas', 'load_alpha_history',
            'sharing', 'toy_alpha_history', 'show_alphas', 'show_sharing', 'show_alpha_hist', 'show_alpha_evolution',
-           'compare_alphas']
+           'compare_alphas', 'plot_learning']
 
 # %% ../nbs/13_viz.ipynb #c2d00692
 SOURCES = ("gt", "seg", "reg", "elastix")           # contour sources, in legend order
@@ -197,7 +197,7 @@ def show_comparison(data:ViewData, source:str="reg", # key of `data.warped` ("no
     fig.suptitle(f"{data.name}: {plane} {index}", fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/13_viz.ipynb #a932ba45
+# %% ../nbs/13_viz.ipynb #a7085441
 DVF_PANELS = ("quiver", "grid", "magnitude", "jacobian", "error")
 
 def in_plane(dvf:np.ndarray, # (3, D, H, W) mm
@@ -216,6 +216,7 @@ def slice_jacobian(dvf:np.ndarray, spacing:Sequence[float], plane:str, index:int
     if slab.shape[1 + a] < 2: raise ValueError("the DVF needs at least 2 voxels along every axis")
     return np.take(jacobian_determinant(slab, spacing), index - lo, axis=a)
 
+# %% ../nbs/13_viz.ipynb #aeb33992
 def show_dvf(dvf:np.ndarray, # (3, D, H, W) mm
              spacing:Sequence[float]=(1., 1., 1.), plane:str="axial", index:Optional[int]=None,
              image:Optional[np.ndarray]=None, # (D, H, W) HU background for the arrows and the grid
@@ -277,7 +278,7 @@ def _unit_key(name): return (int("".join(ch for ch in name if ch.isdigit()) or 0
 def as_alphas(src) -> dict[str, np.ndarray]:
     "Alphas as name -> (C, 2, 2) float arrays, from a dict (tensors or nested lists), a model, or a run folder / .pt file."
     if isinstance(src, (str, Path)):
-        from jrs_nb.train import load_model
+        from jrs_nb.checkpoints import load_model
         src = load_model(src, device="cpu")
     if hasattr(src, "alphas"): src = src.alphas()
     if not isinstance(src, Mapping) or not src: raise ValueError("no cross-stitch alphas (is this a cross-stitch network?)")
@@ -292,7 +293,7 @@ def as_alphas(src) -> dict[str, np.ndarray]:
 def load_alpha_history(path:str|Path="pretrained:crossstitch" # a run folder, its alphas.jsonl, or "pretrained:NAME"
                       ) -> list[tuple[int, dict[str, np.ndarray]]]: # (iteration, alphas) sorted by iteration
     "The alpha snapshots a training run logged (default: the cross-stitch network shipped in the package)."
-    from jrs_nb.train import resolve_run
+    from jrs_nb.checkpoints import resolve_run
     p = resolve_run(path); p = p / "alphas.jsonl" if p.is_dir() else p
     if not p.exists(): raise JRSDataError("no alpha snapshots (train a cross-stitch network: it writes alphas.jsonl)", p)
     hist = {}
@@ -319,7 +320,7 @@ def toy_alpha_history(n:int=6, channels:Sequence[int]=(4, 8, 8, 4), seed:int=0) 
     a0 = {f"x{u}": np.clip(g.normal(.5, .25, (c, 2, 2)), 0, 1) for u, c in zip((2, 5, 8, 11), channels)}
     return [(10 * i, {k: (1 - i / n) * v + i / n * np.eye(2) for k, v in a0.items()}) for i in range(n)]
 
-# %% ../nbs/13_viz.ipynb #3a46e059
+# %% ../nbs/13_viz.ipynb #58ead985
 def show_alphas(alphas, # name -> (C, 2, 2), or anything `as_alphas` accepts
                 title:str="", vmin:float=0., vmax:float=1., figsize=None) -> Figure:
     "Heatmap of the alpha entries per unit (rows a_SS, a_SR, a_RS, a_RR; columns channels)."
@@ -349,6 +350,7 @@ def show_sharing(alphas, title:str="", figsize=(5, 3)) -> Figure:
     fig.tight_layout()
     return fig
 
+# %% ../nbs/13_viz.ipynb #63ecbf11
 def show_alpha_hist(alphas, bins:int=20, figsize=None) -> Figure:
     "Histograms of the diagonal and off-diagonal alphas, one panel per unit."
     al = as_alphas(alphas)
@@ -378,6 +380,7 @@ def show_alpha_evolution(history:Sequence[tuple[int, Mapping]], # from `load_alp
     fig.tight_layout()
     return fig
 
+# %% ../nbs/13_viz.ipynb #93189338
 def compare_alphas(a, b, # two alpha sets (checkpoints, runs, snapshots; anything `as_alphas` accepts)
                    names:Sequence[str]=("A", "B"), figsize=(9, 3.2)) -> Figure:
     "Two checkpoints' alphas: entry against entry per unit, and the sharing per unit side by side."
@@ -400,4 +403,27 @@ def compare_alphas(a, b, # two alpha sets (checkpoints, runs, snapshots; anythin
         a2.bar(x + (i - .5) * .38, [sharing(al[k])["total"].mean() for k in al], .38, label=n)
     a2.set_xticks(x, list(A), fontsize=8); a2.set_ylim(0, 1); a2.legend(fontsize=7); a2.set_title("mean sharing", fontsize=9)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/13_viz.ipynb #376c0baf
+def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
+    "Learning curves of a run: training loss, and whole-volume validation DSC per organ and path against iterations and minutes."
+    from jrs_nb.train import read_curves
+    log, val = read_curves(run)
+    fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=72)
+    terms = [c for c in log.columns if "/" not in c and c not in ("iteration", "elapsed", "seconds", "lr", "total")]
+    axs[0].plot(log.iteration, log.total, "k", lw=2, label="total")
+    for t in terms: axs[0].plot(log.iteration, log[t], lw=1, label=t)
+    axs[0].set_xlabel("iteration"); axs[0].set_title("training loss (window means)", fontsize=9); axs[0].legend(fontsize=6)
+    for ax, x, xl in ((axs[1], "iteration", "iteration"), (axs[2], "elapsed", "training minutes")):
+        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8); ax.set_xlabel(xl); ax.set_ylim(0, 1)
+        if not len(val) or x not in val: continue
+        for path, ls in (("seg", "-"), ("reg", "--")):
+            v = val[val.path == path]
+            for k, c in ORGAN_COLORS.items():
+                col = f"dsc_{LABELS[k]}"
+                if col in v and len(v): ax.plot(v[x] / (60 if x == "elapsed" else 1), v[col], ls, color=c, marker=".",
+                                                label=f"{path} {LABELS[k]}" if ax is axs[1] else None)
+    if len(val): axs[1].legend(fontsize=6, ncol=2)
+    fig.suptitle(title or str(run), fontsize=9); fig.tight_layout()
     return fig

@@ -170,7 +170,7 @@ class AlphaExplorer(_Viewer):
         b = self.against.value
         return compare_alphas(self.alphas(b), a, (self.compare_name if b == "other" else f"iteration {b}", f"iteration {it}"))
 
-# %% ../nbs/13a_widgets.ipynb #efb0ce57
+# %% ../nbs/13a_widgets.ipynb #0cd98ff7
 BACKENDS_3D = ("k3d", "itkwidgets")
 
 def _hex(rgb) -> int: return int(rgb[0] * 255) << 16 | int(rgb[1] * 255) << 8 | int(rgb[2] * 255)
@@ -208,6 +208,7 @@ def view_3d(data:ViewData, source:str="gt", # contour source to draw as surfaces
         plot += k3d.vectors(origins[keep], vecs[keep], color=0xffff00, head_size=2., line_width=.3, name=f"dvf {dvf}")
     return plot
 
+# %% ../nbs/13a_widgets.ipynb #b87e5e6d
 class Viewer3D:
     "k3d view with a source selector and toggles for each organ and the DVF arrows."
     def __init__(self, views, source:str="gt", dvf:Optional[str]="reg", step:int=6):

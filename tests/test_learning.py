@@ -8,7 +8,8 @@ import numpy as np, pytest, torch
 from jrs_nb.phantom import generate_cohort
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.data.sampling import extract_patch
-from jrs_nb.train import make_config, train, load_model, read_curves
+from jrs_nb.train import make_config, train, read_curves
+from jrs_nb.checkpoints import load_model
 from jrs_nb.inference import predict_volume, CROP, EDGE
 from jrs_nb.metrics import evaluate_labels
 from jrs_nb.pretrained import pair_dsc

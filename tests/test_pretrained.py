@@ -6,7 +6,7 @@ import numpy as np, pytest
 
 from jrs_nb.phantom import generate_cohort
 from jrs_nb.pretrained import available, pretrained, record, pair_dsc
-from jrs_nb.train import WEIGHTS_DIR
+from jrs_nb.checkpoints import WEIGHTS_DIR
 
 NAMES = ("seg", "reg", "jrs_reg", "hard", "crossstitch")
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jrs_nb.reproduce import (notebook_parameters, experiments_dir, plan, read_status, CS_ARCHS, GAN_FAMILY, STATUS_FILE)
+from jrs_nb.reproduce import notebook_parameters, experiments_dir, plan, read_status, STATUS_FILE
+from jrs_nb.models.jrs import NETWORKS as CS_ARCHS
+from jrs_nb.train import GAN_ARCHS
 from jrs_nb.train import TrainConfig
 
 
@@ -88,11 +90,11 @@ def test_include_gan_runs_the_gan_family_end_to_end(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "10/10 steps done" in r.stdout, r.stdout[-2000:]
     res = pd.read_csv(root / "evaluate" / "results.csv")
-    assert set(res["method"]) == {"crossstitch", "elastix", *GAN_FAMILY}
+    assert set(res["method"]) == {"crossstitch", "elastix", *GAN_ARCHS}
     for a in ("reg_gan", "jrs_gana", "jrs_ganb"):   # the critic was trained: its loss is in the log
         assert "critic" in pd.read_csv(root / f"train_{a}" / "log.csv").columns, a
     md = (root / "report" / "report.md").read_text()
-    assert all(f"| {a} |" in md for a in GAN_FAMILY)
+    assert all(f"| {a} |" in md for a in GAN_ARCHS)
     v = json.loads((root / "report" / "verdict.json").read_text())["verdict"]
     assert [x["outcome"] for x in v] == ["not tested"] * 3   # one CS network ranks nothing
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from jrs_nb.data.fixtures import make_toy_dataset
-from jrs_nb.train import make_config, train, load_model, load_checkpoint
+from jrs_nb.train import make_config, train
+from jrs_nb.checkpoints import load_model, load_checkpoint
 
 
 @pytest.fixture(scope="module")

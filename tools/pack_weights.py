@@ -10,7 +10,7 @@ import argparse, sys, time
 from pathlib import Path
 
 from jrs_nb.core import JRSDataError
-from jrs_nb.train import WEIGHTS_DIR
+from jrs_nb.checkpoints import WEIGHTS_DIR
 from jrs_nb.pretrained import pack_run
 
 NAMES = ("seg", "reg", "jrs_reg", "hard", "crossstitch")

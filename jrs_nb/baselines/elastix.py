@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from ..core import command, dvf_to_sitk, array_to_sitk, JRSDataError
 from ..deformation import warp_volume
 from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
-from ..predictions import write_prediction, load_index, save_index, pair_key
+from ..predictions import predict_pairs
 
 # %% auto #0
 __all__ = ['resample_with_dvf', 'ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
@@ -88,13 +88,8 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
                 limit:int|None=None, # only the first `limit` pairs (quick looks)
                 progress:bool=True) -> dict:
     "Register all pairs of `split` with elastix; write predictions; return the index."
-    cfg = cfg or ElastixConfig(); m = load_manifest(data); out = Path(out)
-    pairs = m.split_pairs(split)[:limit]
-    idx = load_index(out)
-    idx.update(method="elastix", data=str(Path(data).resolve()), split=split, config=asdict(cfg))
-    for i, p in enumerate(pairs):
-        key = pair_key(p["patient"], p["fixed"])
-        if key in idx["pairs"]: continue
+    cfg = cfg or ElastixConfig(); m = load_manifest(data)
+    def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         fdir, mdir = m.scan_dir(p["patient"], p["fixed"]), m.scan_dir(p["patient"], p["moving"])
         fixed, sp, org = read_volume(fdir / IMAGE_FILE, np.float32)
         moving, sp_m, _ = read_volume(mdir / IMAGE_FILE, np.float32)
@@ -104,13 +99,10 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
         r = elastix_register(fixed, moving, sp, cfg)
         wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
         ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
-        files = write_prediction(out, p["patient"], p["fixed"], sp, org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image, absent=ab)
-        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
-                             "seconds": round(r.seconds, 3), **({"absent": ab} if ab else {})}
-        save_index(out, idx)
-        if progress: print(f"[{i+1}/{len(pairs)}] {key}: {r.seconds:.1f} s", flush=True)
-    save_index(out, idx)
-    return idx
+        kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image, absent=ab)
+        return kw, {"seconds": round(r.seconds, 3)}, f"{r.seconds:.1f} s" if progress else None
+    return predict_pairs(out, m.split_pairs(split)[:limit], predict, method="elastix", data=str(Path(data).resolve()),
+                         split=split, config=asdict(cfg))
 
 @command("jrs-nb elastix")
 def elastix_cli(argv:list[str]) -> int:

@@ -20,7 +20,7 @@ from .unet import n_params
 
 # %% auto #0
 __all__ = ['VARIANTS', 'critic_input', 'PatchCritic', 'Triple', 'gaussian_smooth', 'synthesize_real', 'critic_loss',
-           'generator_adv_loss', 'clip_weights_', 'critic_steps']
+           'generator_adv_loss', 'clip_weights_', 'critic_steps', 'critic_scores']
 
 # %% ../../nbs/05c_models.gan.ipynb #fff3b8a0
 VARIANTS = ("none", "a", "b")
@@ -133,8 +133,8 @@ def critic_loss(d_real:Tensor, # critic scores of real triples, any shape
 
 def generator_adv_loss(d_fake:Tensor # critic scores of generated triples (gradient flows to the generator)
                       ) -> Tensor: # scalar L_G
-    "WGAN generator term L_G = -mean D(fake)."
-    return -d_fake.mean()
+    "WGAN generator term L_G = -mean D(fake) (in float32, also under bf16 autocast)."
+    return -d_fake.float().mean()
 
 @torch.no_grad()
 def clip_weights_(critic:nn.Module, c:float=0.01) -> nn.Module:
@@ -146,3 +146,10 @@ def critic_steps(gen_step:int, # index of the generator update about to happen, 
                  warmup:int=25, warmup_steps:int=100, steps:int=5) -> int:
     "Critic updates before generator update `gen_step`: 100 for the first 25, then 5."
     return warmup_steps if gen_step < warmup else steps
+
+# %% ../../nbs/05c_models.gan.ipynb #5b578e99
+def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
+    n = real[0].shape[0]
+    d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))
+    return d[:n], d[n:]

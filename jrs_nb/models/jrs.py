@@ -19,11 +19,15 @@ from .unet import UNet, Levels, n_params
 from .crossstitch import CrossStitchUNet
 
 # %% auto #0
-__all__ = ['NETWORKS', 'NEEDS', 'PAPER_PARAMS', 'JRSConfig', 'apply_window', 'JRSNet', 'SingleTrunkNet', 'CrossStitchNet',
-           'build_model', 'build_from_config', 'param_table']
+__all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PAPER_PARAMS', 'JRSConfig', 'apply_window',
+           'JRSNet', 'SingleTrunkNet', 'CrossStitchNet', 'build_model', 'build_from_config', 'param_table',
+           'recalibrate_bn']
 
 # %% ../../nbs/05b_models.jrs.ipynb #ad8ec783
-NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")
+NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's five networks
+SINGLE_TASK = ("seg", "reg")                     # trained on one task
+JOINT_NETWORKS = ("jrs_reg", "hard", "crossstitch")   # trained on both tasks
+TWO_PATH = ("hard", "crossstitch")               # with a segmentation and a registration output (a path per organ to choose)
 NEEDS = {"seg": (), "reg": ("moving",), "jrs_reg": ("moving", "moving_seg"), "hard": ("moving", "moving_seg"),
          "crossstitch": ("moving", "moving_seg")}  # inputs a network cannot run without (besides `fixed`)
 PAPER_PARAMS = 7.8e5  # trainable parameters of every network in the CS paper
@@ -186,3 +190,20 @@ def param_table() -> list[dict]:
         rows.append(dict(network=name, filters=m.config.filters, in_channels=m.config.in_channels,
                          params=n_params(m), ratio=n_params(m) / PAPER_PARAMS))
     return rows
+
+# %% ../../nbs/05b_models.jrs.ipynb #79f63b1a
+@torch.no_grad()
+def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es (training patches)
+                   device=None) -> int:
+    "Re-estimate every BatchNorm's running statistics as the plain average over `batches`; returns the batches used."
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns: return 0
+    mom = [m.momentum for m in bns]
+    for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative moving average
+    was = net.training; net.train(); n = 0
+    dev = device or next(net.parameters()).device
+    for b in batches:
+        b = b.to(dev); net(b.fixed, b.moving, b.moving_seg); n += 1
+    for m, v in zip(bns, mom): m.momentum = v
+    net.train(was)
+    return n

@@ -18,7 +18,7 @@ from ..layers import ConvBlock, DownConv, upsample2, center_crop, init_conv_
 # %% auto #0
 __all__ = ['Levels', 'merge_skip', 'Heads', 'UNet', 'n_params']
 
-# %% ../../nbs/05_models.unet.ipynb #1e290f7f
+# %% ../../nbs/05_models.unet.ipynb #8066dbdd
 class Levels(NamedTuple):
     "One tensor per output level."
     high: Tensor
@@ -43,6 +43,7 @@ class Heads(nn.Module):
     def forward(self, feats:Levels) -> dict[str, Levels]:
         return {k: Levels(*(conv(f) for conv, f in zip(self.convs[k], feats))) for k in self.names}
 
+# %% ../../nbs/05_models.unet.ipynb #8e7791e8
 class UNet(nn.Module):
     "The base network of the CS and GAN papers: features at three levels, plus 1x1x1 heads."
     def __init__(self, in_channels:int=1, # input channels (images and one-hot organs, concatenated)
