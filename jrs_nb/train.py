@@ -92,6 +92,7 @@ class TrainConfig:
     warmup: int = 0                # linear warm-up iterations
     bn_recalibrate: int = 0        # re-estimate BatchNorm statistics on this many training batches before validating and at the end
     ncc_window: bool = False       # compute the NCC term on the windowed images (`window`) instead of the papers' scale
+    ncc_sigma: float = 0.          # Gaussian smoothing (voxels) of both images before the NCC term (losses.gaussian_blur); 0: none (papers)
     optimizer: str = ""            # "": the paper's (RAdam for the CS networks, RMSProp for the GAN family) | adam | radam
 
     def __post_init__(self): check_train_config(self)
@@ -125,6 +126,7 @@ def check_train_config(c:TrainConfig):
     if c.optimizer not in ("", "adam", "radam"): raise ValueError(f"optimizer must be '', adam or radam, got {c.optimizer!r}")
     if c.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {c.schedule!r}")
     if not (c.ce >= 0 and math.isfinite(c.ce)): raise ValueError(f"ce must be >= 0, got {c.ce}")
+    if not (0 <= c.ncc_sigma <= 5): raise ValueError(f"ncc_sigma must lie in [0, 5] voxels (0: no smoothing), got {c.ncc_sigma}")
 
 def lr_at(c:TrainConfig, it:int) -> float:
     "Learning rate of iteration `it` (0-based): linear warm-up, then constant or cosine to 0."
@@ -249,7 +251,8 @@ def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor
     if cfg.ncc_window and cfg.window and "ncc" in terms:   # NCC of the soft-tissue window
         w = lambda x: apply_window(x, cfg.window_tuple)
         o = MultiLevel(*[lv._replace(warped_image=w(lv.warped_image)) for lv in o]); b = b._replace(fixed=w(b.fixed))
-    return weighted_loss(terms, o, b, {**CS_WEIGHTS, "ce_seg": cfg.ce}, spacing, batch_dice=cfg.batch_dice)
+    return weighted_loss(terms, o, b, {**CS_WEIGHTS, "ce_seg": cfg.ce}, spacing, batch_dice=cfg.batch_dice,
+                         ncc_sigma=cfg.ncc_sigma)
 
 def _recalibrate(cfg:TrainConfig, net, vols, dev, it:int) -> int:
     "Recalibrate `net`'s BatchNorm statistics on `cfg.bn_recalibrate` batches of training patches (seeded by iteration)."
