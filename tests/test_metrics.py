@@ -145,7 +145,6 @@ def test_dvf_error():
     assert e["body"]["mean"] == pytest.approx(err[body].mean(), rel=1e-5)
     assert e["body"]["p95"] == pytest.approx(np.percentile(err[body], 95), rel=1e-5)
     assert e["bladder"]["mean"] == pytest.approx(err[lab == 4].mean(), rel=1e-5)
-    assert "all" in dvf_error(pred, true)
 
 
 # ---- tables ----
