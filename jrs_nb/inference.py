@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/inference.html.md"""
 
 # %% ../nbs/09a_inference.ipynb #6e797d3f
 from __future__ import annotations
-import argparse, math, sys, time
+import math, sys, time
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
@@ -20,7 +20,7 @@ from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataErro
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.dataset import JRSDataset
-from .predictions import predict_pairs, pair_key
+from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
 
 # %% auto #0
@@ -240,13 +240,11 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
 @command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:
     "`jrs-nb infer`: predict a split with a trained run."
-    ap = argparse.ArgumentParser(prog="jrs-nb infer", description="Whole-volume inference of a trained run on one "
-                                 "split: segmentation (largest components), warped planning labels and image, DVF.")
+    ap = predictions_parser("jrs-nb infer", "Whole-volume inference of a trained run on one split: segmentation "
+                            "(largest components), warped planning labels and image, DVF.")
     ap.add_argument("--run", required=True, help="run folder from jrs-nb train (or a model.pt)")
-    ap.add_argument("--data", required=True, help="dataset root"); ap.add_argument("--out", required=True, help="predictions folder")
-    ap.add_argument("--split", default="val"); ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
     ap.add_argument("--device", default=None); ap.add_argument("--amp", action="store_true")
-    ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--compress-dvf", action="store_true", help="write dvf.nii.gz (gzip) instead of dvf.nii: about "
                     "10x the write time; for large 1 mm volumes")
     ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "
