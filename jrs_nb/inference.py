@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/inference.html.md"""
 
 # %% ../nbs/09a_inference.ipynb #6e797d3f
 from __future__ import annotations
-import argparse, math, sys, time
+import math, sys, time
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
@@ -20,12 +20,12 @@ from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataErro
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.dataset import JRSDataset
-from .predictions import predict_pairs, pair_key
+from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
-           'body_mask', 'body_box', 'PairPrediction', 'infer_pair', 'same_spacing', 'resample_array', 'on_model_grid',
+           'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid', 'infer_pair',
            'run_inference', 'infer_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
@@ -139,32 +139,6 @@ class PairPrediction(NamedTuple):
     network_seconds: float               # tiles through the network
     total_seconds: float                 # everything: padding, tiles, stitching, post-processing, warping
 
-# %% ../nbs/09a_inference.ipynb #ee6ae447
-def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
-               tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
-               resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
-               crop_body:bool=True # run the network on the body's bounding box only (outside: background, zero DVF)
-              ) -> PairPrediction:
-    "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
-    t0 = time.perf_counter()
-    work = on_model_grid(model, pair, resample)
-    body = body_mask(work.fixed)
-    box = body_box(body) if crop_body else tuple(slice(0, n) for n in work.fixed.shape)
-    needs_moving = model.config.name != "seg"
-    p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
-                       work.moving_seg[box] if needs_moving else None, tile, device, amp)
-    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(p.dvf, box, work.fixed.shape)
-    if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
-        if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
-        if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
-    if seg is not None and postprocess:   # nothing outside the body, then the largest components
-        seg = keep_largest_components(np.where(body if work is pair else body_mask(pair.fixed), seg, 0).astype(np.uint8))
-    wl = wi = None
-    if dvf is not None:
-        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0).astype(np.uint8)
-        wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing))
-    return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
-
 # %% ../nbs/09a_inference.ipynb #6faf10a7
 def same_spacing(a:Sequence[float], b:Sequence[float], tol:float=1e-3) -> bool:
     "Equal (z, y, x) voxel sizes within `tol` mm."
@@ -206,6 +180,32 @@ def on_model_grid(model:torch.nn.Module, pair, # a `PairVolumes`
 
 def _mm(sp) -> str: return "x".join(f"{s:g}" for s in sp)
 
+# %% ../nbs/09a_inference.ipynb #ee6ae447
+def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
+               tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
+               resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
+               crop_body:bool=True # run the network on the body's bounding box only (outside: background, zero DVF)
+              ) -> PairPrediction:
+    "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
+    t0 = time.perf_counter()
+    work = on_model_grid(model, pair, resample)
+    body = body_mask(work.fixed)
+    box = body_box(body) if crop_body else tuple(slice(0, n) for n in work.fixed.shape)
+    needs_moving = model.config.name != "seg"
+    p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
+                       work.moving_seg[box] if needs_moving else None, tile, device, amp)
+    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(p.dvf, box, work.fixed.shape)
+    if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
+        if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
+        if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
+    if seg is not None and postprocess:   # nothing outside the body, then the largest components
+        seg = keep_largest_components(np.where(body if work is pair else body_mask(pair.fixed), seg, 0).astype(np.uint8))
+    wl = wi = None
+    if dvf is not None:
+        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0).astype(np.uint8)
+        wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing))
+    return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
+
 # %% ../nbs/09a_inference.ipynb #7c884ada
 def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint file
                   data:str|Path, # dataset root
@@ -240,13 +240,11 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
 @command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:
     "`jrs-nb infer`: predict a split with a trained run."
-    ap = argparse.ArgumentParser(prog="jrs-nb infer", description="Whole-volume inference of a trained run on one "
-                                 "split: segmentation (largest components), warped planning labels and image, DVF.")
+    ap = predictions_parser("jrs-nb infer", "Whole-volume inference of a trained run on one split: segmentation "
+                            "(largest components), warped planning labels and image, DVF.")
     ap.add_argument("--run", required=True, help="run folder from jrs-nb train (or a model.pt)")
-    ap.add_argument("--data", required=True, help="dataset root"); ap.add_argument("--out", required=True, help="predictions folder")
-    ap.add_argument("--split", default="val"); ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
     ap.add_argument("--device", default=None); ap.add_argument("--amp", action="store_true")
-    ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--compress-dvf", action="store_true", help="write dvf.nii.gz (gzip) instead of dvf.nii: about "
                     "10x the write time; for large 1 mm volumes")
     ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "

@@ -16,9 +16,10 @@ from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBa
 from .models.gan import generator_adv_loss
 
 # %% auto #0
-__all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ', 'dice_loss',
-           'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc', 'ncc_loss', 'gaussian_blur',
-           'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'gan_generator_loss']
+__all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ',
+           'pooled_dice_per_organ', 'dice_loss', 'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc',
+           'ncc_loss', 'gaussian_blur', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss',
+           'gan_generator_loss']
 
 # %% ../nbs/06_losses.ipynb #82439aa4
 def _check_probs_labels(probs:Tensor, labels:Tensor):
@@ -36,54 +37,57 @@ def organ_one_hot(labels:Tensor, # (B,1,d,h,w) integer label map
     organs = torch.tensor(ORGANS, device=labels.device).view(1, -1, 1, 1, 1)
     return (labels == organs).to(dtype)
 
-def dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
-                   labels:Tensor, # (B,1,d,h,w) int64 label map, or its (B,4,d,h,w) `organ_one_hot`
-                   eps:float=1e-7, # added to numerator and denominator
-                   batch:bool=False # pool the sums over the batch (one Dice per organ) instead of one per sample
-                  ) -> Tensor: # (B,4) soft Dice per sample and organ, or (4,) with `batch`
-    "Soft Dice of each organ (background excluded)."
+def _organ_dice(probs:Tensor, onehot:Tensor, eps:float, dims:tuple) -> Tensor:
+    if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
+        raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
+    if onehot.shape != (probs.shape[0], len(ORGANS), *probs.shape[2:]) or not onehot.is_floating_point():
+        raise ValueError(f"Dice expects a float (B,{len(ORGANS)},d,h,w) organ one-hot matching probabilities "
+                         f"{tuple(probs.shape)}, got {onehot.dtype} {tuple(onehot.shape)}: see `organ_one_hot`")
     p = probs[:, 1:]
     if p.dtype in (torch.float16, torch.bfloat16): p = p.float()  # sums over ~1e5 voxels need float32
-    if labels.ndim == 5 and labels.shape[1] == len(ORGANS) and labels.is_floating_point():  # precomputed one-hot
-        if labels.shape[0] != probs.shape[0] or labels.shape[2:] != probs.shape[2:]:
-            raise ValueError(f"organ one-hot {tuple(labels.shape)} does not match probabilities {tuple(probs.shape)}")
-        target = labels
-    else:
-        _check_probs_labels(probs, labels)
-        target = organ_one_hot(labels, p.dtype)
-    dims = (0, 2, 3, 4) if batch else (2, 3, 4)
-    inter = (p * target).sum(dims)
-    denom = p.sum(dims) + target.sum(dims)
-    return (2 * inter + eps) / (denom + eps)
+    return (2 * (p * onehot).sum(dims) + eps) / (p.sum(dims) + onehot.sum(dims) + eps)
+
+def dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
+                   onehot:Tensor, # (B,4,d,h,w) float `organ_one_hot` of the label map
+                   eps:float=1e-7 # added to numerator and denominator
+                  ) -> Tensor: # (B,4) soft Dice per sample and organ
+    "Soft Dice of each organ (background excluded) in each sample."
+    return _organ_dice(probs, onehot, eps, (2, 3, 4))
+
+def pooled_dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
+                          onehot:Tensor, # (B,4,d,h,w) float `organ_one_hot` of the label map
+                          eps:float=1e-7
+                         ) -> Tensor: # (4,) soft Dice per organ, the sums pooled over the batch
+    "Soft Dice of each organ (background excluded) over the whole batch."
+    return _organ_dice(probs, onehot, eps, (0, 2, 3, 4))
 
 def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
               labels:Tensor, # (B,1,d,h,w) int64 label map
-              eps:float=1e-7, batch:bool=False
+              eps:float=1e-7, batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)
              ) -> Tensor: # scalar
     "1 - mean soft Dice over the four organs (CS paper)."
-    return 1 - dice_per_organ(probs, labels, eps, batch).mean()
+    _check_probs_labels(probs, labels)
+    return 1 - (pooled_dice_per_organ if batch else dice_per_organ)(probs, organ_one_hot(labels), eps).mean()
 
 # %% ../nbs/06_losses.ipynb #e4b64747
 def masked_dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
-                     target:Tensor, # (B,1,d,h,w) label map, or its (B,4,d,h,w) `organ_one_hot`
+                     onehot:Tensor, # (B,4,d,h,w) float `organ_one_hot` of the label map
                      absent:Optional[Tensor]=None, # (B,4) bool: organ declared absent in that sample (left out)
-                     eps:float=1e-7, batch:bool=False # as in `dice_per_organ`
+                     eps:float=1e-7, batch:bool=False # as in `dice_loss`
                     ) -> Tensor: # scalar: 1 - mean Dice over the (sample, organ) entries not declared absent
     "1 - mean soft Dice of the organs, leaving out the organs declared absent in each sample."
-    if absent is None or not bool(absent.any()): return 1 - dice_per_organ(probs, target, eps, batch).mean()
+    dice = pooled_dice_per_organ if batch else dice_per_organ
+    if absent is None or not bool(absent.any()): return 1 - dice(probs, onehot, eps).mean()
     if absent.shape != (probs.shape[0], len(ORGANS)):
         raise ValueError(f"absent must be (B, {len(ORGANS)}) bool, got {tuple(absent.shape)} for {probs.shape[0]} samples")
     keep = ~absent.to(probs.device, torch.bool)
     if not bool(keep.any()): return probs.sum() * 0.           # every organ of every sample absent: nothing to learn
     if not batch:
-        d = dice_per_organ(probs, target, eps)
+        d = dice_per_organ(probs, onehot, eps)
         return 1 - torch.where(keep, d, torch.zeros_like(d)).sum() / keep.sum()
-    if not (target.ndim == 5 and target.shape[1] == len(ORGANS) and target.is_floating_point()):
-        _check_probs_labels(probs, target); target = organ_one_hot(target)
-    p, k = probs[:, 1:].float(), keep[:, :, None, None, None].float()
-    inter, denom = (p * target * k).sum((0, 2, 3, 4)), ((p + target) * k).sum((0, 2, 3, 4))
-    d = (2 * inter + eps) / (denom + eps)
-    return 1 - d[keep.any(0)].mean()
+    k = keep[:, :, None, None, None].to(onehot.dtype)           # absent (sample, organ): out of that organ's sums
+    kp = torch.cat([torch.ones_like(k[:, :1]), k], 1).to(probs.dtype)
+    return 1 - pooled_dice_per_organ(probs * kp, onehot * k, eps)[keep.any(0)].mean()
 
 def marginal_cross_entropy(logits:Tensor, # (B,5,d,h,w) segmentation logits
                            labels:Tensor, # (B,1,d,h,w) integer label map

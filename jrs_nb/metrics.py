@@ -179,10 +179,10 @@ def dvf_quality(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
 # %% ../nbs/07_metrics.ipynb #7ff4e237
 def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
               true:np.ndarray, # (3, D, H, W) ground-truth DVF, same grid
-              body:np.ndarray|None=None, # (D, H, W) bool body mask; None: the whole volume, reported as 'all'
+              body:np.ndarray, # (D, H, W) bool body mask (all True for the whole volume), reported as 'body'
               labels:np.ndarray|None=None, # (D, H, W) fixed label map for per-organ errors
               organs:Sequence[int]=ORGANS
-             ) -> dict[str, dict]: # region -> {mean, p95, n} in mm
+             ) -> dict[str, dict]: # 'body' and each organ's name -> {mean, p95, n} in mm
     "Mean and 95th percentile of |phi_pred - phi_true| (mm) in the body and per organ."
     pred, true = np.asarray(pred), np.asarray(true)
     if pred.shape != true.shape or pred.ndim != 4 or pred.shape[0] != 3:
@@ -191,10 +191,9 @@ def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
     def stats(v):
         return dict(mean=float(v.mean()), p95=float(np.percentile(v, 95)), n=int(v.size)) if v.size else \
                dict(mean=np.nan, p95=np.nan, n=0)
-    regions = {}
     for name, m in (("body", body), ("labels", labels)):
         if m is not None and np.shape(m) != err.shape: raise ValueError(f"{name} must be {err.shape}, got {np.shape(m)}")
-    regions["all" if body is None else "body"] = stats(err.ravel() if body is None else err[np.asarray(body, bool)])
+    regions = {"body": stats(err[np.asarray(body, bool)])}
     if labels is not None:
         for k in organs: regions[LABELS.get(k, str(k))] = stats(err[np.asarray(labels) == k])
     return regions

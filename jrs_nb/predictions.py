@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/predictions.html.md"""
 
 # %% ../nbs/09_predictions.ipynb #11195b03
 from __future__ import annotations
-import json
+import argparse, json
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -17,7 +17,7 @@ from .data.io import write_volume, write_dvf, write_json, read_volume, read_dvf
 
 # %% auto #0
 __all__ = ['PRED_INDEX', 'PRED_FILES', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key', 'read_prediction',
-           'predict_pairs']
+           'predict_pairs', 'predictions_parser']
 
 # %% ../nbs/09_predictions.ipynb #d117ca57
 PRED_INDEX = "predictions.json"
@@ -95,3 +95,16 @@ def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in 
         if note: print(f"[{k+1}/{len(pairs)}] {key}: {note}", flush=True)
     save_index(out, idx)
     return idx
+
+# %% ../nbs/09_predictions.ipynb #870767ad
+def predictions_parser(prog:str, # e.g. "jrs-nb infer"
+                       description:str,
+                       split_help:str="split to predict (default val)"
+                      ) -> argparse.ArgumentParser:
+    "An argument parser with the options every predictions command shares: --data, --out, --split, --limit."
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
+    ap.add_argument("--out", required=True, help="predictions folder (resumes when it exists)")
+    ap.add_argument("--split", default="val", help=split_help)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N pairs of the split")
+    return ap

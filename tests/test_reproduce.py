@@ -1,17 +1,15 @@
 """`jrs-nb reproduce` end to end on the smoke preset (tiny cohort, all five CS networks, elastix, report), a failing
-run recorded while the rest go on, resume that re-executes only what failed (and what reads it), and the schema of
-the experiment notebooks' parameters cells."""
+run recorded while the rest go on, resume that re-executes only what failed (and what reads it), the GAN family, and
+a bad data root on the command line. The unit tests (plan, parameters cells, bookkeeping) are in 12_reproduce."""
 import json, subprocess, sys
-from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from jrs_nb.reproduce import notebook_parameters, experiments_dir, plan, read_status, STATUS_FILE
+from jrs_nb.reproduce import read_status, STATUS_FILE
 from jrs_nb.models.jrs import NETWORKS as CS_ARCHS
 from jrs_nb.train import GAN_ARCHS
-from jrs_nb.train import TrainConfig
 
 
 def _reproduce(root, *extra):
@@ -97,31 +95,6 @@ def test_include_gan_runs_the_gan_family_end_to_end(tmp_path):
     assert all(f"| {a} |" in md for a in GAN_ARCHS)
     v = json.loads((root / "report" / "verdict.json").read_text())["verdict"]
     assert [x["outcome"] for x in v] == ["not tested"] * 3   # one CS network ranks nothing
-
-
-def test_parameters_cells_schema():
-    nbdir = experiments_dir()
-    train_fields = {f.name for f in fields(TrainConfig)}
-    steps = {s.notebook: s for ph in plan("smoke", "/tmp/nowhere").values() for s in ph if s.kind == "notebook"}
-    for name in ("train", "evaluate", "report"):
-        p = notebook_parameters(nbdir / f"{name}.ipynb")   # raises unless exactly one cell of flat typed literals
-        assert p and all(t in ("str", "int", "float", "bool") for t, _ in p.values())
-        assert set(steps[name].params) <= set(p), (name, set(steps[name].params) - set(p))
-        if name == "train": assert set(p) - {"preset"} <= train_fields, set(p) - train_fields
-        else: assert set(p) == set(steps[name].params), (name, set(p) ^ set(steps[name].params))
-
-
-def test_parameters_cell_rejects_derived_values_and_duplicates(tmp_path):
-    def nb(*sources):
-        cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": s, "outputs": [],
-                  "execution_count": None} for s in sources]
-        p = tmp_path / "x.ipynb"; p.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-        return p
-    assert notebook_parameters(nb("a: int = 1  # one\nb: str = 'x'")) == {"a": ("int", 1), "b": ("str", "x")}
-    with pytest.raises(ValueError, match="exactly one"): notebook_parameters(nb("a: int = 1", "b: int = 2"))
-    with pytest.raises(ValueError, match="literal"): notebook_parameters(nb("a: int = 1\nb: int = a * 2"))
-    with pytest.raises(ValueError, match="name: type = literal"): notebook_parameters(nb("a = 1"))
-    with pytest.raises(ValueError, match="literal of its annotation"): notebook_parameters(nb("a: int = 'one'"))
 
 
 def test_bad_data_root_fails_fast_naming_it(tmp_path):

@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/baselines.elastix.html.md"""
 
 # %% ../../nbs/11_baselines.elastix.ipynb #9d4aacb5
 from __future__ import annotations
-import argparse, sys, tempfile, time
+import sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import NamedTuple
@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from ..core import command, dvf_to_sitk, array_to_sitk, JRSDataError
 from ..deformation import warp_volume
 from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
-from ..predictions import predict_pairs
+from ..predictions import predict_pairs, predictions_parser
 
 # %% auto #0
 __all__ = ['resample_with_dvf', 'ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
@@ -107,14 +107,11 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
 @command("jrs-nb elastix")
 def elastix_cli(argv:list[str]) -> int:
     "`jrs-nb elastix`: the elastix baseline on one split of a dataset."
-    ap = argparse.ArgumentParser(prog="jrs-nb elastix", description="B-spline + Mattes MI registration of every "
-                                 "(planning -> daily) pair of a split with itk-elastix; writes a predictions folder.")
-    ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
-    ap.add_argument("--out", required=True, help="predictions folder (resumes when it exists)")
-    ap.add_argument("--split", default="val", help="split to register (default val)")
+    ap = predictions_parser("jrs-nb elastix", "B-spline + Mattes MI registration of every (planning -> daily) pair "
+                            "of a split with itk-elastix; writes a predictions folder.", "split to register (default val)")
     ap.add_argument("--iterations", type=int, default=100); ap.add_argument("--resolutions", type=int, default=3)
     ap.add_argument("--grid-spacing", type=float, default=10., help="final control-point spacing, mm")
-    ap.add_argument("--seed", type=int, default=0); ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     cfg = ElastixConfig(iterations=a.iterations, resolutions=a.resolutions, grid_spacing_mm=a.grid_spacing, seed=a.seed)
     idx = run_elastix(a.data, a.out, a.split, cfg, a.limit)

@@ -48,7 +48,7 @@ class UNet(nn.Module):
     "The base network of the CS and GAN papers: features at three levels, plus 1x1x1 heads."
     def __init__(self, in_channels:int=1, # input channels (images and one-hot organs, concatenated)
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2)
-                 heads:Mapping[str, int]|None=None): # head name -> channels; None or {} returns features only
+                 heads:Mapping[str, int]|None=None): # head name -> channels; None or {}: no heads (see `features`)
         super().__init__()
         f0, f1, f2 = self.filters = tuple(filters)
         self.in_channels = in_channels
@@ -59,7 +59,7 @@ class UNet(nn.Module):
         self.enc3 = nn.Sequential(ConvBlock(f1, f2), ConvBlock(f2, f2))             # x6, x7 -> low
         self.dec2 = nn.Sequential(ConvBlock(f2 + f1, f1), ConvBlock(f1, f1))        # x9, x10 -> mid
         self.dec1 = nn.Sequential(ConvBlock(f1 + f0, f0), ConvBlock(f0, f0))        # x12, x13 -> high
-        self.heads = Heads((f0, f1, f2), heads) if heads else None
+        self.heads = Heads((f0, f1, f2), heads or {})
 
     def check_input(self, x:Tensor) -> None:
         "Raise a clear ValueError unless `x` is (B, in_channels, D, H, W) with valid patch sizes."
@@ -79,9 +79,8 @@ class UNet(nn.Module):
         return Levels(high, mid, low)
 
     def forward(self, x:Tensor # (B, in_channels, n, n, n)
-               ) -> dict[str, Levels]|Levels: # {head: Levels} with heads, else the features
-        feats = self.features(x)
-        return self.heads(feats) if self.heads is not None else feats
+               ) -> dict[str, Levels]: # {head: Levels}, one entry per head (none without heads)
+        return self.heads(self.features(x))
 
 # %% ../../nbs/05_models.unet.ipynb #859597c4
 def n_params(m:nn.Module) -> int:
