@@ -10,7 +10,9 @@ Targets (per network, whole-volume validation DSC averaged over the validation p
 - registration path: better than the identity (the unwarped planning contours) on every organ and a mean DSC gain
   >= 0.05 over it (the MSD target, <= 0.8x the identity's, needs surface distances: the evaluation step reports it);
 - cross-stitch: both paths; and how far the alphas moved (mean |delta alpha| per unit).
-Time is training wall time (`elapsed` in val.csv: validation excluded). Prints a Markdown table."""
+Time is training wall time (`elapsed` in val.csv: validation excluded); a warm-started joint network (the cpu preset's
+jrs_reg, hard, crossstitch) also needs the single-task runs it starts from: their minutes are a column of their own.
+Prints a Markdown table."""
 import argparse, json, sys, tempfile
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import pandas as pd
 
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.metrics import evaluate_labels
-from jrs_nb.train import read_curves, make_config
+from jrs_nb.train import read_curves, make_config, PRESETS
+from jrs_nb.models.jrs import WARM_START, SINGLE_TASK
 from jrs_nb.checkpoints import resolve_run, PRETRAINED
 from jrs_nb.validation import train_with_validation
 
@@ -44,10 +47,18 @@ def alpha_move(run:Path) -> str:
     recs = [json.loads(l) for l in f.read_text().splitlines() if l.strip()]
     return ", ".join(f"{k} {np.abs(np.array(recs[-1]['alphas'][k]) - np.array(recs[0]['alphas'][k])).mean():.3f}" for k in recs[0]["alphas"])
 
+def start_minutes(run:Path) -> float:
+    "Training minutes of the single-task runs a warm-started network started from (0 for a network from scratch)."
+    t = json.loads((run / "config.json").read_text())["train"]
+    if not t.get("warm_start"): return 0.
+    srcs = [t.get(f"init_{n}") for n in WARM_START.get(t["arch"], ())]
+    return sum(read_curves(s)[0].elapsed.iloc[-1] / 60 for s in srcs if s)
+
 def row(name:str, run:Path, data) -> dict:
     log, val = read_curves(run)
     last = val[val.iteration == val.iteration.max()]
-    out = {"network": name, "iterations": int(log.iteration.max()), "training min": round(log.elapsed.iloc[-1] / 60, 1)}
+    out = {"network": name, "iterations": int(log.iteration.max()), "training min": round(log.elapsed.iloc[-1] / 60, 1),
+           "+ min of the runs it starts from": round(start_minutes(run), 1)}
     if "seg" in set(val.path):
         m, it = first_reach(val, "seg", lambda d: all(d[o] >= t for o, t in SEG_TARGET.items()))
         fin = last[last.path == "seg"].iloc[0]
@@ -73,8 +84,11 @@ def main(argv=None) -> int:
     if a.runs is None:
         from jrs_nb.phantom import generate_cohort
         work = Path(tempfile.mkdtemp()); data = work / "cohort"; generate_cohort(data, "demo", seed=0)
-        runs = {n: work / f"train_{n}" for n in a.archs}
-        for n, r in runs.items(): train_with_validation(make_config("cpu", arch=n, data=str(data), out=str(r)), progress=False)
+        starts = [s for n in a.archs for s in WARM_START.get(n, ())] if PRESETS["cpu"].get("warm_start") else []
+        runs = {n: work / f"train_{n}" for n in dict.fromkeys([s for s in SINGLE_TASK if s in starts] + a.archs)}
+        for n, r in runs.items():   # the single-task runs first: the joint networks start from them (warm start)
+            init = {f"init_{s}": str(runs[s]) for s in WARM_START.get(n, ()) if s in starts}
+            train_with_validation(make_config("cpu", arch=n, data=str(data), out=str(r), **init), progress=False)
     elif a.runs == "pretrained": runs = {n: resolve_run(f"{PRETRAINED}{n}") for n in a.archs}
     else: runs = {n: Path(a.runs) / f"train_{n}" for n in a.archs}
     rows = []

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from .core import command
 from .data.io import write_json, load_manifest
-from .models.jrs import NETWORKS
+from .models.jrs import NETWORKS, SINGLE_TASK, WARM_START
 from .train import GAN_ARCHS
 
 # %% auto #0
@@ -213,13 +213,16 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
          include_gan:bool=False, # also the GAN family
          seed:int=0, device:str="auto") -> dict[str, list[Step]]:
     "The steps of a reproduction, by phase: data, runs (networks + elastix), evaluate, report."
-    from jrs_nb.train import ARCHS
+    from jrs_nb.train import ARCHS, PRESETS
     if preset not in REPRO_PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(REPRO_PRESETS)}")
     rp, root = REPRO_PRESETS[preset], Path(root).resolve()
     archs = list(archs or NETWORKS) + ([a for a in tuple(GAN_ARCHS) if a not in (archs or ())] if include_gan else [])
     bad = [a for a in archs if a not in ARCHS]
     if bad: raise ValueError(f"unknown architecture(s) {bad}; choose from {', '.join(ARCHS)}")
-    phases = {"data": [], "runs": [], "evaluate": [], "report": []}
+    warm = bool(PRESETS[preset].get("warm_start")) and not rp.pretrained
+    starts = {n for a in archs for n in WARM_START.get(a, ())} if warm else set()
+    archs = [n for n in SINGLE_TASK if n in starts and n not in archs] + archs   # joint networks start from these runs
+    phases = {"data": [], "single": [], "runs": [], "evaluate": [], "report": []}   # "single": runs the others start from
     if data is None:
         data = root / "data"
         phases["data"].append(Step("cohort", "data", dict(out=str(data), preset=rp.phantom, seed=int(seed),
@@ -229,12 +232,14 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
     from jrs_nb.checkpoints import WEIGHTS_DIR
     for a in archs:
         if rp.pretrained and (WEIGHTS_DIR / a / "model.pt").exists():
-            phases["runs"].append(Step(f"train_{a}", "pretrained", dict(name=a, out=str(root / f"train_{a}")),
+            phases["single" if a in starts else "runs"].append(Step(f"train_{a}", "pretrained", dict(name=a, out=str(root / f"train_{a}")),
                                        outputs=("model.pt", "summary.json")))
             continue
-        phases["runs"].append(Step(f"train_{a}", "notebook", dict(arch=a, preset=preset, data=data,
-                                   out=str(root / f"train_{a}"), seed=int(seed), device=device),
-                                   notebook="train", outputs=("model.pt", "summary.json", "train.ipynb")))
+        init = {f"init_{n}": str(root / f"train_{n}") for n in WARM_START.get(a, ()) if warm}
+        phases["single" if a in starts else "runs"].append(Step(f"train_{a}", "notebook", dict(arch=a, preset=preset, data=data,
+                                   out=str(root / f"train_{a}"), seed=int(seed), device=device, **init),
+                                   notebook="train", outputs=("model.pt", "summary.json", "train.ipynb"),
+                                   needs=tuple(f"train_{n}" for n in WARM_START.get(a, ()) if warm)))
     splits, es = rp.splits, rp.elastix_splits
     phases["runs"].append(Step("elastix", "elastix", dict(data=data, splits=es, iterations=rp.elastix_iterations,
                                                           resolutions=rp.elastix_resolutions, pairs=rp.elastix_pairs, seed=int(seed)),
@@ -301,10 +306,10 @@ def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None
     _run_phase(phases["data"], root, 1, counter, total, log)
     if phases["data"] and read_status(root / "cohort").get("status") != "done":
         log("the cohort could not be generated: stopping"); return _summary(root, phases, t0)
-    _run_phase(phases["runs"], root, jobs, counter, total, log)
+    for ph in ("single", "runs"): _run_phase(phases[ph], root, jobs, counter, total, log)
     ev = phases["evaluate"][0]
     ok = lambda n: read_status(root / n).get("status") == "done"
-    trained = [s for s in phases["runs"] if s.kind in ("notebook", "pretrained") and ok(s.name)]
+    trained = [s for s in phases["single"] + phases["runs"] if s.kind in ("notebook", "pretrained") and ok(s.name)]
     ev.params["runs"] = ",".join(s.params["out"] for s in trained)
     elx = phases["runs"][-1]
     ev.params["elastix"] = ",".join(str(root / "elastix" / s) for s in elx.params["splits"].split(",")) if ok("elastix") else ""

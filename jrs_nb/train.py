@@ -19,17 +19,18 @@ from .core import get_device, seed_everything, check_patch_size, JRSDataError, P
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
-from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn
+from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn, warm_start, WARM_START
 from .models.gan import PatchCritic, synthesize_real, critic_loss, critic_scores, clip_weights_, critic_steps
 from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
-from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run
+from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run, load_model
 
 # %% auto #0
-__all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'PRELOAD_BYTES', 'Validator', 'parse_filters',
-           'parse_window', 'TrainConfig', 'check_train_config', 'lr_at', 'make_config', 'dist_info', 'CsvLog',
-           'network_loss', 'TrainState', 'start_process', 'resume_point', 'build_networks', 'load_training_data',
-           'open_logs', 'begin_run', 'critic_update', 'generator_update', 'log_window', 'validate_during',
-           'save_checkpoint', 'after_iteration', 'finish_run', 'train', 'read_curves']
+__all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'ARCH_SETTINGS', 'PRELOAD_BYTES', 'Validator',
+           'parse_filters', 'parse_window', 'TrainConfig', 'check_train_config', 'lr_at', 'preset_settings',
+           'make_config', 'dist_info', 'CsvLog', 'network_loss', 'TrainState', 'start_process', 'resume_point',
+           'start_from_single_task', 'param_groups', 'build_networks', 'load_training_data', 'open_logs', 'begin_run',
+           'critic_update', 'generator_update', 'log_window', 'validate_during', 'save_checkpoint', 'after_iteration',
+           'finish_run', 'train', 'read_curves']
 
 # %% ../nbs/08_train.ipynb #bb5733ae
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
@@ -94,6 +95,10 @@ class TrainConfig:
     ncc_window: bool = False       # compute the NCC term on the windowed images (`window`) instead of the papers' scale
     ncc_sigma: float = 0.          # Gaussian smoothing (voxels) of both images before the NCC term (losses.gaussian_blur); 0: none (papers)
     optimizer: str = ""            # "": the paper's (RAdam for the CS networks, RMSProp for the GAN family) | adam | radam
+    warm_start: bool = False       # jrs_reg / hard / crossstitch start from trained single-task runs (models.jrs.warm_start; papers: from scratch)
+    init_seg: str = ""             # warm start: the seg run (folder or pretrained:seg) that starts crossstitch's seg path
+    init_reg: str = ""             # warm start: the reg run (folder or pretrained:reg) that starts the registration path
+    warm_lr: float = 0.1           # warm start: learning-rate factor of the parameters copied from a trained run
 
     def __post_init__(self): check_train_config(self)
     @property
@@ -127,6 +132,7 @@ def check_train_config(c:TrainConfig):
     if c.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {c.schedule!r}")
     if not (c.ce >= 0 and math.isfinite(c.ce)): raise ValueError(f"ce must be >= 0, got {c.ce}")
     if not (0 <= c.ncc_sigma <= 5): raise ValueError(f"ncc_sigma must lie in [0, 5] voxels (0: no smoothing), got {c.ncc_sigma}")
+    if not (0 < c.warm_lr <= 1): raise ValueError(f"warm_lr must lie in (0, 1], got {c.warm_lr}")
 
 def lr_at(c:TrainConfig, it:int) -> float:
     "Learning rate of iteration `it` (0-based): linear warm-up, then constant or cosine to 0."
@@ -158,6 +164,8 @@ DEVIATIONS = {  # setting -> (papers' value, why the CPU presets change it)
     "bn_recalibrate": ("no", "BatchNorm statistics re-estimated on 20 training batches after training"),
     "patch/filters": ("96^3, filters 16-91", "smaller patches and networks to fit a CPU"),
     "iterations": ("200,000", "hundreds"),
+    "ncc_sigma": ("none", "NCC on images smoothed by a Gaussian of 1 voxel: the NCC gradient at the identity points more towards the true DVF (cosine 0.22 vs 0.09); reg gained +0.045 DSC in 600 iterations instead of about +0.03 in 500"),
+    "warm_start": ("from scratch", "jrs_reg, hard and crossstitch start from the trained reg (Misra et al., CVPR 2016): from scratch their registration paths stayed at the unwarped contours (+0.000 to +0.006 DSC) in 300-500 iterations"),
 }
 
 # %% ../nbs/08_train.ipynb #2966dbcf
@@ -174,21 +182,32 @@ PRESETS = {
                  val_every=100, val_pairs=1, val_tile=208, alpha_every=10, critic_warmup=2, critic_warmup_steps=4, critic_steps=1),
     # about an hour for the five CS networks on 2 CPU cores; the shipped weights (jrs_nb.pretrained)
     "cpu": dict(CPU_RECIPE, iterations=500, patch=64, filters="12,24,48", log_every=20, ckpt_every=100, val_every=100,
-                val_pairs=2, val_tile=208, alpha_every=20, critic_warmup=10, critic_warmup_steps=20, critic_steps=5),
+                val_pairs=2, val_tile=208, alpha_every=20, critic_warmup=10, critic_warmup_steps=20, critic_steps=5,
+                ncc_sigma=1., warm_start=True),
     # the CS paper, section 3.2 (a GPU)
     "paper": dict(iterations=200_000, patch=96, batch=2, filters="", log_every=100, ckpt_every=2000, val_every=5000,
                   val_pairs=50, val_tile=160, alpha_every=500),
 }
 
 # %% ../nbs/08_train.ipynb #174f4cd7
+ARCH_SETTINGS = {  # preset -> network -> where that network departs from its preset (chosen by measurement)
+    "cpu": {"reg": dict(iterations=1000),   # registration learns slower: +0.045 mean DSC over the identity at 600 iterations, +0.050 at 1000
+            # warm-started from reg (`warm_start`): both paths of crossstitch met the targets at 300 iterations
+            "jrs_reg": dict(iterations=400), "hard": dict(iterations=400), "crossstitch": dict(iterations=400)},
+}
+
+def preset_settings(preset:str, arch:str="crossstitch") -> dict:
+    "The settings preset `preset` gives network `arch` (`PRESETS`, then `ARCH_SETTINGS`)."
+    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return {**PRESETS[preset], **ARCH_SETTINGS.get(preset, {}).get(arch, {})}
+
 def make_config(preset:str="smoke", **overrides) -> TrainConfig:
     "A TrainConfig from a preset and overrides (GAN archs get patch >= 72)."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
-    kw = {**PRESETS[preset], **given}
+    kw = {**preset_settings(preset, given.get("arch", TrainConfig.arch)), **given}
     if kw.get("arch") in GAN_ARCHS:
         if "patch" not in given: kw["patch"] = max(kw["patch"], 72)
-        for k in ("lr", "optimizer"):   # the GAN family keeps the GAN paper's RMSProp 1e-5
+        for k in ("lr", "optimizer", "ncc_sigma", "warm_start"):   # the GAN family keeps the GAN paper's RMSProp 1e-5 and loss
             if k not in given: kw.pop(k, None)
     return TrainConfig(**kw)
 
@@ -288,6 +307,7 @@ class TrainState:
     sums: dict = None                           # loss terms summed since the last log line
     n_win: int = 0
     final: dict = None                          # the last log line's means
+    warm: list = None                           # parameters copied by a warm start (they learn at `cfg.warm_lr`)
     @property
     def per_it(self) -> int: return self.cfg.batch * self.world
     def seconds(self) -> float: return self.elapsed + time.perf_counter() - self.t_start
@@ -313,14 +333,37 @@ def resume_point(cfg:TrainConfig, out:Path) -> tuple[Optional[dict], int, float]
                                 "use another --out or delete it", out)
     return ck, int(ck["iteration"]), float(ck.get("elapsed", 0.))
 
+def start_from_single_task(cfg:TrainConfig, net:torch.nn.Module) -> set:
+    "Warm start (`cfg.warm_start`): copy the trained single-task runs `cfg.init_seg` / `cfg.init_reg` into a joint `net`; the names of the parameters copied."
+    if not (cfg.warm_start and cfg.arch in WARM_START): return set()
+    runs = {n: getattr(cfg, f"init_{n}") for n in WARM_START[cfg.arch]}
+    if cfg.init_seg: runs["seg"] = cfg.init_seg   # optional: crossstitch's seg path
+    missing = [n for n, r in runs.items() if not r]
+    if missing:
+        raise ValueError(f"warm_start: {cfg.arch} starts from trained {' and '.join(missing)} run(s): pass "
+                         + " ".join(f"--init-{n} RUN" for n in missing) + " (a run folder or pretrained:NAME), or --no-warm-start")
+    src = {n: load_model(r, "cpu") for n, r in runs.items()}
+    try: return warm_start(net, src.get("seg"), src["reg"])
+    except ValueError as e: raise ValueError(f"warm_start from {', '.join(map(str, runs.values()))}: {e}") from None
+
+def param_groups(net:torch.nn.Module, warm:set, cfg:TrainConfig) -> list[dict]:
+    "Optimiser groups: parameters copied by a warm start learn at `cfg.warm_lr` times the rate of the others."
+    p = dict(net.named_parameters())
+    groups = [{"params": [v for k, v in p.items() if k not in warm], "lr_scale": 1.},
+              {"params": [v for k, v in p.items() if k in warm], "lr_scale": cfg.warm_lr}]
+    return [g for g in groups if g["params"]]
+
 def build_networks(s:TrainState, ck:Optional[dict]):
     "The network and its optimiser, for GAN archs the critic and its own; restored (with the RNG states) from `ck`."
     cfg = s.cfg
     seed_everything(cfg.seed)
-    s.net = build_from_config(_model_config(cfg, s.spacing)).to(s.dev)
+    s.net = build_from_config(_model_config(cfg, s.spacing))
+    warm = start_from_single_task(cfg, s.net) if ck is None else set(ck.get("warm_params", ()))
+    s.net = s.net.to(s.dev)
     opt_cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}.get(cfg.optimizer) or \
               (torch.optim.RMSprop if cfg.gan_family else torch.optim.RAdam)
-    s.opt = opt_cls(s.net.parameters(), lr=cfg.learning_rate)
+    s.opt = opt_cls(param_groups(s.net, warm, cfg), lr=cfg.learning_rate)
+    s.warm = sorted(warm)
     if cfg.critic:
         s.critic = PatchCritic(cfg.critic, filters=cfg.filter_tuple or (23, 45, 91)).to(s.dev)
         s.copt = torch.optim.RMSprop(s.critic.parameters(), lr=cfg.learning_rate)
@@ -395,7 +438,7 @@ def generator_update(s:TrainState, it:int) -> dict:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()} at iteration {it + 1} ({cfg.arch}); terms {terms}. "
                                  "Lower --lr, or check the data with jrs-nb check-data")
-    for g in s.opt.param_groups: g["lr"] = cfg.lr_at(it)
+    for g in s.opt.param_groups: g["lr"] = cfg.lr_at(it) * g.get("lr_scale", 1.)
     s.opt.zero_grad(set_to_none=True); loss.backward(); s.opt.step()
     return terms
 
@@ -419,7 +462,7 @@ def validate_during(s:TrainState, validate:Validator, done:int):
 
 def save_checkpoint(s:TrainState, done:int):
     "The resumable checkpoint.pt: weights, optimiser(s), RNG states, iteration, training seconds."
-    extra = dict(optimizer=s.opt.state_dict(), rng=rng_state(), elapsed=s.seconds())
+    extra = dict(optimizer=s.opt.state_dict(), rng=rng_state(), elapsed=s.seconds(), warm_params=s.warm or [])
     if s.critic is not None: extra.update(critic=s.critic.state_dict(), critic_optimizer=s.copt.state_dict())
     atomic_save(model_checkpoint(s.net, done, asdict(s.cfg), **extra), s.out / "checkpoint.pt")
 

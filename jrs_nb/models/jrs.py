@@ -19,9 +19,9 @@ from .unet import UNet, Levels, n_params
 from .crossstitch import CrossStitchUNet
 
 # %% auto #0
-__all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PAPER_PARAMS', 'JRSConfig', 'apply_window',
-           'JRSNet', 'SingleTrunkNet', 'CrossStitchNet', 'build_model', 'build_from_config', 'param_table',
-           'recalibrate_bn']
+__all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PAPER_PARAMS', 'WARM_START', 'JRSConfig',
+           'apply_window', 'JRSNet', 'SingleTrunkNet', 'CrossStitchNet', 'build_model', 'build_from_config',
+           'param_table', 'recalibrate_bn', 'warm_start']
 
 # %% ../../nbs/05b_models.jrs.ipynb #ad8ec783
 NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's five networks
@@ -207,3 +207,51 @@ def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es 
     for m, v in zip(bns, mom): m.momentum = v
     net.train(was)
     return n
+
+# %% ../../nbs/05b_models.jrs.ipynb #4df0a296
+WARM_START = {"jrs_reg": ("reg",), "hard": ("reg",), "crossstitch": ("reg",)}  # joint network -> the trained networks it needs
+
+def _copy_unet_(dst:nn.Module, src:nn.Module, what:str) -> list[str]:
+    "Copy `src`'s UNet weights into `dst` (same filters); input channels `dst` has beyond `src`'s start at zero. The names copied."
+    sd, dd, done = src.state_dict(), dst.state_dict(), []
+    for k, v in dd.items():
+        w = sd.get(k)
+        if w is None:
+            if k.startswith("heads."): continue   # a head the source lacks (the seg head of `hard`) keeps its initialisation
+            raise ValueError(f"{what} has no weight {k!r}: it is not a network of the same kind")
+        if w.shape == v.shape: v.copy_(w)
+        elif v.ndim == 5 and w.ndim == 5 and w.shape[0] == v.shape[0] and w.shape[2:] == v.shape[2:] and w.shape[1] < v.shape[1]:
+            v.zero_(); v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
+        else:
+            raise ValueError(f"{what}: weight {k!r} is {tuple(w.shape)}, the network needs {tuple(v.shape)} "
+                             "(trained with other filters?)")
+        done.append(k)
+    dst.load_state_dict(dd)
+    return done
+
+def _check_source(net:JRSNet, src, need:str):
+    if getattr(src, "name", None) != need:
+        raise ValueError(f"warm_start of {net.name}: expected a {need} network, got {getattr(src, 'name', type(src).__name__)!r}")
+    if tuple(src.config.spacing) != tuple(net.config.spacing) or src.config.window != net.config.window:
+        raise ValueError(f"warm_start: the {need} network was trained on spacing {src.config.spacing} / window "
+                         f"{src.config.window}, {net.name} uses {net.config.spacing} / {net.config.window}")
+
+@torch.no_grad()
+def warm_start(net:JRSNet, # a joint network (`WARM_START`'s keys), freshly built
+               seg:JRSNet|None=None, # a trained `seg` network: crossstitch's seg path (optional)
+               reg:JRSNet|None=None, # a trained `reg` network (jrs_reg, hard, crossstitch)
+               alpha:tuple[float, float]=(0.9, 0.1) # cross-stitch units: (same task, other task), Misra et al.
+              ) -> set[str]: # names of `net`'s parameters (and buffers) that were copied
+    "Start a joint network from trained single-task networks (Misra et al., CVPR 2016), in place."
+    if net.name not in WARM_START: raise ValueError(f"warm_start starts a joint network ({', '.join(WARM_START)}), not {net.name!r}")
+    if reg is None: raise ValueError(f"warm_start of {net.name} needs a trained reg network")
+    _check_source(net, reg, "reg")
+    if seg is not None:
+        if net.name != "crossstitch": raise ValueError(f"warm_start: only crossstitch has a seg path to start from a seg network, not {net.name}")
+        _check_source(net, seg, "seg")
+    if net.name != "crossstitch": return {f"unet.{k}" for k in _copy_unet_(net.unet, reg.unet, "the reg network")}
+    done = {f"unet.reg.{k}" for k in _copy_unet_(net.unet.reg, reg.unet, "the reg network")}
+    if seg is not None: done |= {f"unet.seg.{k}" for k in _copy_unet_(net.unet.seg, seg.unet, "the seg network")}
+    a = torch.tensor([[alpha[0], alpha[1]], [alpha[1], alpha[0]]])
+    for m in net.unet.stitch.values(): m.alpha.copy_(a.expand_as(m.alpha))
+    return done
