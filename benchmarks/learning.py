@@ -21,7 +21,7 @@ import pandas as pd
 
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.metrics import evaluate_labels
-from jrs_nb.train import read_curves, make_config, PRESETS
+from jrs_nb.train import read_curves, make_config, preset_settings
 from jrs_nb.models.jrs import WARM_START, SINGLE_TASK
 from jrs_nb.checkpoints import resolve_run, PRETRAINED
 from jrs_nb.validation import train_with_validation
@@ -72,7 +72,22 @@ def row(name:str, run:Path, data) -> dict:
         out.update({"reg: min to targets": m if m is not None else "not reached", "reg: final DSC (P/SV/R/B)":
                     " / ".join(f"{fin[f'dsc_{o}']:.2f}" for o in ORGANS),
                     "identity DSC": " / ".join(f"{ident[o]:.2f}" for o in ORGANS)})
+    if (run / "validation.json").exists():   # shipped runs: the float16 weights on every validation pair
+        out.update(final_on_all_pairs(json.loads((run / "validation.json").read_text()), data))
     out["mean |delta alpha| per unit"] = alpha_move(run)
+    return out
+
+def final_on_all_pairs(rec:dict, data) -> dict:
+    "Targets met by the final weights on all validation pairs of `validation.json` (the training runs validate on 2)."
+    df = pd.DataFrame(rec["pairs"]); pairs = sorted(set(df.pair)); out = {"all val pairs": len(pairs)}
+    means = df.groupby("path")[list(ORGANS)].mean()
+    if "seg" in means.index:
+        d = means.loc["seg"]; out["seg, all pairs: targets met"] = all(d[o] >= t for o, t in SEG_TARGET.items())
+    if "reg" in means.index:
+        d, ident = means.loc["reg"], identity_dsc(data, pairs)
+        gain = float(np.mean([d[o] - ident[o] for o in ORGANS]))
+        out["reg, all pairs: gain over identity"] = round(gain, 3)
+        out["reg, all pairs: targets met"] = bool(all(d[o] > ident[o] for o in ORGANS) and gain >= REG_GAIN)
     return out
 
 def main(argv=None) -> int:
@@ -84,10 +99,10 @@ def main(argv=None) -> int:
     if a.runs is None:
         from jrs_nb.phantom import generate_cohort
         work = Path(tempfile.mkdtemp()); data = work / "cohort"; generate_cohort(data, "demo", seed=0)
-        starts = [s for n in a.archs for s in WARM_START.get(n, ())] if PRESETS["cpu"].get("warm_start") else []
+        starts = [s for n in a.archs if preset_settings("cpu", n).get("warm_start") for s in WARM_START.get(n, ())]
         runs = {n: work / f"train_{n}" for n in dict.fromkeys([s for s in SINGLE_TASK if s in starts] + a.archs)}
         for n, r in runs.items():   # the single-task runs first: the joint networks start from them (warm start)
-            init = {f"init_{s}": str(runs[s]) for s in WARM_START.get(n, ()) if s in starts}
+            init = {f"init_{s}": str(runs[s]) for s in WARM_START.get(n, ()) if preset_settings("cpu", n).get("warm_start")}
             train_with_validation(make_config("cpu", arch=n, data=str(data), out=str(r), **init), progress=False)
     elif a.runs == "pretrained": runs = {n: resolve_run(f"{PRETRAINED}{n}") for n in a.archs}
     else: runs = {n: Path(a.runs) / f"train_{n}" for n in a.archs}

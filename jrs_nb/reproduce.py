@@ -213,14 +213,14 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
          include_gan:bool=False, # also the GAN family
          seed:int=0, device:str="auto") -> dict[str, list[Step]]:
     "The steps of a reproduction, by phase: data, runs (networks + elastix), evaluate, report."
-    from jrs_nb.train import ARCHS, PRESETS
+    from jrs_nb.train import ARCHS, preset_settings
     if preset not in REPRO_PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(REPRO_PRESETS)}")
     rp, root = REPRO_PRESETS[preset], Path(root).resolve()
     archs = list(archs or NETWORKS) + ([a for a in tuple(GAN_ARCHS) if a not in (archs or ())] if include_gan else [])
     bad = [a for a in archs if a not in ARCHS]
     if bad: raise ValueError(f"unknown architecture(s) {bad}; choose from {', '.join(ARCHS)}")
-    warm = bool(PRESETS[preset].get("warm_start")) and not rp.pretrained
-    starts = {n for a in archs for n in WARM_START.get(a, ())} if warm else set()
+    warm = lambda a: bool(preset_settings(preset, a).get("warm_start")) and not rp.pretrained
+    starts = {n for a in archs if warm(a) for n in WARM_START.get(a, ())}
     archs = [n for n in SINGLE_TASK if n in starts and n not in archs] + archs   # joint networks start from these runs
     phases = {"data": [], "single": [], "runs": [], "evaluate": [], "report": []}   # "single": runs the others start from
     if data is None:
@@ -235,11 +235,11 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
             phases["single" if a in starts else "runs"].append(Step(f"train_{a}", "pretrained", dict(name=a, out=str(root / f"train_{a}")),
                                        outputs=("model.pt", "summary.json")))
             continue
-        init = {f"init_{n}": str(root / f"train_{n}") for n in WARM_START.get(a, ()) if warm}
+        init = {f"init_{n}": str(root / f"train_{n}") for n in WARM_START.get(a, ()) if warm(a)}
         phases["single" if a in starts else "runs"].append(Step(f"train_{a}", "notebook", dict(arch=a, preset=preset, data=data,
                                    out=str(root / f"train_{a}"), seed=int(seed), device=device, **init),
                                    notebook="train", outputs=("model.pt", "summary.json", "train.ipynb"),
-                                   needs=tuple(f"train_{n}" for n in WARM_START.get(a, ()) if warm)))
+                                   needs=tuple(f"train_{n}" for n in WARM_START.get(a, ()) if warm(a))))
     splits, es = rp.splits, rp.elastix_splits
     phases["runs"].append(Step("elastix", "elastix", dict(data=data, splits=es, iterations=rp.elastix_iterations,
                                                           resolutions=rp.elastix_resolutions, pairs=rp.elastix_pairs, seed=int(seed)),

@@ -63,6 +63,8 @@ def train_cli(argv:list[str]) -> int:
                     help="start jrs_reg / hard / crossstitch from trained single-task runs (default: the preset's)")
     ap.add_argument("--init-seg", default=None, help="warm start: the trained seg run (folder or pretrained:seg)")
     ap.add_argument("--init-reg", default=None, help="warm start: the trained reg run (folder or pretrained:reg)")
+    ap.add_argument("--warm-lr", dest="warm_lr", type=float, default=None,
+                    help="warm start: learning-rate factor of the copied weights (default: the preset's)")
     ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
                     help="double the batch by swapping fixed and moving (default: the preset's)")
