@@ -113,7 +113,7 @@ def main(argv=None) -> int:
             print(f"learning.py: error: the cohort {data} of {r} is gone: pass --data (jrs-nb phantom --preset demo --seed 0)", file=sys.stderr); return 2
         rows.append(row(n, r, data))
     print(f"\n### Learning on the demo cohort (cpu preset): minutes of training to the targets\n")
-    df = pd.DataFrame(rows).fillna("")
+    df = pd.DataFrame(rows).astype(object).fillna("")
     print("| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns))
     for _, r in df.iterrows(): print("| " + " | ".join(str(v) for v in r.values) + " |")
     return 0

@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/checkpoints.html.md"""
 
 # %% ../nbs/07b_checkpoints.ipynb #7ad0925f
 from __future__ import annotations
-import os, random
+import csv, json, os, random
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,11 @@ import torch
 
 import jrs_nb
 from .core import get_device, JRSDataError
-from .models.jrs import build_from_config
+from .models.jrs import build_from_config, warm_start
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'WEIGHTS_DIR', 'PRETRAINED', 'rng_state', 'set_rng_state', 'atomic_save', 'model_checkpoint',
-           'load_checkpoint', 'resolve_run', 'load_model']
+           'load_checkpoint', 'resolve_run', 'load_model', 'CsvLog', 'trim_jsonl', 'read_curves', 'start_from_runs']
 
 # %% ../nbs/07b_checkpoints.ipynb #ffd33fce
 CKPT_FORMAT = "jrs_nb-checkpoint"
@@ -82,3 +82,46 @@ def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt),
     ck = load_checkpoint(p)
     net = build_from_config(ck["model_config"]); net.load_state_dict(ck["model"])   # copies cast float16 to float32
     return net.to(get_device(device)).eval()
+
+# %% ../nbs/07b_checkpoints.ipynb #6764bb95
+class CsvLog:
+    "A CSV log that survives a resume (rows past the resumed iteration are dropped); rewritten atomically per row."
+    def __init__(self, path:Path, start:int):
+        self.path, self.rows = path, []
+        if path.exists() and start > 0:
+            with open(path) as f: self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= start]
+    def log(self, row:dict):
+        self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+def trim_jsonl(path:Path, upto:int):
+    "Drop the records of a JSON-lines log past iteration `upto` (a resumed run rewrites them)."
+    if not path.exists(): return
+    keep = [l for l in path.read_text().splitlines() if l and json.loads(l)["iteration"] <= upto]
+    path.write_text("".join(l + "\n" for l in keep))
+
+def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NAME"
+               ) -> tuple:
+    "(training log, validation DSC averaged over pairs per iteration and path) as DataFrames (the second may be empty)."
+    import pandas as pd
+    run = resolve_run(run)
+    if not (run / "log.csv").exists(): raise JRSDataError("no training log (log.csv): is this a run folder?", run)
+    log = pd.read_csv(run / "log.csv")
+    val = pd.read_csv(run / "val.csv") if (run / "val.csv").exists() and (run / "val.csv").stat().st_size else pd.DataFrame()
+    if len(val):
+        keys = ["iteration", "path"] + (["elapsed"] if "elapsed" in val else [])
+        val = val.groupby(keys, as_index=False).mean(numeric_only=True)
+    return log, val
+def start_from_runs(net:torch.nn.Module, # a freshly built joint network
+                    reg:str|Path, # the trained reg run (folder, .pt file or pretrained:reg)
+                    seg:str|Path|None=None # crossstitch: a trained seg run for its seg path (optional)
+                   ) -> set[str]: # the names `models.jrs.warm_start` copied
+    "Warm start of a joint network from saved single-task runs (`models.jrs.warm_start`)."
+    src = {n: load_model(r, "cpu") for n, r in (("reg", reg), ("seg", seg)) if r}
+    try: return warm_start(net, src.get("seg"), src["reg"])
+    except ValueError as e: raise ValueError(f"warm_start from {', '.join(str(r) for r in (reg, seg) if r)}: {e}") from None
+

@@ -19,18 +19,19 @@ from .core import get_device, seed_everything, check_patch_size, JRSDataError, P
 from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
-from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn, warm_start, WARM_START
+from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, recalibrate_bn, WARM_START
 from .models.gan import PatchCritic, synthesize_real, critic_loss, critic_scores, clip_weights_, critic_steps
 from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
-from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run, load_model
+from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, set_rng_state, resolve_run, \
+    start_from_runs, CsvLog, trim_jsonl, read_curves
 
 # %% auto #0
 __all__ = ['GAN_ARCHS', 'ARCHS', 'CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'ARCH_SETTINGS', 'PRELOAD_BYTES', 'Validator',
            'parse_filters', 'parse_window', 'TrainConfig', 'check_train_config', 'lr_at', 'preset_settings',
-           'make_config', 'dist_info', 'CsvLog', 'network_loss', 'TrainState', 'start_process', 'resume_point',
+           'make_config', 'dist_info', 'network_loss', 'TrainState', 'start_process', 'resume_point',
            'start_from_single_task', 'param_groups', 'build_networks', 'load_training_data', 'open_logs', 'begin_run',
            'critic_update', 'generator_update', 'log_window', 'validate_during', 'save_checkpoint', 'after_iteration',
-           'finish_run', 'train', 'read_curves']
+           'finish_run', 'train']
 
 # %% ../nbs/08_train.ipynb #bb5733ae
 GAN_ARCHS = {  # arch -> (generator network, Dice term in the generator loss, critic variant or None)
@@ -192,8 +193,7 @@ PRESETS = {
 # %% ../nbs/08_train.ipynb #174f4cd7
 ARCH_SETTINGS = {  # preset -> network -> where that network departs from its preset (chosen by measurement)
     "cpu": {"reg": dict(iterations=1000),   # registration learns slower: +0.045 mean DSC over the identity at 600 iterations, +0.050 at 1000
-            # warm-started from reg (`warm_start`): both paths of crossstitch met the targets at 300 iterations
-            "jrs_reg": dict(iterations=400), "crossstitch": dict(iterations=400),
+            "jrs_reg": dict(iterations=400), "crossstitch": dict(iterations=400),   # warm-started from reg (`warm_start`)
             # hard keeps the from-scratch recipe: warm-started, its one shared trunk lost both tasks (6 validation pairs:
             # registration prostate 0.745 against 0.815 unwarped, segmentation prostate 0.78 against 0.90 from scratch)
             "hard": dict(warm_start=False, ncc_sigma=0.)},
@@ -224,20 +224,6 @@ def _model_config(cfg:TrainConfig, spacing) -> JRSConfig:
     if cfg.filter_tuple: kw["filters"] = cfg.filter_tuple
     return JRSConfig(cfg.network, **kw)
 
-class CsvLog:
-    "A CSV log that survives a resume (rows past the resumed iteration are dropped); rewritten atomically per row."
-    def __init__(self, path:Path, start:int):
-        self.path, self.rows = path, []
-        if path.exists() and start > 0:
-            with open(path) as f: self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= start]
-    def log(self, row:dict):
-        self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(self.rows)
-        os.replace(tmp, self.path)
-
 PRELOAD_BYTES = 4 * 2**30   # keep a training split in memory when it needs less than this
 
 def _split_bytes(vols:JRSDataset) -> int:
@@ -260,10 +246,6 @@ def _snapshot_alphas(net, it:int, path:Path):
     rec = {"iteration": it, "alphas": {k: v.detach().cpu().tolist() for k, v in net.alphas().items()}}
     with open(path, "a") as f: f.write(json.dumps(rec) + "\n")
 
-def _trim_jsonl(path:Path, upto:int):
-    if not path.exists(): return
-    keep = [l for l in path.read_text().splitlines() if l and json.loads(l)["iteration"] <= upto]
-    path.write_text("".join(l + "\n" for l in keep))
 
 # %% ../nbs/08_train.ipynb #c606f8f6
 def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor, dict]:
@@ -339,21 +321,14 @@ def resume_point(cfg:TrainConfig, out:Path) -> tuple[Optional[dict], int, float]
 def start_from_single_task(cfg:TrainConfig, net:torch.nn.Module) -> set:
     "Warm start (`cfg.warm_start`): copy the trained single-task runs `cfg.init_seg` / `cfg.init_reg` into a joint `net`; the names of the parameters copied."
     if not (cfg.warm_start and cfg.arch in WARM_START): return set()
-    runs = {n: getattr(cfg, f"init_{n}") for n in WARM_START[cfg.arch]}
-    if cfg.init_seg: runs["seg"] = cfg.init_seg   # optional: crossstitch's seg path
-    missing = [n for n, r in runs.items() if not r]
-    if missing:
-        raise ValueError(f"warm_start: {cfg.arch} starts from trained {' and '.join(missing)} run(s): pass "
-                         + " ".join(f"--init-{n} RUN" for n in missing) + " (a run folder or pretrained:NAME), or --no-warm-start")
-    src = {n: load_model(r, "cpu") for n, r in runs.items()}
-    try: return warm_start(net, src.get("seg"), src["reg"])
-    except ValueError as e: raise ValueError(f"warm_start from {', '.join(map(str, runs.values()))}: {e}") from None
+    if not cfg.init_reg: raise ValueError(f"warm_start: {cfg.arch} starts from a trained reg run: pass --init-reg RUN "
+                                          "(a run folder or pretrained:reg), or --no-warm-start")
+    return start_from_runs(net, cfg.init_reg, cfg.init_seg or None)
 
 def param_groups(net:torch.nn.Module, warm:set, cfg:TrainConfig) -> list[dict]:
     "Optimiser groups: parameters copied by a warm start learn at `cfg.warm_lr` times the rate of the others."
-    p = dict(net.named_parameters())
-    groups = [{"params": [v for k, v in p.items() if k not in warm], "lr_scale": 1.},
-              {"params": [v for k, v in p.items() if k in warm], "lr_scale": cfg.warm_lr}]
+    groups = [{"params": [v for k, v in net.named_parameters() if (k in warm) == w], "lr_scale": s}
+              for w, s in ((False, 1.), (True, cfg.warm_lr))]
     return [g for g in groups if g["params"]]
 
 def build_networks(s:TrainState, ck:Optional[dict]):
@@ -394,7 +369,7 @@ def open_logs(s:TrainState):
     out.mkdir(parents=True, exist_ok=True)
     write_json({"train": asdict(s.cfg), "model": s.net.config.to_dict(), "world_size": s.world}, out / "config.json")
     s.log, s.vlog = CsvLog(out / "log.csv", s.start), CsvLog(out / "val.csv", s.start)
-    _trim_jsonl(a, s.start)
+    trim_jsonl(a, s.start)
     if s.start == 0 and a.exists(): a.unlink()
     if s.start == 0: _snapshot_alphas(s.net, 0, a)
 
@@ -523,17 +498,3 @@ def train(cfg:TrainConfig, # what to train (see PRESETS / make_config)
         if s.rank == 0: after_iteration(s, it, end, validate)
     if bar is not None: bar.close()
     return finish_run(s, end, validate)
-
-# %% ../nbs/08_train.ipynb #755c365b
-def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NAME"
-               ) -> tuple:
-    "(training log, validation DSC averaged over pairs per iteration and path) as DataFrames (the second may be empty)."
-    import pandas as pd
-    run = resolve_run(run)
-    if not (run / "log.csv").exists(): raise JRSDataError("no training log (log.csv): is this a run folder?", run)
-    log = pd.read_csv(run / "log.csv")
-    val = pd.read_csv(run / "val.csv") if (run / "val.csv").exists() and (run / "val.csv").stat().st_size else pd.DataFrame()
-    if len(val):
-        keys = ["iteration", "path"] + (["elapsed"] if "elapsed" in val else [])
-        val = val.groupby(keys, as_index=False).mean(numeric_only=True)
-    return log, val
