@@ -96,7 +96,7 @@ class TrainConfig:
     ncc_window: bool = False       # compute the NCC term on the windowed images (`window`) instead of the papers' scale
     ncc_sigma: float = 0.          # Gaussian smoothing (voxels) of both images before the NCC term (losses.gaussian_blur); 0: none (papers)
     optimizer: str = ""            # "": the paper's (RAdam for the CS networks, RMSProp for the GAN family) | adam | radam
-    warm_start: bool = False       # jrs_reg / hard / crossstitch start from trained single-task runs (models.jrs.warm_start; papers: from scratch)
+    warm_start: bool = False       # jrs_reg / hard / crossstitch can start from trained single-task runs (models.jrs.warm_start; papers: from scratch)
     init_seg: str = ""             # warm start: the seg run (folder or pretrained:seg) that starts crossstitch's seg path
     init_reg: str = ""             # warm start: the reg run (folder or pretrained:reg) that starts the registration path
     warm_lr: float = 0.1           # warm start: learning-rate factor of the parameters copied from a trained run
