@@ -16,7 +16,7 @@ from .core import JRSDataError, ORGAN_NAMES, ORGAN_COLORS, PRETTY, LABELS
 from .data.io import write_json, load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 from .models.jrs import NETWORKS, JOINT_NETWORKS, SINGLE_TASK
 from .tables import select_paths, summarize, paper_table, to_markdown
-from .reproduce import REPRO_PRESETS, STATUS_FILE, read_status
+from .reproduce import REPRO_PRESETS, STATUS_FILE, read_status, UNWARPED
 
 # %% auto #0
 __all__ = ['PUBLISHED_MSD', 'PAPER_RANKING', 'SPLIT_NAMES', 'method_rows', 'organ_means', 'verdict', 'ranking',
@@ -229,6 +229,7 @@ def _times(root:Path, pairs:pd.DataFrame|None) -> pd.DataFrame:
                            "train s (this call)": s["seconds_this_call"], "parameters": s["params"], "device": s["device"]}
     if pairs is not None and len(pairs):
         for (m, split), g in pairs.groupby(["method", "split"]):
+            if m == UNWARPED: continue   # nothing was computed
             key = "elastix s/pair" if m == "elastix" else "inference s/volume"
             rows.setdefault(m, {})[f"{key} ({split})"] = round(float(g["seconds"].mean()), 2)
     return pd.DataFrame(rows).T.rename_axis("method")

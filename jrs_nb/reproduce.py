@@ -18,9 +18,10 @@ from .models.jrs import NETWORKS, SINGLE_TASK, WARM_START
 from .train import GAN_ARCHS
 
 # %% auto #0
-__all__ = ['TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK', 'STATUS_FILE', 'LOG_FILE', 'ReproPreset',
+__all__ = ['TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK', 'STATUS_FILE', 'LOG_FILE', 'UNWARPED', 'ReproPreset',
            'experiments_dir', 'tag_parameters', 'notebook_parameters', 'Step', 'read_status', 'is_done',
-           'notebook_error', 'run_step', 'plan', 'reproduce', 'train_config', 'predict_runs', 'reproduce_cli']
+           'notebook_error', 'run_step', 'plan', 'reproduce', 'train_config', 'predict_runs', 'predict_unwarped',
+           'reproduce_cli']
 
 # %% ../nbs/12_reproduce.ipynb #9c479e43
 @dataclass(frozen=True)
@@ -354,6 +355,34 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
             run_inference(run, data, f, split, tile, None if device == "auto" else device, limit=limit or None)
             idx = load_index(f); idx["method"] = arch; save_index(f, idx)   # GAN variants share network names
             folders.append(f)
+    return folders
+
+# %% ../nbs/12_reproduce.ipynb #d4086b74
+UNWARPED = "unwarped"   # the method name of the planning contours as they are (no registration)
+
+def predict_unwarped(data:str|Path, out:str|Path, # dataset root; folder for the predictions
+                     splits:Sequence[str]=("val", "test"), limit:int=0 # pairs per split (0: all)
+                    ) -> list[Path]:
+    "The planning contours copied onto each daily scan unchanged (DVF 0) into out/pred/unwarped_<split>: the baseline every registration path must beat."
+    import numpy as np
+    from jrs_nb.core import JRSDataError
+    from jrs_nb.data.dataset import JRSDataset
+    from jrs_nb.predictions import predict_pairs
+    man, folders = load_manifest(data), []
+    for split in splits:
+        if not man.split_pairs(split): continue
+        ds = JRSDataset(data, split, load_dvf=False)
+        def predict(k:int, p:dict, ds=ds) -> tuple[dict, dict, None]:
+            pv = ds[k]
+            if pv.moving_seg.shape != pv.fixed_seg.shape:
+                raise JRSDataError(f"planning labels {pv.moving_seg.shape} are not on the daily grid {pv.fixed_seg.shape}",
+                                   man.scan_dir(pv.patient, pv.fixed_scan))
+            return dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, warped_labels=pv.moving_seg,
+                        dvf=np.zeros((3, *pv.fixed_seg.shape), np.float32), absent=pv.fixed_absent), {}, None
+        f = Path(out) / "pred" / f"{UNWARPED}_{split}"
+        predict_pairs(f, ds.pairs[:len(ds) if not limit else min(limit, len(ds))], predict, method=UNWARPED,
+                      data=str(Path(data).resolve()), split=split)
+        folders.append(f)
     return folders
 
 # %% ../nbs/12_reproduce.ipynb #92a911ba

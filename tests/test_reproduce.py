@@ -45,7 +45,7 @@ def test_failed_run_is_recorded_and_the_rest_go_on(repro):
     for n in ["cohort", "elastix", "evaluate", "report"] + [f"train_{a}" for a in CS_ARCHS if a != "hard"]:
         assert st[n]["status"] == "done", (n, st[n].get("error"))
     assert "train_hard: FAILED" in s["first"].stdout and "report:" in s["first"].stdout
-    assert set(s["results1"]["method"]) == {"seg", "reg", "jrs_reg", "crossstitch", "elastix"}
+    assert set(s["results1"]["method"]) == {"seg", "reg", "jrs_reg", "crossstitch", "elastix", "unwarped"}
 
 
 def test_rerun_reexecutes_only_the_failed_run_and_its_readers(repro):
@@ -61,7 +61,7 @@ def test_rerun_reexecutes_only_the_failed_run_and_its_readers(repro):
 def test_report_has_the_tables_and_numbers(repro):
     root, _ = repro
     res = pd.read_csv(root / "evaluate" / "results.csv")
-    assert set(res["method"]) == set(CS_ARCHS) | {"elastix"}
+    assert set(res["method"]) == set(CS_ARCHS) | {"elastix", "unwarped"}
     assert set(res["split"]) == {"val", "test"}
     # elastix registers the tiny phantom well; the 4-iteration networks are untrained but their DVF path is scored
     el = res[(res["method"] == "elastix") & (res["split"] == "val")]
@@ -88,7 +88,7 @@ def test_include_gan_runs_the_gan_family_end_to_end(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "10/10 steps done" in r.stdout, r.stdout[-2000:]
     res = pd.read_csv(root / "evaluate" / "results.csv")
-    assert set(res["method"]) == {"crossstitch", "elastix", *GAN_ARCHS}
+    assert set(res["method"]) == {"crossstitch", "elastix", "unwarped", *GAN_ARCHS}
     for a in ("reg_gan", "jrs_gana", "jrs_ganb"):   # the critic was trained: its loss is in the log
         assert "critic" in pd.read_csv(root / f"train_{a}" / "log.csv").columns, a
     md = (root / "report" / "report.md").read_text()
