@@ -278,7 +278,9 @@ def _intro_blocks(root:Path, preset:str, reference:str) -> list[tuple]:
     out = [("p", f"Preset **{preset or '?'}**, reproduction folder `{root}`, written "
                  f"{datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.node() or 'this machine'} "
                  f"({os.cpu_count()} CPU cores). Lower MSD / 95%HD and higher DSC are better; † marks a "
-                 f"Wilcoxon signed-rank difference from {reference} at p = 0.05.", None)]
+                 f"Wilcoxon signed-rank difference from {reference} at p = 0.05. `{UNWARPED}` is the planning "
+                 "contours copied onto the daily scan as they are (no registration): the baseline every registration "
+                 "path must beat.", None)]
     if REPRO_PRESETS.get(preset) and REPRO_PRESETS[preset].pretrained:
         out.append(("p", f"The `{preset}` preset does not train: it evaluates the networks shipped in the package "
                          "(`jrs_nb.pretrained`), trained by `jrs-nb reproduce --preset cpu` with seed 0 on this same "
