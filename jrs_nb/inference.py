@@ -22,6 +22,7 @@ from .metrics import keep_largest_components
 from .data.dataset import JRSDataset
 from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
+from .refine import RefineSettings, refine_dvf
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
@@ -184,7 +185,8 @@ def _mm(sp) -> str: return "x".join(f"{s:g}" for s in sp)
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
                tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
                resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
-               crop_body:bool=True # run the network on the body's bounding box only (outside: background, zero DVF)
+               crop_body:bool=True, # run the network on the body's bounding box only (outside: background, zero DVF)
+               refine:RefineSettings|None=None # test-time refinement of the DVF (`refine.refine_dvf`); None: none
               ) -> PairPrediction:
     "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
     t0 = time.perf_counter()
@@ -194,7 +196,11 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
     needs_moving = model.config.name != "seg"
     p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
                        work.moving_seg[box] if needs_moving else None, tile, device, amp)
-    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(p.dvf, box, work.fixed.shape)
+    dvf = p.dvf
+    if refine is not None and refine.steps and dvf is not None:   # the seg path guides only when asked (`dice`)
+        dvf = refine_dvf(work.fixed[box], work.moving[box], dvf, work.spacing, work.moving_seg[box],
+                         p.seg if refine.dice else None, refine, device).dvf
+    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(dvf, box, work.fixed.shape)
     if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
         if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
         if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")

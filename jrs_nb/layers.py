@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from .core import LEVELS, LEVEL_CROP, LEVEL_STRIDE, N_CLASSES, one_hot, crop_to_level
+from .data.sampling import sample_field
 
 # %% auto #0
-__all__ = ['LEVEL_GEOMETRY', 'init_conv_', 'ConvBlock', 'DownConv', 'upsample2', 'center_crop', 'level_shape', 'sample_points',
-           'warp', 'warp_labels', 'warp_label_probs', 'check_label_map', 'random_smooth_dvf', 'sitk_warp']
+__all__ = ['LEVEL_GEOMETRY', 'DVF_MODELS', 'init_conv_', 'ConvBlock', 'DownConv', 'upsample2', 'center_crop', 'level_shape',
+           'sample_points', 'warp', 'warp_labels', 'warp_label_probs', 'check_label_map', 'random_smooth_dvf',
+           'upsample_low', 'integrate_velocity', 'sitk_warp']
 
 # %% ../nbs/04_layers.ipynb #55270227
 def init_conv_(conv:nn.Conv3d, std:float=0.02) -> nn.Conv3d:
@@ -141,6 +143,39 @@ def random_smooth_dvf(shape:Sequence[int], # (d, h, w) of the field
     m = torch.as_tensor(max_mm, dtype=torch.float64).reshape(-1, 1, 1, 1, 1)
     f = f / f.norm(dim=1, keepdim=True).amax(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-12) * m
     return f.float().to(device)
+
+# %% ../nbs/04_layers.ipynb #aa4dfe08
+DVF_MODELS = ("voxel", "coarse", "svf")  # per-voxel heads (papers) | low level upsampled | low level as velocity
+
+def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patch (4 input voxels apart)
+                 spatial:Sequence[int], # (D, H, W) of the input patch
+                 level:str="high" # the grid to evaluate it on
+                ) -> Tensor: # (B, C, d, h, w) trilinear values at the sample points of `level`
+    "Trilinear interpolation of a `low`-level field at the sample points of `level`."
+    want = level_shape(spatial, "low")
+    if low.ndim != 5 or tuple(low.shape[2:]) != want:
+        raise ValueError(f"the low-level field must be (B,C,{','.join(map(str, want))}) for a "
+                         f"{tuple(spatial)} patch, got {tuple(low.shape)}")
+    c, s = LEVEL_GEOMETRY["low"]
+    dt = low.dtype if low.dtype in (torch.float32, torch.float64) else torch.float32
+    idx = (sample_points(spatial, level, low.device, dt) - c) / s        # (3, d, h, w) low-grid indices
+    size = torch.as_tensor(want, device=low.device, dtype=dt).view(3, 1, 1, 1)
+    grid = (2 * idx / (size - 1).clamp(min=1) - 1).permute(1, 2, 3, 0).flip(-1)[None]
+    grid = grid.expand(low.shape[0], *grid.shape[1:])
+    out = F.grid_sample(low.to(dt), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(low.dtype)
+
+# %% ../nbs/04_layers.ipynb #1db03748
+def integrate_velocity(v:Tensor, # (B, 3, d, h, w) stationary velocity (dz, dy, dx) in mm on a grid
+                       spacing:Sequence[float], # (z, y, x) mm of that grid
+                       steps:int=7 # scaling and squaring steps: the first one is v / 2**steps
+                      ) -> Tensor: # (B, 3, d, h, w) displacement of exp(v) in mm
+    "phi = exp(v) by scaling and squaring: phi <- phi + phi o (id + phi), `steps` times."
+    if v.ndim != 5 or v.shape[1] != 3: raise ValueError(f"velocity must be (B,3,d,h,w), got {tuple(v.shape)}")
+    dt = v.dtype if v.dtype in (torch.float32, torch.float64) else torch.float32
+    u = v.to(dt) / 2 ** steps
+    for _ in range(steps): u = u + sample_field(u, u, spacing)
+    return u.to(v.dtype)
 
 # %% ../nbs/04_layers.ipynb #7b02bf28
 def sitk_warp(moving:np.ndarray, # (D, H, W) moving image

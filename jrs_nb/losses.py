@@ -210,15 +210,17 @@ LOSS_TERMS = {                       # network -> loss terms it is trained with 
     "crossstitch": ("dice_seg", "ncc", "bending", "dice_warp"),
 }
 CS_WEIGHTS = {"dice_seg": 1., "ncc": 1., "bending": 0.5, "dice_warp": 1.,  # CS paper
-              "ce_seg": 1.}  # cross-entropy of the seg head: not in the papers, added by the CPU recipes (train.PRESETS)
+              "ce_seg": 1.,  # cross-entropy of the seg head: not in the papers, added by the CPU recipes (train.PRESETS)
+              "dvf_sup": 0.}  # squared error to a known true DVF: not in the papers (TrainConfig.dvf_weight sets it)
 LEVEL_WEIGHTS = {lvl: 1 / 3 for lvl in LEVELS}                            # deep supervision
 _NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "dice_warp": ("warped_seg",),
-          "ce_seg": ("seg",)}
+          "ce_seg": ("seg",), "dvf_sup": ("dvf",)}
 
 # %% ../nbs/06_losses.ipynb #0e68d542
 def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor, spacing:Sequence[float],
                  level:str, eps_dice:float, batch_dice:bool,
-                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None, ncc_sigma:float=0.) -> dict[str, Tensor]:
+                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None, ncc_sigma:float=0.,
+                 true_dvf:Optional[Tensor]=None) -> dict[str, Tensor]:
     "Unweighted loss terms at one level."
     for t in terms:
         for field in _NEEDS[t]:
@@ -240,6 +242,9 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
         out["ncc"] = ncc_loss(a, b)
     if "bending" in terms:
         out["bending"] = bending_energy(o.dvf.float(), [s * LEVEL_STRIDE[level] for s in spacing])
+    if "dvf_sup" in terms:   # mean squared length (mm^2) of the error to the true DVF
+        if true_dvf is None: raise ValueError("loss term 'dvf_sup' needs the batch's true DVF (batch.dvf), which is None")
+        out["dvf_sup"] = ((o.dvf.float() - true_dvf.float()) ** 2).sum(1).mean()
     if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa, eps_dice, batch_dice)
     return out
 
@@ -261,7 +266,8 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
     for lvl in LEVELS:
         lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl), crop_to_level(batch.fixed_seg, lvl),
                           spacing, lvl, eps_dice, batch_dice,
-                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None), ncc_sigma)
+                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None), ncc_sigma,
+                          None if batch.dvf is None else crop_to_level(batch.dvf, lvl))
         for t, v in lt.items():
             total = total + level_weights[lvl] * weights[t] * v
             logged[f"{lvl}/{t}"] = v.detach()

@@ -102,6 +102,8 @@ class TrainConfig:
     init_reg: str = ""             # warm start: the reg run (folder or pretrained:reg) that starts the registration path
     warm_lr: float = 0.1           # warm start: learning-rate factor of the parameters copied from a trained run
     seg_weight: float = 1.         # weight of the segmentation terms (Dice and `ce`) beside the registration terms (papers: 1)
+    dvf_model: str = "voxel"       # voxel (papers: a DVF per voxel) | coarse | svf (models.jrs.JRSConfig.dvf_model)
+    dvf_weight: float = 0.         # weight of the squared error to the cohort's true DVF (losses `dvf_sup`); 0: none (papers)
 
     def __post_init__(self): check_train_config(self)
     @property
@@ -133,6 +135,7 @@ def check_train_config(c:TrainConfig):
     if c.schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {c.schedule!r}")
     if not (c.ce >= 0 and math.isfinite(c.ce)): raise ValueError(f"ce must be >= 0, got {c.ce}")
     if not (0 <= c.ncc_sigma <= 5): raise ValueError(f"ncc_sigma must lie in [0, 5] voxels (0: no smoothing), got {c.ncc_sigma}")
+    if not (0 <= c.dvf_weight <= 10): raise ValueError(f"dvf_weight must lie in [0, 10] (0: none), got {c.dvf_weight}")
     for k in ("warm_lr", "seg_weight"):
         if not (0 < getattr(c, k) <= 1): raise ValueError(f"{k} must lie in (0, 1], got {getattr(c, k)}")
 
@@ -146,13 +149,11 @@ def lr_at(c:TrainConfig, it:int) -> float:
     return lr
 
 # %% ../nbs/08_train.ipynb #9da92b25
-# The CPU recipe: what the CPU presets change from the papers, and why (measured on the demo cohort, 2 CPU cores;
-# the learning tutorial shows the measurements). The GAN family keeps the GAN paper's optimiser and learning rate.
+# The CPU recipe: what the CPU presets change from the papers (`DEVIATIONS` says why; the learning tutorial measures
+# it). The GAN family keeps the GAN paper's optimiser and learning rate.
 CPU_RECIPE = dict(
     batch=2, swap=False,      # 2 distinct pairs: BatchNorm statistics over one pair and its own swap were poor
-    optimizer="adam", lr=1e-2,  # Adam 1e-2 (papers: RAdam 1e-4): RAdam's own warm-up spans ~1000 iterations (at iteration
-                              # 100 its step is ~0.2x the nominal rate); in 40 iterations on one pair Adam lowered the seg
-                              # loss to 1.61, RAdam to 2.39, and only Adam moved the registration off the identity
+    optimizer="adam", lr=1e-2,  # papers: RAdam 1e-4, whose own warm-up spans ~1000 iterations
     schedule="cosine", warmup=20,  # a constant 1e-2 made validation DSC jump between evaluations
     window="-160,240",        # soft-tissue window: prostate, fat and muscle differ by hundredths on the papers' scale
     ce=1., batch_dice=True,   # without cross-entropy the prostate was never found; pooled Dice: organs absent from a patch
@@ -194,11 +195,9 @@ PRESETS = {
 
 # %% ../nbs/08_train.ipynb #174f4cd7
 ARCH_SETTINGS = {  # preset -> network -> where that network departs from its preset (chosen by measurement)
-    "cpu": {"seg": dict(iterations=1000),   # rectum 0.80 / 0.82 at 500 iterations, 0.82 / 0.85 at 1000 (2 validation pairs)
-            "reg": dict(iterations=1000),   # registration learns slower: +0.045 mean DSC over the identity at 600 iterations, +0.050 at 1000
+    "cpu": {"seg": dict(iterations=1000), "reg": dict(iterations=1000),   # 08_train's prose gives the measurements
             "jrs_reg": dict(iterations=400), "crossstitch": dict(iterations=400),   # warm-started from reg (`warm_start`)
-            # hard, warm-started too: its one shared trunk serves both tasks, and at full weight the segmentation terms
-            # pulled it off the copied registration (`seg_weight`; DEVIATIONS says what 1 and 0.2 did)
+            # hard, warm-started too: its one trunk serves both tasks (`seg_weight`; DEVIATIONS says why 0.3)
             "hard": dict(iterations=600, seg_weight=0.3)},
 }
 
@@ -223,7 +222,7 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 def _model_config(cfg:TrainConfig, spacing) -> JRSConfig:
-    kw = dict(spacing=tuple(spacing), seed=cfg.seed, window=cfg.window_tuple)
+    kw = dict(spacing=tuple(spacing), seed=cfg.seed, window=cfg.window_tuple, dvf_model=cfg.dvf_model)
     if cfg.filter_tuple: kw["filters"] = cfg.filter_tuple
     return JRSConfig(cfg.network, **kw)
 
@@ -258,7 +257,8 @@ def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor
     if cfg.ncc_window and cfg.window and "ncc" in terms:   # NCC of the soft-tissue window
         w = lambda x: apply_window(x, cfg.window_tuple)
         o = MultiLevel(*[lv._replace(warped_image=w(lv.warped_image)) for lv in o]); b = b._replace(fixed=w(b.fixed))
-    w = {**CS_WEIGHTS, "dice_seg": CS_WEIGHTS["dice_seg"] * cfg.seg_weight, "ce_seg": cfg.ce * cfg.seg_weight}
+    if cfg.dvf_weight and "bending" in terms: terms = terms + ("dvf_sup",)
+    w = {**CS_WEIGHTS, "dice_seg": cfg.seg_weight, "ce_seg": cfg.ce * cfg.seg_weight, "dvf_sup": cfg.dvf_weight}
     return weighted_loss(terms, o, b, w, spacing, batch_dice=cfg.batch_dice,
                          ncc_sigma=cfg.ncc_sigma)
 
@@ -358,7 +358,7 @@ def build_networks(s:TrainState, ck:Optional[dict]):
 def load_training_data(s:TrainState):
     "The training split and its patch streams: patch i is a pure function of (seed, i)."
     cfg = s.cfg
-    s.vols = JRSDataset(cfg.data, "train", load_dvf=False)   # training needs no ground-truth DVF (and swap would invert it)
+    s.vols = JRSDataset(cfg.data, "train", load_dvf=cfg.dvf_weight > 0)   # the true DVF only for `dvf_sup`
     s.ds = PatchDataset(s.vols, cfg.patch, cfg.seed, length=max(cfg.iterations * s.per_it, 1), patches_per_pair=cfg.patches_per_pair)
     if _split_bytes(s.vols) <= PRELOAD_BYTES: s.ds.preload()   # reading NIfTI for every patch took 2/3 of a CPU iteration
     if s.critic is not None:

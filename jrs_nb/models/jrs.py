@@ -13,8 +13,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn, Tensor
 
-from ..core import JRSOutput, MultiLevel, LEVELS, N_CLASSES, one_hot
-from ..layers import warp
+from ..core import JRSOutput, MultiLevel, LEVELS, LEVEL_STRIDE, N_CLASSES, one_hot
+from ..layers import warp, DVF_MODELS, upsample_low, integrate_velocity
 from .unet import UNet, Levels, n_params
 from .crossstitch import CrossStitchUNet
 
@@ -43,10 +43,13 @@ class JRSConfig:
     alpha_std: float = 0.25
     seed: int = 0                                   # seed of the alpha initialisation
     window: tuple[float, float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
+    dvf_model: str = "voxel"                        # voxel (papers) | coarse | svf: `layers.DVF_MODELS`, see `deform`
     in_channels: dict = field(init=False)           # derived: path -> input channels
 
     def __post_init__(self):
         if self.name not in NETWORKS: raise ValueError(f"unknown network {self.name!r}; choose one of {NETWORKS}")
+        if self.dvf_model not in DVF_MODELS:
+            raise ValueError(f"dvf_model must be one of {DVF_MODELS}, got {self.dvf_model!r}")
         if self.filters is None: self.filters = (16, 32, 64) if self.name == "crossstitch" else (23, 45, 91)
         self.filters, self.spacing = tuple(int(f) for f in self.filters), tuple(float(s) for s in self.spacing)
         if len(self.filters) != 3 or len(self.spacing) != 3:
@@ -112,7 +115,17 @@ class JRSNet(nn.Module):
     def _organs(self, moving_seg:Tensor, dtype) -> Tensor:
         return one_hot(moving_seg, self.config.n_classes)[:, 1:].to(dtype)
 
+    def deform(self, dvf:Levels, # the DVF heads' outputs at the three levels
+               spatial:Sequence[int] # (D, H, W) of the input patch
+              ) -> Levels: # phi (mm) at the three levels under `config.dvf_model`
+        "The heads' outputs as displacements: per voxel (`voxel`), or the `low` field upsampled (`coarse`, `svf`)."
+        m = self.config.dvf_model
+        if m == "voxel": return dvf
+        low = dvf.low if m == "coarse" else integrate_velocity(dvf.low, [LEVEL_STRIDE["low"] * s for s in self.config.spacing])
+        return Levels(*(upsample_low(low, spatial, lv) for lv in LEVELS))
+
     def _pack(self, seg:Levels|None, dvf:Levels|None, moving:Tensor|None, moving_seg:Tensor|None) -> MultiLevel:
+        if dvf is not None: dvf = self.deform(dvf, moving.shape[2:])
         outs = []
         for i, lv in enumerate(LEVELS):
             s, d, wi, ws = (seg[i] if seg is not None else None), (dvf[i] if dvf is not None else None), None, None
