@@ -104,16 +104,13 @@ class TrainConfig:
     seg_weight: float = 1.         # weight of the segmentation terms (Dice and `ce`) beside the registration terms (papers: 1)
     dvf_model: str = "voxel"       # voxel (papers: a DVF per voxel) | coarse | svf (models.jrs.JRSConfig.dvf_model)
     dvf_weight: float = 0.         # weight of the squared error to the cohort's true DVF (losses `dvf_sup`); 0: none (papers)
+    bending: float = 0.5           # weight of the bending energy (mm^-2; CS paper: 0.5; the GAN family keeps its own 1)
 
     def __post_init__(self): check_train_config(self)
-    @property
-    def network(self) -> str: return GAN_ARCHS[self.arch][0] if self.arch in GAN_ARCHS else self.arch
-    @property
-    def critic(self) -> Optional[str]: return GAN_ARCHS[self.arch][2] if self.arch in GAN_ARCHS else None
-    @property
-    def gan_family(self) -> bool: return self.arch in GAN_ARCHS
-    @property
-    def learning_rate(self) -> float: return self.lr or (1e-5 if self.gan_family else 1e-4) * self.lr_scale
+    network = property(lambda self: GAN_ARCHS[self.arch][0] if self.arch in GAN_ARCHS else self.arch)   # the network trained
+    critic = property(lambda self: GAN_ARCHS[self.arch][2] if self.arch in GAN_ARCHS else None)   # critic variant or None
+    gan_family = property(lambda self: self.arch in GAN_ARCHS)
+    learning_rate = property(lambda self: self.lr or (1e-5 if self.gan_family else 1e-4) * self.lr_scale)
     filter_tuple = property(lambda self: parse_filters(self.filters))   # (f0, f1, f2) or None
     window_tuple = property(lambda self: parse_window(self.window))     # (lo, hi) HU or None
     def lr_at(self, it:int) -> float: return lr_at(self, it)
@@ -136,6 +133,7 @@ def check_train_config(c:TrainConfig):
     if not (c.ce >= 0 and math.isfinite(c.ce)): raise ValueError(f"ce must be >= 0, got {c.ce}")
     if not (0 <= c.ncc_sigma <= 5): raise ValueError(f"ncc_sigma must lie in [0, 5] voxels (0: no smoothing), got {c.ncc_sigma}")
     if not (0 <= c.dvf_weight <= 10): raise ValueError(f"dvf_weight must lie in [0, 10] (0: none), got {c.dvf_weight}")
+    if not (0 <= c.bending <= 1000): raise ValueError(f"bending must lie in [0, 1000], got {c.bending}")
     for k in ("warm_lr", "seg_weight"):
         if not (0 < getattr(c, k) <= 1): raise ValueError(f"{k} must lie in (0, 1], got {getattr(c, k)}")
 
@@ -258,7 +256,7 @@ def network_loss(cfg:TrainConfig, o, b:PairBatch, spacing) -> tuple[torch.Tensor
         w = lambda x: apply_window(x, cfg.window_tuple)
         o = MultiLevel(*[lv._replace(warped_image=w(lv.warped_image)) for lv in o]); b = b._replace(fixed=w(b.fixed))
     if cfg.dvf_weight and "bending" in terms: terms = terms + ("dvf_sup",)
-    w = {**CS_WEIGHTS, "dice_seg": cfg.seg_weight, "ce_seg": cfg.ce * cfg.seg_weight, "dvf_sup": cfg.dvf_weight}
+    w = {**CS_WEIGHTS, "bending": cfg.bending, "dice_seg": cfg.seg_weight, "ce_seg": cfg.ce * cfg.seg_weight, "dvf_sup": cfg.dvf_weight}
     return weighted_loss(terms, o, b, w, spacing, batch_dice=cfg.batch_dice,
                          ncc_sigma=cfg.ncc_sigma)
 

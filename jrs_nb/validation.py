@@ -55,7 +55,8 @@ def train_cli(argv:list[str]) -> int:
     for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float), ("filters", str), ("seed", int),
                  ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int), ("val-every", int),
                  ("val-pairs", int), ("threads", int), ("window", str), ("ce", float), ("schedule", str), ("warmup", int),
-                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float), ("seg-weight", float)):
+                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float), ("seg-weight", float),
+                 ("dvf-model", str), ("dvf-weight", float), ("bending", float)):
         ap.add_argument(f"--{k}", type=t, default=None)
     for k in ("ncc-window",):
         ap.add_argument(f"--{k}", action=argparse.BooleanOptionalAction, default=None)
