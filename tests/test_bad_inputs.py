@@ -115,6 +115,12 @@ PLAN = "toy/T/T_p000/s00"
 # ---------------------------------------------------------------- check-data
 @case("check-missing-file")
 def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / PLAN / LABELS_FILE).unlink()
+    return ctx.run("check-data", root)
+
+@case("check-unlabelled-daily")
+def _(ctx):
     root = ctx.copy("toy"); (ctx.tmp / DAILY / LABELS_FILE).unlink()
     return ctx.run("check-data", root)
 
@@ -306,6 +312,41 @@ def _(ctx):
     return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train",
                    "--no-resample")
 
+def _infer(ctx, root, *extra, run="pretrained:seg", out="pred"):
+    return ctx.run("infer", "--run", run, "--data", root, "--out", ctx.tmp / out, *extra)
+
+@case("infer-unlabelled-daily")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / DAILY / LABELS_FILE).unlink()
+    return _infer(ctx, root, "--split", "train")
+
+@case("infer-empty-split")
+def _(ctx): return _infer(ctx, ctx.copy("toy"), "--split", "val")   # one patient, in train
+
+@case("infer-unwritable-out")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / "afile").write_text("")
+    return _infer(ctx, root, "--split", "train", out="afile/pred")
+
+def _two_runs(ctx, *extra):
+    "pretrained:reg's predictions in <tmp>/pred, then pretrained:seg into the same folder."
+    root = ctx.copy("toy")
+    assert _infer(ctx, root, "--split", "train", run="pretrained:reg")[0] == 0
+    return _infer(ctx, root, "--split", "train", *extra)
+
+@case("infer-other-run")
+def _(ctx): return _two_runs(ctx)
+
+@case("infer-overwrite")
+def _(ctx): return _two_runs(ctx, "--overwrite")
+
+@case("evaluate-nothing-to-score")
+def _(ctx):
+    assert CASES["infer-unlabelled-daily"](ctx)[0] == 0
+    return ctx.run("evaluate", "--pred", ctx.tmp / "pred", "--out", ctx.tmp / "eval")
+
 @case("infer-spacing-resampled")
 def _(ctx):
     root = ctx.copy("toy")
@@ -344,3 +385,19 @@ def test_what_the_import_cases_leave_on_disk(ctx):
     assert CASES["import-keep-unlabelled"](ctx)[0] == 0
     m = load_manifest(ds); (sid,) = m.patients["B1"]["scans"]
     assert (m.scan_dir("B1", sid) / IMAGE_FILE).exists() and not (m.scan_dir("B1", sid) / LABELS_FILE).exists()
+
+
+def test_infer_read_only_out_refused_before_work(ctx, monkeypatch):
+    "A folder the user may not write (faked: root writes anywhere) is refused before any work."
+    import jrs_nb.inference as inf
+    root = ctx.copy("toy")
+    (ctx.tmp / "ro").mkdir()
+    monkeypatch.setattr(inf.os, "access", lambda p, mode: Path(p) != ctx.tmp / "ro")
+    def no_model(*a, **k): raise AssertionError("the model was loaded")
+    monkeypatch.setattr(inf, "load_model", no_model)
+    code, out = _infer(ctx, root, "--split", "train", out="ro/pred")
+    lines = ctx.normalise(out).strip().splitlines()
+    want = ("jrs-nb infer: error: <tmp>/ro/pred: cannot write the predictions there (Permission "
+            "denied: <tmp>/ro): choose a writable --out")
+    assert code == 2 and lines == [want], out
+    assert not (ctx.tmp / "ro" / "pred").exists()
