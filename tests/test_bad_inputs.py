@@ -216,6 +216,34 @@ def test_no_planning_note_without_another_scan(ctx):
     code, out = CASES["import-only-scan-fails"](ctx)
     assert code == 1 and "next usable scan" not in out and "becomes the planning scan" not in out, out
 
+@case("import-error-exit")
+def _(ctx): return CASES["import-missing-slice"](ctx)
+
+def _reimport(ctx, ct):
+    "The clean dataset's P1 imported again from an export whose CT folder `ct` lost a slice."
+    root, src = ctx.copy("ds"), ctx.copy("dicom")
+    sorted((src / "P1" / ct).glob("CT.*.dcm"))[12].unlink()
+    return ctx.run("import-dicom", src, root, *IMPORT, "--synonyms", ctx.copy("syn.json"))
+
+@case("import-reimport-keeps-scan")
+def _(ctx): return _reimport(ctx, "CT1")
+
+@case("import-reimport-planning-lost")
+def _(ctx): return _reimport(ctx, "CT0")
+
+def test_a_reimport_deletes_no_scan(ctx):
+    "A scan that fails now keeps its earlier import and pair; a lost planning scan: all kept."
+    def volumes(root): return {p.relative_to(root) for p in (root / "clinic").rglob("*.nii.gz")}
+    before = load_manifest(ctx.made / "ds")
+    files = volumes(ctx.made / "ds")
+    for ct in ("CT1", "CT0"):
+        assert _reimport(ctx, ct)[0] == 1
+        m = load_manifest(ctx.tmp / "ds")
+        assert m.patients["P1"]["scans"] == before.patients["P1"]["scans"]
+        assert m.pairs == before.pairs and volumes(ctx.tmp / "ds") == files
+        for d in ("ds", "dicom", "syn.json"):
+            (shutil.rmtree if (ctx.tmp / d).is_dir() else Path.unlink)(ctx.tmp / d)
+
 @case("import-rtstruct-slices-missing")
 def _(ctx):
     src = ctx.copy("dicom")

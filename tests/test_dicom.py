@@ -235,7 +235,8 @@ def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
     assert load_synonyms(tmp_path / "syn.json").organ("Zaadblaasjes") == "seminal_vesicles"
     code = _run_script("import_dicom.py", [src / "JRS002", tmp_path / "ds", "--no-align", "--no-qc", "--split", "test", "--spacing", "2",
                                            "--synonyms", tmp_path / "syn.json", "--site", "emc"], monkeypatch)
-    assert code == 0
+    assert code == 1                  # JRS002 is imported, but its coronal MPR is skipped with an [error]
+    assert "1 error(s): what they name is not in the dataset (exit 1)" in capsys.readouterr().out
     m = load_manifest(tmp_path / "ds"); assert m.splits["test"] == ["JRS002"] and m.patients["JRS002"]["site"] == "emc"
     man = load_manifest(root); sid = man.patients["JRS002"]["scans"][1]; d = man.scan_dir("JRS002", sid)
     ct = man.patients["JRS002"]["dicom"][sid]["folder"]
