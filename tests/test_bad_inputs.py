@@ -259,6 +259,21 @@ def _(ctx):
                    {1: "Prostate", 2: "SV", 3: "Rectum"}, {"Bladder": blad})
     return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
 
+@case("import-own-rtstruct")
+def _(ctx):
+    root, d, ct, _ = _daily(ctx)
+    _edit_labels(d / LABELS_FILE, lambda l: np.where(l == 3, 0, l))   # a prediction, no rectum
+    assert ctx.run("export-rtstruct", d / LABELS_FILE, ct, ct / "RS.jrs.dcm")[0] == 0   # the newest
+    return ctx.run("import-dicom", ctx.tmp / "dicom", ctx.tmp / "ds2", *IMPORT, "--synonyms",
+                   ctx.copy("syn.json"))
+
+def test_own_rtstruct_is_not_ground_truth(ctx):
+    assert CASES["import-own-rtstruct"](ctx)[0] == 0
+    m = load_manifest(ctx.tmp / "ds2")
+    sid = m.patients["P1"]["scans"][1]
+    assert Path(m.patients["P1"]["dicom"][sid]["rtstruct"]).name == "RS.dcm"
+    assert (read_volume(m.scan_dir("P1", sid) / LABELS_FILE)[0] == 3).any()   # the clinic's rectum
+
 @case("import-split-moved")
 def _(ctx):
     root = ctx.copy("ds")    # P1 was imported into 'test'

@@ -131,7 +131,10 @@ def test_export_reimport_roundtrip(imported, tmp_path):
     from rt_utils import RTStructBuilder
     rs = RTStructBuilder.create_from(str(src / "daily"), str(src / "daily" / "RS.pred.dcm"))
     assert dice(rs.get_roi_mask_by_name("Bladder").transpose(2, 0, 1), masks[4]) > 0.99
-    # the whole loop: re-import the planning CT + the daily CT with the exported RTSTRUCT
+    # the whole loop: re-import the planning CT + the daily CT with the exported RTSTRUCT, once a
+    # reviewer has approved it (an unapproved export of jrs_nb is never taken as ground truth)
+    ds.ApprovalStatus = "APPROVED"
+    ds.save_as(src / "daily" / "RS.pred.dcm")
     root2 = tmp_path / "ds2"
     rep2 = import_dicom(src, root2, ImportOptions(site="clinic", crop_margin_mm=20), verbose=False)
     assert rep2.patients == {pid: "imported"}

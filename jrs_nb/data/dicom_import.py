@@ -21,6 +21,7 @@ from .io import (write_volume, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LA
 from .dicom import (CTSeries, ImportReport, RoiMap, load_synonyms, write_synonyms, is_prostate_bed,
                                scan_dicom, match_structs)
 from .raster import LoadedScan, read_dicom_scan, combine_masks
+from .rtstruct import drop_own_structs
 from .align import iso_grid, resample_image, resample_masks, affine_align, affine_summary, torso_mask, organ_bbox, crop_grid
 
 # %% auto #0
@@ -409,7 +410,10 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
     opts = opts or ImportOptions(); root = Path(root)
     _check_split(opts); root.mkdir(parents=True, exist_ok=True)
     roi_map = synonyms if isinstance(synonyms, RoiMap) else load_synonyms(synonyms)
-    report = ImportReport(); series, structs = scan_dicom(src, report); match_structs(series, structs, report)
+    report = ImportReport()
+    series, structs = scan_dicom(src, report)
+    structs = drop_own_structs(structs, report)   # jrs_nb's own predictions: never ground truth
+    match_structs(series, structs, report)
     by_patient = defaultdict(list)
     for s in series.values(): by_patient[s.patient_id or "anonymous"].append(s)
     man = _open_manifest(root, opts)

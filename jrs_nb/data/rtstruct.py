@@ -21,7 +21,8 @@ from .raster import sort_slices, read_ct, combine_masks
 from .align import resample_masks
 
 # %% auto #0
-__all__ = ['dataset_scan_of', 'absent_of_labels', 'export_rtstruct', 'export_rtstruct_cli']
+__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'is_own_rtstruct', 'drop_own_structs', 'export_rtstruct',
+           'export_rtstruct_cli']
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
 def dataset_scan_of(labels:str|Path # a label file
@@ -136,6 +137,42 @@ def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transf
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     return on_ct
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
+OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
+
+def is_own_rtstruct(ds # a pydicom dataset (the header is enough)
+                   ) -> bool:
+    "Whether an RTSTRUCT holds jrs_nb's own, unapproved predicted contours (never ground truth)."
+    status = str(getattr(ds, "ApprovalStatus", "") or "").upper()
+    own = str(getattr(ds, "Manufacturer", "") or "") == "jrs_nb"
+    described = str(getattr(ds, "SeriesDescription", "") or "") == OWN_DESCRIPTION
+    return own and described and status != "APPROVED"
+
+def drop_own_structs(structs:list, # `StructSet`s of `scan_dicom`
+                     report:ImportReport) -> list:
+    "The RTSTRUCTs that are not jrs_nb's own predicted contours (skipped, with a warning)."
+    import pydicom
+    keep = []
+    for st in structs:
+        ds = pydicom.dcmread(st.path, stop_before_pixels=True)
+        if not is_own_rtstruct(ds):
+            keep.append(st)
+            continue
+        status = getattr(ds, "ApprovalStatus", "") or "none"
+        msg = (f"written by jrs_nb ({OWN_DESCRIPTION!r}, ApprovalStatus {status}): predicted "
+               "contours are never taken as ground truth; skipped (once a reviewer approves them, "
+               "ApprovalStatus APPROVED, they are the clinic's)")
+        report.add("warning", "own_rtstruct", msg, st.path)
+    return keep
+
+def _mark_unapproved(path:Path):
+    "Set ApprovalStatus UNAPPROVED in the RTSTRUCT at `path`: predicted contours await a review."
+    import pydicom
+    from jrs_nb.data.dicom_write import save_dicom
+    ds = pydicom.dcmread(path)
+    ds.ApprovalStatus = "UNAPPROVED"
+    save_dicom(ds, Path(path))
+
 # %% ../../nbs/02e_data.rtstruct.ipynb #24d6b68d
 def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
@@ -165,7 +202,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
     notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
         f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
-    write_rtstruct(combined, files, out, names, label=label, description="jrs_nb predicted contours")
+    write_rtstruct(combined, files, out, names, label=label, description=OWN_DESCRIPTION)
+    _mark_unapproved(out)   # a proposal until a reviewer approves it: never ground truth on import
     return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #93e3a68d
