@@ -263,7 +263,8 @@ def _(ctx):
 def _(ctx):
     root, d, ct, _ = _daily(ctx)
     _edit_labels(d / LABELS_FILE, lambda l: np.where(l == 3, 0, l))   # a prediction, no rectum
-    assert ctx.run("export-rtstruct", d / LABELS_FILE, ct, ct / "RS.jrs.dcm")[0] == 0   # the newest
+    out = ct / "RS.jrs.dcm"                                          # the newest RTSTRUCT
+    assert ctx.run("export-rtstruct", d / LABELS_FILE, ct, out, "--allow-missing", "rectum")[0] == 0
     return ctx.run("import-dicom", ctx.tmp / "dicom", ctx.tmp / "ds2", *IMPORT, "--synonyms",
                    ctx.copy("syn.json"))
 
@@ -273,6 +274,29 @@ def test_own_rtstruct_is_not_ground_truth(ctx):
     sid = m.patients["P1"]["scans"][1]
     assert Path(m.patients["P1"]["dicom"][sid]["rtstruct"]).name == "RS.dcm"
     assert (read_volume(m.scan_dir("P1", sid) / LABELS_FILE)[0] == 3).any()   # the clinic's rectum
+
+@case("import-roi-typo")
+def _(ctx):
+    write_patient(ctx.tmp / "src", "P1", 1, {1: "Prostate", 2: "SV", 3: "Rectum", 4: "Blader"})
+    return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
+
+@case("import-empty-roi")
+def _(ctx):
+    for s, empty in ((0, ()), (1, (4,))):        # the daily: a template's empty bladder ROI
+        hu, lab = pelvis_scan(SHAPE, SP, seed=0, patient=0, scan=s)
+        d = ctx.tmp / "src" / "P1" / f"CT{s}"
+        info = write_ct_series(hu, d, SP, patient_id="P1", date=f"2024030{s + 1}")
+        write_rtstruct(lab, info["files"], d / "RS.dcm", empty=empty, date=f"2024030{s + 1}")
+    return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
+
+def test_a_missing_organ_is_never_declared_absent(ctx):
+    "A misspelled ROI or an empty one: no declaration in the manifest (a warning says what to do)."
+    for rid in ("import-roi-typo", "import-empty-roi"):
+        assert CASES[rid](ctx)[0] == 0
+        m = load_manifest(ctx.tmp / "ds")
+        assert not any(m.absent("P1", s) for s in m.patients["P1"]["scans"]), rid
+        shutil.rmtree(ctx.tmp / "src")
+        shutil.rmtree(ctx.tmp / "ds")
 
 @case("import-split-moved")
 def _(ctx):
@@ -341,6 +365,19 @@ def _(ctx):
 @case("export-roi-names")
 def _(ctx):
     root, d, ct, _ = _daily(ctx); return ctx.run("export-rtstruct", d / LABELS_FILE, ct, ctx.tmp / "RS.dcm")
+
+def _no_rectum(ctx, *extra):
+    "A prediction without the rectum, in the daily scan's folder, exported onto the daily CT."
+    root, d, ct, _ = _daily(ctx)
+    lab, sp, org = read_volume(d / LABELS_FILE)
+    write_volume(np.where(lab == 3, 0, lab).astype(np.uint8), d / "pred.nii.gz", sp, org)
+    return ctx.run("export-rtstruct", d / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", *extra)
+
+@case("export-organ-missing")
+def _(ctx): return _no_rectum(ctx)
+
+@case("export-allow-missing")
+def _(ctx): return _no_rectum(ctx, "--allow-missing", "rectum")
 
 @case("export-bad-roi-name")
 def _(ctx):

@@ -243,8 +243,10 @@ def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
     m = load_manifest(tmp_path / "ds"); assert m.splits["test"] == ["JRS002"] and m.patients["JRS002"]["site"] == "emc"
     man = load_manifest(root); sid = man.patients["JRS002"]["scans"][1]; d = man.scan_dir("JRS002", sid)
     ct = man.patients["JRS002"]["dicom"][sid]["folder"]
+    # this daily RTSTRUCT's SV ROI is empty: not "absent", so the export needs the user's word
     code = _run_script("export_rtstruct.py", [d / LABELS_FILE, ct, tmp_path / "RS.out.dcm", "--transform",
-                                              d / "affine_to_planning.tfm"], monkeypatch)
+                                              d / "affine_to_planning.tfm", "--allow-missing",
+                                              "seminal_vesicles"], monkeypatch)
     assert code == 0 and pydicom.dcmread(tmp_path / "RS.out.dcm").Modality == "RTSTRUCT"
     assert _run_script("import_dicom.py", [tmp_path / "nowhere", tmp_path / "ds3"], monkeypatch) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -19,7 +19,8 @@ from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COL
 from .io import (write_volume, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE, SPLITS,
                             atomic_write, temp_dir, ABSENT)
 from .dicom import (CTSeries, ImportReport, RoiMap, load_synonyms, write_synonyms, is_prostate_bed,
-                               scan_dicom, match_structs)
+                               scan_dicom, match_structs, normalise_roi_name)
+from .validate import near_name
 from .raster import LoadedScan, read_dicom_scan, combine_masks
 from .rtstruct import drop_own_structs
 from .align import iso_grid, resample_image, resample_masks, affine_align, affine_summary, torso_mask, organ_bbox, crop_grid
@@ -100,22 +101,30 @@ def order_scans(series:list[CTSeries], planning:str|None=None) -> list[CTSeries]
 def _absent_organs(loaded:dict, labs:dict) -> tuple[dict, dict]:
     "({scan: {organ: reason}} to declare absent, {scan: prostate-bed ROI name}) of one patient's imported scans."
     beds = {sid: n for sid, L in loaded.items() for n, o in L.roi_mapping.items() if o == "prostate" and is_prostate_bed(n)}
-    out = {}
-    for sid, L in loaded.items():
-        lab, a = labs[sid], {}
-        if beds and (lab is None or not (lab == 2).any()):   # an anatomical fact: every scan of the patient
-            s0 = sid if sid in beds else next(iter(beds))
-            a["seminal_vesicles"] = (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
-                                     f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
-        if lab is not None:                                  # a fact of this scan's contours
-            rois = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}
-            for l in ORGANS:
-                o = LABELS[l]
-                if o in a or (lab == l).any(): continue
-                a[o] = (f"not contoured: ROI {rois[o]!r} of the RTSTRUCT covers no voxel of this scan" if o in rois else
-                        f"not contoured: no ROI of the RTSTRUCT is a {o} (its ROIs: {', '.join(sorted(L.roi_mapping)) or 'none'})")
-        if a: out[sid] = a
-    return out, beds
+    why = lambda s0: (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
+                      f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
+    return {sid: {"seminal_vesicles": why(sid if sid in beds else next(iter(beds)))}   # only this
+            for sid in loaded if beds and (labs[sid] is None or not (labs[sid] == 2).any())}, beds
+
+_TYPO = ("ROI {n!r} is not in the synonym table but close to {s!r} ({o}): if it is the {o}, add "
+         "the name to a synonym table (--synonyms); not imported")
+_MISSING = ("{o} not contoured ({how}); not declared absent (only a declaration or a prostate bed "
+            "makes an organ absent): contour it, or declare it absent (Manifest.declare_absent)")
+
+def _organ_warnings(job, absent:dict):
+    "Warn of each organ a labelled scan lacks (undeclared) and each ROI name near a known one."
+    known = {normalise_roi_name(s): (s, o) for o, ss in job.roi_map.synonyms.items()
+             for s in [o, *ss]}
+    for sid, L in job.loaded.items():
+        def add(kind, msg, L=L, sid=sid):
+            job.report.add("warning", kind, msg, L.struct or L.series.folder, job.patient, sid)
+        for n in (n for n, o in L.roi_mapping.items() if o == "-"):
+            if hit := near_name(normalise_roi_name(n), known):
+                add("roi_name_typo", _TYPO.format(n=n, s=known[hit][0], o=known[hit][1]))
+        rois, lab = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}, job.labs[sid]
+        for o in (LABELS[l] for l in ORGANS if lab is not None and not (lab == l).any()):
+            how = f"ROI {rois[o]!r} covers no voxel" if o in rois else f"no ROI is a {o}"
+            if o not in absent.get(sid, {}): add("organ_missing", _MISSING.format(o=o, how=how))
 
 # %% ../../nbs/02d_data.dicom_import.ipynb #001d29c9
 @dataclass
@@ -300,6 +309,7 @@ def _write_patient(job:_PatientImport, root:Path, ref:sitk.Image,
     sids = list(job.loaded); grid = ((job.opts.spacing,) * 3, tuple(ref.GetOrigin()[::-1]))
     entry = {"site": job.opts.site, "scans": sids, "planning": sids[0], "labelled": [], "dicom": {}}
     absent, beds = _absent_organs(job.loaded, job.labs)
+    _organ_warnings(job, absent)
     if absent: entry["absent"] = absent   # manifest: organs declared absent per scan, with the reason
     tmp = temp_dir(root / job.opts.site, f".tmp_{job.patient}_")
     try:

@@ -13,16 +13,16 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import JRSDataError, command, LABELS, ORGANS, PRETTY
-from .io import read_sitk, load_manifest, MANIFEST
+from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, PRETTY
+from .io import read_sitk, load_manifest, MANIFEST, LABELS_FILE
 from .dicom_write import write_rtstruct
 from .dicom import ImportReport, scan_dicom, find_series, load_synonyms
 from .raster import sort_slices, read_ct, combine_masks
 from .align import resample_masks
 
 # %% auto #0
-__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'is_own_rtstruct', 'drop_own_structs', 'export_rtstruct',
-           'export_rtstruct_cli']
+__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'planning_organs', 'is_own_rtstruct', 'drop_own_structs',
+           'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
 def dataset_scan_of(labels:str|Path # a label file
@@ -137,6 +137,32 @@ def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transf
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     return on_ct
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #00d20e92
+def planning_organs(src:dict|None # `dataset_scan_of` a label file
+                   ) -> tuple[list[str], Path|None]:
+    "The organs in the planning contours of the labels' patient, and their file ([], None)."
+    if src is None: return [], None
+    m = load_manifest(src["root"])
+    f = m.scan_dir(src["patient"], m.planning(src["patient"])) / LABELS_FILE
+    if not f.exists(): return [], None
+    lab = sitk.GetArrayFromImage(read_sitk(f))
+    return [LABELS[l] for l in ORGANS if (lab == l).any()], f
+
+def _check_missing(masks:dict, absent:dict, allow:Sequence[str], src:dict|None, notes:list, where):
+    "Refuse a label map that lacks an organ of the planning contours (neither absent nor allowed)."
+    organs, f = planning_organs(src)
+    have = {LABELS[l] for l in masks}
+    missing = [o for o in organs if o not in have and o not in absent and o not in allow]
+    if missing:
+        names = ", ".join(map(repr, missing))
+        raise JRSDataError(f"organ(s) {names} of the planning contours ({f}) missing from the "
+                           "label map: an RTSTRUCT without them would look complete; check the "
+                           f"prediction, or pass --allow-missing {missing[0]} (per organ) to "
+                           "export without them", where)
+    for o in allow:
+        if o in organs and o not in have: notes.append(f"{o}: in the planning contours, not in the "
+                                                       "label map: not written (--allow-missing)")
+
 # %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
 OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
 
@@ -183,7 +209,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     priority:Sequence[int]|None=None,
                     label:str="jrs_nb",
                     absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
-                    notes:list|None=None # receives what was decided on the way (transform applied, organs clipped, absent)
+                    notes:list|None=None, # receives what was decided (transform, clipped, absent)
+                    allow_missing:Sequence[str]=() # organs of the planning contours it may lack
                    ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     notes = notes if notes is not None else []
@@ -193,6 +220,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
     masks = _drop_absent(lab, absent, notes, where)
     src = dataset_scan_of(where) if where is not None else None
+    _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error
     if src is not None and transform is None: transform = _import_transform(src, notes, where)
     if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None: series_uid = _series_of(src, ct_dir, where)
     files = sort_slices(find_series(ct_dir, series_uid)); ct = read_ct(files, orient=False)
@@ -224,6 +252,9 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
                     help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
                     "dataset manifest or predictions.json next to the labels are found automatically")
+    ap.add_argument("--allow-missing", action="append", default=[], metavar="ORGAN",
+                    help="export although the labels lack this organ of the planning contours "
+                    "(repeatable; default: refused, exit 2)")
     a = ap.parse_args(argv)
     try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
     except ValueError: names = None
@@ -236,6 +267,12 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
         if o not in LABELS.values() or o == "background":
             print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}", file=sys.stderr); return 2
         absent[o] = why or "declared absent on the command line"
-    n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent, notes=notes)
+    bad = [o for o in a.allow_missing if o not in ORGAN_NAMES]
+    if bad:
+        print(f"{ap.prog}: error: --allow-missing {bad[0]!r}: unknown organ; organs: "
+              f"{list(ORGAN_NAMES)}", file=sys.stderr)
+        return 2
+    n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent,
+                        notes=notes, allow_missing=a.allow_missing)
     for x in notes: print(f"note: {x}")
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0

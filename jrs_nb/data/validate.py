@@ -17,7 +17,7 @@ from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_ma
 
 # %% auto #0
 __all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff', 'body_outline',
-           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'check_data_cli']
+           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
 
 # %% ../../nbs/01c_data.validate.ipynb #af0a6ec1
 @dataclass
@@ -345,6 +345,24 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     infos = _inspect_all(m, sp, rep)
     _missing_dvfs(m, rep); _pair_grids(m, infos)
     return rep
+
+# %% ../../nbs/01c_data.validate.ipynb #c6d4e29f
+def edit_distance(a:str, b:str) -> int:
+    "Levenshtein distance: the insertions, deletions and substitutions that turn `a` into `b`."
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+def near_name(name:str, names) -> str|None:
+    "The one of `names` a small edit away from `name` (1 edit up to 5 letters, else 2), or None."
+    best = min(names, key=lambda n: edit_distance(name, n), default=None)
+    if best is None: return None
+    d = edit_distance(name, best)
+    return best if 0 < d <= (1 if len(name) <= 5 else 2) else None
 
 # %% ../../nbs/01c_data.validate.ipynb #1f98a98f
 @command("jrs-nb check-data")
