@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/inference.html.md"""
 
 # %% ../nbs/09a_inference.ipynb #6e797d3f
 from __future__ import annotations
-import math, os, sys, time
+import math, os, shutil, sys, time
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
@@ -27,9 +27,10 @@ from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
-           'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid', 'infer_pair',
-           'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction',
+           'predict_volume', 'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array',
+           'on_model_grid', 'infer_pair', 'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour',
+           'contour_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -325,4 +326,87 @@ def infer_cli(argv:list[str]) -> int:
     if unl:
         print(f"{len(unl)} unlabelled daily scan(s) contoured (predict only; jrs-nb evaluate skips "
               "them): " + ", ".join(unl))
+    return 0
+
+# %% ../nbs/09a_inference.ipynb #2e0d7bdf
+CONTOUR_RUN = "pretrained:jrs_reg"   # the best measured network: validation MSD 1.31 mm (README)
+
+def _one_series(folder:Path, what:str):
+    "The one CT series of a DICOM folder (else `JRSDataError`)."
+    from jrs_nb.data.dicom import scan_dicom, ImportReport
+    if not folder.is_dir(): raise JRSDataError(f"{what}: not a folder", folder)
+    series = scan_dicom(folder, ImportReport())[0]
+    if len(series) != 1:
+        raise JRSDataError(f"{what}: the folder must hold one CT series, it holds {len(series)}",
+                           folder)
+    return next(iter(series.values()))
+
+def _stage(planning:Path, daily:Path, work:Path, overwrite:bool) -> tuple:
+    "Both DICOM folders copied under `work/dicom` as one patient: (planning series, daily series)."
+    plan, day = _one_series(planning, "--planning"), _one_series(daily, "--daily")
+    if plan.patient_id != day.patient_id:
+        raise JRSDataError(f"the planning CT is of patient {plan.patient_id!r}, the daily CT of "
+                           f"{day.patient_id!r}: give the same patient's scans", daily)
+    if work.exists() and not overwrite:
+        raise JRSDataError("holds an earlier jrs-nb contour run (work/): choose another --out, or "
+                           "pass --overwrite to redo it", work.parent)
+    if work.exists(): shutil.rmtree(work)
+    for name, src in (("planning", planning), ("daily", daily)):
+        shutil.copytree(src, work / "dicom" / name)
+    return plan, day
+
+def _daily_pair(root:Path, uid:str) -> dict:
+    "The imported pair whose daily scan is the CT series `uid`."
+    from jrs_nb.data.io import load_manifest
+    m = load_manifest(root)
+    for p in m.pairs:
+        d = m.patients[p["patient"]].get("dicom", {}).get(p["fixed"]) or {}
+        if d.get("series_uid") == uid: return p
+    raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
+                       "the import report", root / "import_report.md")
+
+def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
+            daily:str|Path, # DICOM folder: the daily CT (an RTSTRUCT there is not needed, nor used)
+            out:str|Path, # output folder: the daily RTSTRUCT, and work/ (dataset, predictions)
+            run:str=CONTOUR_RUN, overwrite:bool=False, align:bool=True,
+            crop_margin_mm:float=50., # import crop: the organs plus this margin
+            progress:bool=True) -> Path: # the daily RTSTRUCT
+    "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
+    from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
+    from jrs_nb.data.rtstruct import export_rtstruct
+    out = check_writable(out)
+    plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
+    sp = float(load_model(run).config.spacing[0])   # import at the network's voxel size
+    opts = ImportOptions(spacing=sp, align=align, crop_margin_mm=crop_margin_mm, split={"test": 1.},
+                         planning={_safe(plan.patient_id): plan.uid})
+    rep = import_dicom(out / "work" / "dicom", out / "work" / "dataset", opts, verbose=progress)
+    if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
+    p = _daily_pair(out / "work" / "dataset", day.uid)
+    pred = out / "work" / "predictions"
+    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress)
+    d = pred / p["patient"] / p["fixed"]
+    lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
+    rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
+    n = export_rtstruct(lab, daily, rs, notes=notes)
+    for x in notes: print(f"note: {x}")
+    print(f"wrote {rs} ({lab.name} of {run}): "
+          + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
+    return rs
+
+@command("jrs-nb contour")
+def contour_cli(argv:list[str]) -> int:
+    "`jrs-nb contour`: a planning CT + RTSTRUCT and an uncontoured daily CT in, its RTSTRUCT out."
+    import argparse
+    desc = ("Contour a daily CT: import the planning CT + RTSTRUCT and the daily CT, predict, "
+            "export a daily RTSTRUCT that references the daily CT (UNAPPROVED: for review).")
+    ap = argparse.ArgumentParser(prog="jrs-nb contour", description=desc)
+    ap.add_argument("--planning", required=True, help="DICOM folder: planning CT and its RTSTRUCT")
+    ap.add_argument("--daily", required=True, help="DICOM folder: the daily CT")
+    ap.add_argument("--out", required=True, help="output folder (the RTSTRUCT, and work/)")
+    ap.add_argument("--run", default=CONTOUR_RUN, help=f"trained run (default {CONTOUR_RUN})")
+    ap.add_argument("--overwrite", action="store_true", help="redo an earlier run in --out")
+    ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
+    ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
+    a = ap.parse_args(argv)
+    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin)
     return 0
