@@ -401,6 +401,12 @@ def _(ctx):
     (ctx.tmp / DAILY / LABELS_FILE).unlink()
     return _infer(ctx, root, "--split", "train")
 
+@case("infer-planning-unlabelled")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / PLAN / LABELS_FILE).unlink()    # the only pair's planning scan has no contours
+    return _infer(ctx, root, "--split", "train")
+
 @case("infer-empty-split")
 def _(ctx): return _infer(ctx, ctx.copy("toy"), "--split", "val")   # one patient, in train
 
@@ -431,6 +437,14 @@ def _(ctx):
 def _(ctx):
     root = ctx.copy("toy")
     return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train")
+
+
+# ---------------------------------------------------------------- contour
+@case("contour-other-patient")
+def _(ctx):
+    (plan,) = write_patient(ctx.tmp / "src", "P1", 0)
+    (daily,) = write_patient(ctx.tmp / "src", "P2", 0)
+    return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out")
 
 
 # ---------------------------------------------------------------- the tests
