@@ -18,6 +18,8 @@ COMMANDS = {  # name -> ("module:function", one-line help)
     "export-rtstruct": ("jrs_nb.data.rtstruct:export_rtstruct_cli", "write predicted daily contours as a DICOM RTSTRUCT referencing the daily CT"),
     "check-data": ("jrs_nb.data.validate:check_data_cli", "validate a dataset root and print a per-scan table (non-zero exit on errors)"),
     "train":      ("jrs_nb.validation:train_cli", "train (or resume) one network: --arch, --preset smoke|demo|cpu|paper; data-parallel under torchrun"),
+    "contour":    ("jrs_nb.inference:contour_cli",
+                   "contour a daily CT (DICOM): planning CT + RTSTRUCT in, daily RTSTRUCT out"),
     "infer":      ("jrs_nb.inference:infer_cli", "whole-volume inference of a trained run on one split (writes a predictions folder)"),
     "evaluate":   ("jrs_nb.evaluation:evaluate_cli", "score predictions folders: DSC/MSD/95%HD, DVF quality and error, the papers' tables"),
     "elastix":    ("jrs_nb.baselines.elastix:elastix_cli", "the elastix B-spline baseline on one split (writes a predictions folder)"),

@@ -47,9 +47,12 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
     idx = load_index(pred); data = data or idx.get("data")
     if not data: raise JRSDataError("predictions.json does not name the dataset: pass --data", pred / PRED_INDEX)
     man = load_manifest(data); method = method or idx.get("method") or pred.name; split = idx.get("split", "?")
-    rows, pair_rows = [], []
+    rows, pair_rows, skipped = [], [], []
     for key, p in idx["pairs"].items():
         sdir = man.scan_dir(p["patient"], p["fixed"])
+        if not (sdir / LABELS_FILE).exists():   # an unlabelled daily scan: nothing to score against
+            skipped.append((key, f"daily scan unlabelled: {sdir / LABELS_FILE} does not exist"))
+            continue
         gt, sp, _ = read_volume(sdir / LABELS_FILE)
         ab = man.absent(p["patient"], p["fixed"])
         mab = man.absent(p["patient"], p.get("moving") or man.planning(p["patient"]))   # the planning scan's
@@ -75,7 +78,9 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
                 err = dvf_error(dvf, read_dvf(sdir / DVF_FILE), body, gt)
                 for region, e in err.items(): pr[f"dvf_err_mean_{region}"], pr[f"dvf_err_p95_{region}"] = e["mean"], e["p95"]
         pair_rows.append(pr)
-    return pd.DataFrame(rows), pd.DataFrame(pair_rows)   # rows without ground truth stay, marked `gt_empty` and `absent`
+    res = pd.DataFrame(rows)   # rows without ground truth stay, marked `gt_empty` and `absent`
+    res.attrs["skipped"] = skipped   # [(pair, why)]: pairs not scored at all
+    return res, pd.DataFrame(pair_rows)
 
 # %% ../nbs/10_evaluation.ipynb #db285434
 def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
@@ -85,7 +90,12 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     res, prs = zip(*(evaluate_predictions(p, data) for p in preds))
+    skipped = sorted({s for r in res for s in r.attrs.get("skipped", [])})
     res, prs = pd.concat(res, ignore_index=True), pd.concat(prs, ignore_index=True)
+    if not len(res):
+        why = (f"none of the {len(skipped)} predicted pair(s) has daily contours (e.g. "
+               f"{skipped[0][0]}: {skipped[0][1]})" if skipped else "no predicted pair")
+        raise JRSDataError(f"nothing to score: {why}", preds[0])
     res.to_csv(out / "results.csv", index=False); prs.to_csv(out / "pairs.csv", index=False)
     ref = reference if reference in set(res["method"]) else None
     summaries = paper_tables(res, out, metrics, reference=ref) if len(res) else {}
@@ -99,7 +109,7 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
             fig.savefig(f, dpi=80, bbox_inches="tight"); plt.close(fig); figs.append(f.name)
     na = res["absent"].fillna("").astype(str) != "" if "absent" in res else pd.Series(False, index=res.index)
     absent = sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})   # (pair, organ, reason): not scored
-    return {"results": int((~na).sum()), "pairs": len(prs),
+    return {"results": int((~na).sum()), "pairs": len(prs), "skipped": skipped,
             "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
 @command("jrs-nb evaluate")
@@ -114,6 +124,8 @@ def evaluate_cli(argv:list[str]) -> int:
     r = evaluate(a.pred, a.out, a.data, a.reference)
     print(f"{r['pairs']} pairs, {r['results']} organ results -> {a.out} ({len(r['tables'])} tables)")
     for pair, organ, why in r["absent"]: print(f"{pair}: {organ} absent, not scored ({why})")
+    if r["skipped"]: print(f"skipped {len(r['skipped'])} pair(s), not scored (no daily contours):")
+    for pair, why in r["skipped"]: print(f"  {pair}: {why}")
     for t in r["tables"]:
         if t.startswith("msd_"): print("\n" + (Path(a.out) / t).read_text())
     return 0

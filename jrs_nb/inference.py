@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/inference.html.md"""
 
 # %% ../nbs/09a_inference.ipynb #6e797d3f
 from __future__ import annotations
-import math, sys, time
+import math, os, shutil, sys, time
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
@@ -17,17 +17,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
+from .core import hu_to_unit
 from .deformation import warp_volume
 from .metrics import keep_largest_components
-from .data.dataset import JRSDataset
+from .data.io import LABELS_FILE, MANIFEST
+from .data.validate import load_scan
+from .data.dataset import JRSDataset, Volume
 from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
 from .refine import RefineSettings, refine_dvf
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'tile_plan', 'VolumePrediction', 'predict_volume',
-           'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid', 'infer_pair',
-           'run_inference', 'infer_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction',
+           'predict_volume', 'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array',
+           'on_model_grid', 'infer_pair', 'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour',
+           'contour_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -213,19 +217,78 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
     return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
 
 # %% ../nbs/09a_inference.ipynb #7c884ada
+class _PredictSet(JRSDataset):
+    "The pairs of a split as `run_inference` reads them: an unlabelled daily scan loads (labels 0)."
+    def _load(self, patient, scan) -> Volume:
+        folder = self.manifest.scan_dir(patient, scan)
+        role = "planning" if scan == self.manifest.planning(patient) else "daily"
+        d = load_scan(folder, role, self.manifest.spacing, load_dvf=False,
+                      absent=self.manifest.absent(patient, scan), allow_unlabelled=True)
+        img = hu_to_unit(d.image)
+        return Volume(img, d.labels, None, d.spacing, d.origin, float(img.min()), folder, d.absent)
+
+def pairs_to_predict(ds:JRSDataset, # the split's pairs
+                     limit:int|None=None # only the first `limit` pairs
+                    ) -> list[dict]:
+    "The pairs whose planning scan has contours (the others named, skipped); else `JRSDataError`."
+    m = ds.manifest
+    if not ds.pairs:
+        have = ", ".join(f"{k} ({n})" for k in m.splits if (n := len(m.split_pairs(k)))) or "none"
+        raise JRSDataError(f"split {ds.split!r} holds no pair: nothing to predict; the splits with "
+                           f"pairs: {have} (choose one with --split)", ds.root / MANIFEST)
+    pairs = ds.pairs[:len(ds.pairs) if limit is None else max(0, limit)]
+    keep = []
+    for p in pairs:
+        lp = m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE
+        if lp.exists():
+            keep.append(p)
+        else:
+            print(f"{pair_key(p['patient'], p['fixed'])}: skipped: its planning scan has no "
+                  f"contours ({lp} is missing)")
+    if not keep:
+        raise JRSDataError(f"none of the {len(pairs)} pair(s) of split {ds.split!r} to predict "
+                           f"has a planning scan with contours ({LABELS_FILE}): nothing to predict",
+                           ds.root / MANIFEST)
+    return keep
+
+def check_writable(out:str|Path) -> Path:
+    "`out` (or the folder that would hold it) is a writable folder, checked first; creates nothing."
+    out = a = Path(out)
+    while not a.exists() and a != a.parent:   # the nearest folder that exists
+        a = a.parent
+    why = ("Not a directory" if not a.is_dir() else
+           "Permission denied" if not os.access(a, os.W_OK | os.X_OK) else None)
+    if why is None and a == out:             # it exists: write a file in it (read-only mounts)
+        probe = out / f".jrs_write_test_{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+    if why:
+        where = "" if a == out else f": {a}"
+        raise JRSDataError(f"cannot write the predictions there ({why}{where}): choose a writable "
+                           "--out", out)
+    return out
+
+# %% ../nbs/09a_inference.ipynb #b8b14930
 def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint file
                   data:str|Path, # dataset root
                   out:str|Path, # predictions folder
                   split:str="val", tile:int=DEFAULT_TILE, device=None, amp:bool=False,
                   limit:int|None=None, progress:bool=True,
                   resample:bool=True, # pairs whose spacing differs from the model's: resample (else refuse)
-                  compress_dvf:bool=False # write dvf.nii.gz instead of dvf.nii (large 1 mm volumes)
+                  compress_dvf:bool=False, # write dvf.nii.gz, not dvf.nii (large 1 mm volumes)
+                  overwrite:bool=False # `out` holds predictions (of any run): remove, predict again
                  ) -> dict:
-    "Predict every pair of `split` with a trained network and write the predictions folder."
+    "Predict every pair of `split` whose planning scan has contours; write the predictions folder."
+    ds = _PredictSet(data, split, load_dvf=False)
+    ds.pairs = pairs_to_predict(ds, limit)
+    check_writable(out)
     net = load_model(run, device)
-    ds = JRSDataset(data, split, load_dvf=False)
     def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         pv = ds[k]
+        unl = not (ds.manifest.scan_dir(pv.patient, pv.fixed_scan) / LABELS_FILE).exists()
         resampled = not same_spacing(net.config.spacing, pv.spacing)
         if resampled and resample and progress:
             print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on {_mm(net.config.spacing)} mm voxels, "
@@ -235,11 +298,13 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
                   absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
         extra = {"network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
-                 "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled}
+                 "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
+                 **({"unlabelled": True} if unl else {})}
         note = (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
+                + ("; unlabelled daily scan (predict only)" if unl else "")
                 + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items()))
         return kw, extra, note if progress else None
-    return predict_pairs(out, ds.pairs[:len(ds) if limit is None else min(limit, len(ds))], predict,
+    return predict_pairs(out, ds.pairs, predict, overwrite,
                          method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
                          data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing))
 
@@ -255,9 +320,99 @@ def infer_cli(argv:list[str]) -> int:
                     "10x the write time; for large 1 mm volumes")
     ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "
                     "network's training spacing (default: resample them to it and the outputs back)")
+    ap.add_argument("--overwrite", action="store_true", help="--out holds predictions (of this or "
+                    "another run): remove them and predict every pair again (default: resume this "
+                    "run's, refuse another's)")
     a = ap.parse_args(argv)
     idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
-                        compress_dvf=a.compress_dvf)
+                        compress_dvf=a.compress_dvf, overwrite=a.overwrite)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
+    unl = [k for k, p in idx["pairs"].items() if p.get("unlabelled")]
+    if unl:
+        print(f"{len(unl)} unlabelled daily scan(s) contoured (predict only; jrs-nb evaluate skips "
+              "them): " + ", ".join(unl))
+    return 0
+
+# %% ../nbs/09a_inference.ipynb #2e0d7bdf
+CONTOUR_RUN = "pretrained:jrs_reg"   # the best measured network: validation MSD 1.31 mm (README)
+
+def _one_series(folder:Path, what:str):
+    "The one CT series of a DICOM folder (else `JRSDataError`)."
+    from jrs_nb.data.dicom import scan_dicom, ImportReport
+    if not folder.is_dir(): raise JRSDataError(f"{what}: not a folder", folder)
+    series = scan_dicom(folder, ImportReport())[0]
+    if len(series) != 1:
+        raise JRSDataError(f"{what}: the folder must hold one CT series, it holds {len(series)}",
+                           folder)
+    return next(iter(series.values()))
+
+def _stage(planning:Path, daily:Path, work:Path, overwrite:bool) -> tuple:
+    "Both DICOM folders copied under `work/dicom` as one patient: (planning series, daily series)."
+    plan, day = _one_series(planning, "--planning"), _one_series(daily, "--daily")
+    if plan.patient_id != day.patient_id:
+        raise JRSDataError(f"the planning CT is of patient {plan.patient_id!r}, the daily CT of "
+                           f"{day.patient_id!r}: give the same patient's scans", daily)
+    if work.exists() and not overwrite:
+        raise JRSDataError("holds an earlier jrs-nb contour run (work/): choose another --out, or "
+                           "pass --overwrite to redo it", work.parent)
+    if work.exists(): shutil.rmtree(work)
+    for name, src in (("planning", planning), ("daily", daily)):
+        shutil.copytree(src, work / "dicom" / name)
+    return plan, day
+
+def _daily_pair(root:Path, uid:str) -> dict:
+    "The imported pair whose daily scan is the CT series `uid`."
+    from jrs_nb.data.io import load_manifest
+    m = load_manifest(root)
+    for p in m.pairs:
+        d = m.patients[p["patient"]].get("dicom", {}).get(p["fixed"]) or {}
+        if d.get("series_uid") == uid: return p
+    raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
+                       "the import report", root / "import_report.md")
+
+def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
+            daily:str|Path, # DICOM folder: the daily CT (an RTSTRUCT there is not needed, nor used)
+            out:str|Path, # output folder: the daily RTSTRUCT, and work/ (dataset, predictions)
+            run:str=CONTOUR_RUN, overwrite:bool=False, align:bool=True,
+            crop_margin_mm:float=50., # import crop: the organs plus this margin
+            progress:bool=True) -> Path: # the daily RTSTRUCT
+    "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
+    from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
+    from jrs_nb.data.rtstruct import export_rtstruct
+    out = check_writable(out)
+    plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
+    sp = float(load_model(run).config.spacing[0])   # import at the network's voxel size
+    opts = ImportOptions(spacing=sp, align=align, crop_margin_mm=crop_margin_mm, split={"test": 1.},
+                         planning={_safe(plan.patient_id): plan.uid})
+    rep = import_dicom(out / "work" / "dicom", out / "work" / "dataset", opts, verbose=progress)
+    if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
+    p = _daily_pair(out / "work" / "dataset", day.uid)
+    pred = out / "work" / "predictions"
+    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress)
+    d = pred / p["patient"] / p["fixed"]
+    lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
+    rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
+    n = export_rtstruct(lab, daily, rs, notes=notes)
+    for x in notes: print(f"note: {x}")
+    print(f"wrote {rs} ({lab.name} of {run}): "
+          + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
+    return rs
+
+@command("jrs-nb contour")
+def contour_cli(argv:list[str]) -> int:
+    "`jrs-nb contour`: a planning CT + RTSTRUCT and an uncontoured daily CT in, its RTSTRUCT out."
+    import argparse
+    desc = ("Contour a daily CT: import the planning CT + RTSTRUCT and the daily CT, predict, "
+            "export a daily RTSTRUCT that references the daily CT (UNAPPROVED: for review).")
+    ap = argparse.ArgumentParser(prog="jrs-nb contour", description=desc)
+    ap.add_argument("--planning", required=True, help="DICOM folder: planning CT and its RTSTRUCT")
+    ap.add_argument("--daily", required=True, help="DICOM folder: the daily CT")
+    ap.add_argument("--out", required=True, help="output folder (the RTSTRUCT, and work/)")
+    ap.add_argument("--run", default=CONTOUR_RUN, help=f"trained run (default {CONTOUR_RUN})")
+    ap.add_argument("--overwrite", action="store_true", help="redo an earlier run in --out")
+    ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
+    ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
+    a = ap.parse_args(argv)
+    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin)
     return 0

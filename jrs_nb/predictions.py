@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/predictions.html.md"""
 
 # %% ../nbs/09_predictions.ipynb #11195b03
 from __future__ import annotations
-import argparse, json
+import argparse, json, shutil
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -16,8 +16,8 @@ from .core import JRSDataError
 from .data.io import write_volume, write_dvf, write_json, read_volume, read_dvf
 
 # %% auto #0
-__all__ = ['PRED_INDEX', 'PRED_FILES', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key', 'read_prediction',
-           'predict_pairs', 'predictions_parser']
+__all__ = ['PRED_INDEX', 'PRED_FILES', 'RUN_KEYS', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key',
+           'read_prediction', 'other_run', 'clear_predictions', 'predict_pairs', 'predictions_parser']
 
 # %% ../nbs/09_predictions.ipynb #d117ca57
 PRED_INDEX = "predictions.json"
@@ -76,13 +76,42 @@ def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.n
     return read_dvf(p) if kind == "dvf" else read_volume(p)[0]
 
 # %% ../nbs/09_predictions.ipynb #4ceba981
+RUN_KEYS = ("method", "run", "data", "split")   # what makes the predictions in a folder one run's
+
+def other_run(index:dict, header:dict) -> str:
+    "What differs between a predictions index and the next run's header ('' for the same run)."
+    both = [k for k in RUN_KEYS if index.get(k) is not None and header.get(k) is not None]
+    return "; ".join(f"{k} {index[k]!r} there, {header[k]!r} now"
+                     for k in both if index[k] != header[k])
+
+def clear_predictions(out:str|Path) -> int:
+    "Remove a predictions folder's index and every pair folder it lists; returns how many pairs."
+    idx = load_index(out)
+    for p in idx["pairs"].values():
+        d = pred_dir(out, p["patient"], p["fixed"])
+        if d.is_dir(): shutil.rmtree(d)
+        if d.parent.is_dir() and not any(d.parent.iterdir()): d.parent.rmdir()
+    (Path(out) / PRED_INDEX).unlink(missing_ok=True)
+    return len(idx["pairs"])
+
 def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in its index are skipped)
                   pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
                   predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
+                  overwrite:bool=False, # remove the predictions in `out` (else refuse others')
                   **header # what the index records about the method: method, data, split...
                  ) -> dict:
     "Predict, write and index every pair not yet in `out`'s index (saved after each pair); returns the index."
-    idx = load_index(out); idx.update(header)
+    idx = load_index(out)
+    if idx["pairs"] and (diff := other_run(idx, header)) and not overwrite:
+        raise JRSDataError(f"holds {len(idx['pairs'])} predictions of another run ({diff}): mixed "
+                           "with this run's they would be scored as its own; choose another --out, "
+                           "or pass --overwrite to remove them and predict again",
+                           Path(out) / PRED_INDEX)
+    if overwrite and idx["pairs"]:
+        print(f"{out}: --overwrite: removed {clear_predictions(out)} earlier prediction(s) "
+              f"({diff or 'of this run'}); predicting every pair again", flush=True)
+        idx = load_index(out)
+    idx.update(header)
     for k, p in enumerate(pairs):
         key = pair_key(p["patient"], p["fixed"])
         if key in idx["pairs"]: continue

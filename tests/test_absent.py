@@ -89,24 +89,26 @@ def test_import_declares_absent_organs_and_says_so(bed_import, capsys):
         assert set(m.absent("PB001", sid)) == {"seminal_vesicles"}
         lab = read_volume(m.scan_dir("PB001", sid) / LABELS_FILE)[0]
         assert (lab == 1).sum() > 100 and not (lab == 2).any()
-    # a missing rectum contour: absent on that scan only, with the ROIs the RTSTRUCT had
+    # a missing rectum contour is not "absent" (issue 23): a warning, no declaration
     rplan, rfx = rx["scans"]
-    assert m.absent("RX002", rplan) == {"rectum": m.absent("RX002", rplan)["rectum"]}
-    assert m.absent("RX002", rplan)["rectum"].startswith("not contoured: no ROI of the RTSTRUCT is a rectum")
-    assert m.absent("RX002", rfx) == {}
+    assert m.absent("RX002", rplan) == {} and m.absent("RX002", rfx) == {}
+    (w,) = rep.of(kind="organ_missing")
+    assert (w.patient, w.scan) == ("RX002", rplan) and w.message.startswith("rectum not contoured")
     # said on the console and in the report
     assert f"PB001/{plan}: seminal_vesicles declared absent in manifest.json (post-prostatectomy" in out
     assert f"PB001/{plan}: ROI 'CTV_prostatebed' is a prostate bed: imported as the prostate label" in out
-    assert f"RX002/{rplan}: rectum declared absent in manifest.json (not contoured" in out
-    assert len(rep.of(kind="absent_organ")) == 3 and len(rep.of(kind="prostate_bed")) == 2
-    # check-data: facts, not errors
+    assert "rectum declared absent" not in out and "[warning] organ_missing: " in out
+    assert len(rep.of(kind="absent_organ")) == 2 and len(rep.of(kind="prostate_bed")) == 2
+    # check-data: the declared absence is a fact; the undeclared empty planning rectum an error
     cr = check_dataset(root)
-    assert cr.ok, [str(e) for e in cr.errors]
     assert {(s.patient, s.scan): set(s.absent) for s in cr.scans if s.absent} == \
-        {("PB001", plan): {"seminal_vesicles"}, ("PB001", fx): {"seminal_vesicles"}, ("RX002", rplan): {"rectum"}}
-    assert check_data_cli([str(root)]) == 0
+        {("PB001", plan): {"seminal_vesicles"}, ("PB001", fx): {"seminal_vesicles"}}
+    (e,) = cr.errors
+    assert f"RX002/{rplan}/labels.nii.gz" in e.path and "'rectum' (label 3) is empty" in e.problem
+    assert check_data_cli([str(root)]) == 1
     text = capsys.readouterr().out
-    assert f"ABSENT  PB001/{plan}: seminal_vesicles: post-prostatectomy" in text and "0 errors" in text
+    assert f"ABSENT  PB001/{plan}: seminal_vesicles: post-prostatectomy" in text
+    assert "1 error" in text
 
 
 # ---------------------------------------------------------------- check-data on a toy dataset

@@ -115,6 +115,12 @@ PLAN = "toy/T/T_p000/s00"
 # ---------------------------------------------------------------- check-data
 @case("check-missing-file")
 def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / PLAN / LABELS_FILE).unlink()
+    return ctx.run("check-data", root)
+
+@case("check-unlabelled-daily")
+def _(ctx):
     root = ctx.copy("toy"); (ctx.tmp / DAILY / LABELS_FILE).unlink()
     return ctx.run("check-data", root)
 
@@ -210,6 +216,34 @@ def test_no_planning_note_without_another_scan(ctx):
     code, out = CASES["import-only-scan-fails"](ctx)
     assert code == 1 and "next usable scan" not in out and "becomes the planning scan" not in out, out
 
+@case("import-error-exit")
+def _(ctx): return CASES["import-missing-slice"](ctx)
+
+def _reimport(ctx, ct):
+    "The clean dataset's P1 imported again from an export whose CT folder `ct` lost a slice."
+    root, src = ctx.copy("ds"), ctx.copy("dicom")
+    sorted((src / "P1" / ct).glob("CT.*.dcm"))[12].unlink()
+    return ctx.run("import-dicom", src, root, *IMPORT, "--synonyms", ctx.copy("syn.json"))
+
+@case("import-reimport-keeps-scan")
+def _(ctx): return _reimport(ctx, "CT1")
+
+@case("import-reimport-planning-lost")
+def _(ctx): return _reimport(ctx, "CT0")
+
+def test_a_reimport_deletes_no_scan(ctx):
+    "A scan that fails now keeps its earlier import and pair; a lost planning scan: all kept."
+    def volumes(root): return {p.relative_to(root) for p in (root / "clinic").rglob("*.nii.gz")}
+    before = load_manifest(ctx.made / "ds")
+    files = volumes(ctx.made / "ds")
+    for ct in ("CT1", "CT0"):
+        assert _reimport(ctx, ct)[0] == 1
+        m = load_manifest(ctx.tmp / "ds")
+        assert m.patients["P1"]["scans"] == before.patients["P1"]["scans"]
+        assert m.pairs == before.pairs and volumes(ctx.tmp / "ds") == files
+        for d in ("ds", "dicom", "syn.json"):
+            (shutil.rmtree if (ctx.tmp / d).is_dir() else Path.unlink)(ctx.tmp / d)
+
 @case("import-rtstruct-slices-missing")
 def _(ctx):
     src = ctx.copy("dicom")
@@ -224,6 +258,45 @@ def _(ctx):
     write_rtstruct(np.where(lab == 4, 0, lab), info["files"], ctx.tmp / "src" / "P1" / "CT0" / "RS.dcm",
                    {1: "Prostate", 2: "SV", 3: "Rectum"}, {"Bladder": blad})
     return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
+
+@case("import-own-rtstruct")
+def _(ctx):
+    root, d, ct, _ = _daily(ctx)
+    _edit_labels(d / LABELS_FILE, lambda l: np.where(l == 3, 0, l))   # a prediction, no rectum
+    out = ct / "RS.jrs.dcm"                                          # the newest RTSTRUCT
+    assert ctx.run("export-rtstruct", d / LABELS_FILE, ct, out, "--allow-missing", "rectum")[0] == 0
+    return ctx.run("import-dicom", ctx.tmp / "dicom", ctx.tmp / "ds2", *IMPORT, "--synonyms",
+                   ctx.copy("syn.json"))
+
+def test_own_rtstruct_is_not_ground_truth(ctx):
+    assert CASES["import-own-rtstruct"](ctx)[0] == 0
+    m = load_manifest(ctx.tmp / "ds2")
+    sid = m.patients["P1"]["scans"][1]
+    assert Path(m.patients["P1"]["dicom"][sid]["rtstruct"]).name == "RS.dcm"
+    assert (read_volume(m.scan_dir("P1", sid) / LABELS_FILE)[0] == 3).any()   # the clinic's rectum
+
+@case("import-roi-typo")
+def _(ctx):
+    write_patient(ctx.tmp / "src", "P1", 1, {1: "Prostate", 2: "SV", 3: "Rectum", 4: "Blader"})
+    return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
+
+@case("import-empty-roi")
+def _(ctx):
+    for s, empty in ((0, ()), (1, (4,))):        # the daily: a template's empty bladder ROI
+        hu, lab = pelvis_scan(SHAPE, SP, seed=0, patient=0, scan=s)
+        d = ctx.tmp / "src" / "P1" / f"CT{s}"
+        info = write_ct_series(hu, d, SP, patient_id="P1", date=f"2024030{s + 1}")
+        write_rtstruct(lab, info["files"], d / "RS.dcm", empty=empty, date=f"2024030{s + 1}")
+    return ctx.run("import-dicom", ctx.tmp / "src", ctx.tmp / "ds", *IMPORT)
+
+def test_a_missing_organ_is_never_declared_absent(ctx):
+    "A misspelled ROI or an empty one: no declaration in the manifest (a warning says what to do)."
+    for rid in ("import-roi-typo", "import-empty-roi"):
+        assert CASES[rid](ctx)[0] == 0
+        m = load_manifest(ctx.tmp / "ds")
+        assert not any(m.absent("P1", s) for s in m.patients["P1"]["scans"]), rid
+        shutil.rmtree(ctx.tmp / "src")
+        shutil.rmtree(ctx.tmp / "ds")
 
 @case("import-split-moved")
 def _(ctx):
@@ -293,6 +366,19 @@ def _(ctx):
 def _(ctx):
     root, d, ct, _ = _daily(ctx); return ctx.run("export-rtstruct", d / LABELS_FILE, ct, ctx.tmp / "RS.dcm")
 
+def _no_rectum(ctx, *extra):
+    "A prediction without the rectum, in the daily scan's folder, exported onto the daily CT."
+    root, d, ct, _ = _daily(ctx)
+    lab, sp, org = read_volume(d / LABELS_FILE)
+    write_volume(np.where(lab == 3, 0, lab).astype(np.uint8), d / "pred.nii.gz", sp, org)
+    return ctx.run("export-rtstruct", d / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", *extra)
+
+@case("export-organ-missing")
+def _(ctx): return _no_rectum(ctx)
+
+@case("export-allow-missing")
+def _(ctx): return _no_rectum(ctx, "--allow-missing", "rectum")
+
 @case("export-bad-roi-name")
 def _(ctx):
     root, d, ct, _ = _daily(ctx)
@@ -306,10 +392,59 @@ def _(ctx):
     return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train",
                    "--no-resample")
 
+def _infer(ctx, root, *extra, run="pretrained:seg", out="pred"):
+    return ctx.run("infer", "--run", run, "--data", root, "--out", ctx.tmp / out, *extra)
+
+@case("infer-unlabelled-daily")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / DAILY / LABELS_FILE).unlink()
+    return _infer(ctx, root, "--split", "train")
+
+@case("infer-planning-unlabelled")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / PLAN / LABELS_FILE).unlink()    # the only pair's planning scan has no contours
+    return _infer(ctx, root, "--split", "train")
+
+@case("infer-empty-split")
+def _(ctx): return _infer(ctx, ctx.copy("toy"), "--split", "val")   # one patient, in train
+
+@case("infer-unwritable-out")
+def _(ctx):
+    root = ctx.copy("toy")
+    (ctx.tmp / "afile").write_text("")
+    return _infer(ctx, root, "--split", "train", out="afile/pred")
+
+def _two_runs(ctx, *extra):
+    "pretrained:reg's predictions in <tmp>/pred, then pretrained:seg into the same folder."
+    root = ctx.copy("toy")
+    assert _infer(ctx, root, "--split", "train", run="pretrained:reg")[0] == 0
+    return _infer(ctx, root, "--split", "train", *extra)
+
+@case("infer-other-run")
+def _(ctx): return _two_runs(ctx)
+
+@case("infer-overwrite")
+def _(ctx): return _two_runs(ctx, "--overwrite")
+
+@case("evaluate-nothing-to-score")
+def _(ctx):
+    assert CASES["infer-unlabelled-daily"](ctx)[0] == 0
+    return ctx.run("evaluate", "--pred", ctx.tmp / "pred", "--out", ctx.tmp / "eval")
+
 @case("infer-spacing-resampled")
 def _(ctx):
     root = ctx.copy("toy")
     return ctx.run("infer", "--run", "pretrained:reg", "--data", root, "--out", ctx.tmp / "pred", "--split", "train")
+
+
+# ---------------------------------------------------------------- contour
+@case("contour-other-patient")
+def _(ctx):
+    (plan,) = write_patient(ctx.tmp / "src", "P1", 0)
+    (daily,) = write_patient(ctx.tmp / "src", "P2", 0)
+    return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out")
 
 
 # ---------------------------------------------------------------- the tests
@@ -344,3 +479,19 @@ def test_what_the_import_cases_leave_on_disk(ctx):
     assert CASES["import-keep-unlabelled"](ctx)[0] == 0
     m = load_manifest(ds); (sid,) = m.patients["B1"]["scans"]
     assert (m.scan_dir("B1", sid) / IMAGE_FILE).exists() and not (m.scan_dir("B1", sid) / LABELS_FILE).exists()
+
+
+def test_infer_read_only_out_refused_before_work(ctx, monkeypatch):
+    "A folder the user may not write (faked: root writes anywhere) is refused before any work."
+    import jrs_nb.inference as inf
+    root = ctx.copy("toy")
+    (ctx.tmp / "ro").mkdir()
+    monkeypatch.setattr(inf.os, "access", lambda p, mode: Path(p) != ctx.tmp / "ro")
+    def no_model(*a, **k): raise AssertionError("the model was loaded")
+    monkeypatch.setattr(inf, "load_model", no_model)
+    code, out = _infer(ctx, root, "--split", "train", out="ro/pred")
+    lines = ctx.normalise(out).strip().splitlines()
+    want = ("jrs-nb infer: error: <tmp>/ro/pred: cannot write the predictions there (Permission "
+            "denied: <tmp>/ro): choose a writable --out")
+    assert code == 2 and lines == [want], out
+    assert not (ctx.tmp / "ro" / "pred").exists()

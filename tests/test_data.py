@@ -45,10 +45,22 @@ def test_clean_dataset_has_no_errors(toy_root):
 
 
 def test_missing_file(toy_copy):
-    f = scan(toy_copy, "T_p001", "s02", "labels.nii.gz"); f.unlink()
+    f = scan(toy_copy, "T_p001", "s00", "labels.nii.gz")      # a planning scan needs its contours
+    f.unlink()
     assert_reported(toy_copy, f, "file is missing")
     ds = JRSDataset(toy_copy, "train")
-    with pytest.raises(JRSDataError, match=r"T_p001/s02/labels.nii.gz: file is missing"): ds[3]
+    with pytest.raises(JRSDataError, match=r"T_p001/s00/labels.nii.gz: file is missing"): ds[3]
+
+
+def test_unlabelled_daily_is_predict_only(toy_copy):
+    "A daily scan without labels is no error for check-data ('predict only'); training refuses it."
+    scan(toy_copy, "T_p001", "s02", "labels.nii.gz").unlink()
+    rep = check_dataset(toy_copy)
+    assert rep.ok
+    assert [(s.patient, s.scan) for s in rep.scans if s.unlabelled] == [("T_p001", "s02")]
+    want = r"T_p001/s02/labels.nii.gz: file is missing: the daily scan is unlabelled"
+    with pytest.raises(JRSDataError, match=want):
+        JRSDataset(toy_copy, "train")[3]
 
 
 def test_missing_dvf_when_others_have_one(toy_copy):
@@ -157,10 +169,11 @@ def test_unknown_patient_and_scan(toy_copy):
 
 
 def test_all_problems_collected_not_just_the_first(toy_copy):
-    (scan(toy_copy, "T_p000", "s01", "labels.nii.gz")).unlink()
+    (scan(toy_copy, "T_p000", "s00", "labels.nii.gz")).unlink()
     f = scan(toy_copy, "T_p002", "s02", "labels.nii.gz"); lab = read_volume(f)[0]; lab[0, 0, 0] = 9; write_volume(lab, f, SP)
     errs = errors_of(toy_copy)
-    assert len(errs) == 2 and "T_p000/s01/labels.nii.gz: file is missing" in errs[0] and "[9]" in errs[1]
+    assert len(errs) == 2 and "[9]" in errs[1]
+    assert "T_p000/s00/labels.nii.gz: file is missing" in errs[0]
 
 
 # ---------------------------------------------------------------- check-data CLI

@@ -131,7 +131,10 @@ def test_export_reimport_roundtrip(imported, tmp_path):
     from rt_utils import RTStructBuilder
     rs = RTStructBuilder.create_from(str(src / "daily"), str(src / "daily" / "RS.pred.dcm"))
     assert dice(rs.get_roi_mask_by_name("Bladder").transpose(2, 0, 1), masks[4]) > 0.99
-    # the whole loop: re-import the planning CT + the daily CT with the exported RTSTRUCT
+    # the whole loop: re-import the planning CT + the daily CT with the exported RTSTRUCT, once a
+    # reviewer has approved it (an unapproved export of jrs_nb is never taken as ground truth)
+    ds.ApprovalStatus = "APPROVED"
+    ds.save_as(src / "daily" / "RS.pred.dcm")
     root2 = tmp_path / "ds2"
     rep2 = import_dicom(src, root2, ImportOptions(site="clinic", crop_margin_mm=20), verbose=False)
     assert rep2.patients == {pid: "imported"}
@@ -235,12 +238,15 @@ def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
     assert load_synonyms(tmp_path / "syn.json").organ("Zaadblaasjes") == "seminal_vesicles"
     code = _run_script("import_dicom.py", [src / "JRS002", tmp_path / "ds", "--no-align", "--no-qc", "--split", "test", "--spacing", "2",
                                            "--synonyms", tmp_path / "syn.json", "--site", "emc"], monkeypatch)
-    assert code == 0
+    assert code == 1                  # JRS002 is imported, but its coronal MPR is skipped with an [error]
+    assert "1 error(s): what they name is not in the dataset (exit 1)" in capsys.readouterr().out
     m = load_manifest(tmp_path / "ds"); assert m.splits["test"] == ["JRS002"] and m.patients["JRS002"]["site"] == "emc"
     man = load_manifest(root); sid = man.patients["JRS002"]["scans"][1]; d = man.scan_dir("JRS002", sid)
     ct = man.patients["JRS002"]["dicom"][sid]["folder"]
+    # this daily RTSTRUCT's SV ROI is empty: not "absent", so the export needs the user's word
     code = _run_script("export_rtstruct.py", [d / LABELS_FILE, ct, tmp_path / "RS.out.dcm", "--transform",
-                                              d / "affine_to_planning.tfm"], monkeypatch)
+                                              d / "affine_to_planning.tfm", "--allow-missing",
+                                              "seminal_vesicles"], monkeypatch)
     assert code == 0 and pydicom.dcmread(tmp_path / "RS.out.dcm").Modality == "RTSTRUCT"
     assert _run_script("import_dicom.py", [tmp_path / "nowhere", tmp_path / "ds3"], monkeypatch) == 2
     assert "does not exist" in capsys.readouterr().err

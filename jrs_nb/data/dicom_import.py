@@ -17,10 +17,12 @@ import SimpleITK as sitk
 
 from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, HU_MIN, HU_MAX, rng
 from .io import (write_volume, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE, SPLITS,
-                            atomic_write, temp_dir)
+                            atomic_write, temp_dir, ABSENT)
 from .dicom import (CTSeries, ImportReport, RoiMap, load_synonyms, write_synonyms, is_prostate_bed,
-                               scan_dicom, match_structs)
+                               scan_dicom, match_structs, normalise_roi_name)
+from .validate import near_name
 from .raster import LoadedScan, read_dicom_scan, combine_masks
+from .rtstruct import drop_own_structs
 from .align import iso_grid, resample_image, resample_masks, affine_align, affine_summary, torso_mask, organ_bbox, crop_grid
 
 # %% auto #0
@@ -99,22 +101,30 @@ def order_scans(series:list[CTSeries], planning:str|None=None) -> list[CTSeries]
 def _absent_organs(loaded:dict, labs:dict) -> tuple[dict, dict]:
     "({scan: {organ: reason}} to declare absent, {scan: prostate-bed ROI name}) of one patient's imported scans."
     beds = {sid: n for sid, L in loaded.items() for n, o in L.roi_mapping.items() if o == "prostate" and is_prostate_bed(n)}
-    out = {}
-    for sid, L in loaded.items():
-        lab, a = labs[sid], {}
-        if beds and (lab is None or not (lab == 2).any()):   # an anatomical fact: every scan of the patient
-            s0 = sid if sid in beds else next(iter(beds))
-            a["seminal_vesicles"] = (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
-                                     f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
-        if lab is not None:                                  # a fact of this scan's contours
-            rois = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}
-            for l in ORGANS:
-                o = LABELS[l]
-                if o in a or (lab == l).any(): continue
-                a[o] = (f"not contoured: ROI {rois[o]!r} of the RTSTRUCT covers no voxel of this scan" if o in rois else
-                        f"not contoured: no ROI of the RTSTRUCT is a {o} (its ROIs: {', '.join(sorted(L.roi_mapping)) or 'none'})")
-        if a: out[sid] = a
-    return out, beds
+    why = lambda s0: (f"post-prostatectomy: the RTSTRUCT of scan {s0} contours a prostate bed (ROI "
+                      f"{beds[s0]!r}, imported as the prostate label) and no seminal vesicles")
+    return {sid: {"seminal_vesicles": why(sid if sid in beds else next(iter(beds)))}   # only this
+            for sid in loaded if beds and (labs[sid] is None or not (labs[sid] == 2).any())}, beds
+
+_TYPO = ("ROI {n!r} is not in the synonym table but close to {s!r} ({o}): if it is the {o}, add "
+         "the name to a synonym table (--synonyms); not imported")
+_MISSING = ("{o} not contoured ({how}); not declared absent (only a declaration or a prostate bed "
+            "makes an organ absent): contour it, or declare it absent (Manifest.declare_absent)")
+
+def _organ_warnings(job, absent:dict):
+    "Warn of each organ a labelled scan lacks (undeclared) and each ROI name near a known one."
+    known = {normalise_roi_name(s): (s, o) for o, ss in job.roi_map.synonyms.items()
+             for s in [o, *ss]}
+    for sid, L in job.loaded.items():
+        def add(kind, msg, L=L, sid=sid):
+            job.report.add("warning", kind, msg, L.struct or L.series.folder, job.patient, sid)
+        for n in (n for n, o in L.roi_mapping.items() if o == "-"):
+            if hit := near_name(normalise_roi_name(n), known):
+                add("roi_name_typo", _TYPO.format(n=n, s=known[hit][0], o=known[hit][1]))
+        rois, lab = {o: n for n, o in L.roi_mapping.items() if o in ORGAN_NAMES}, job.labs[sid]
+        for o in (LABELS[l] for l in ORGANS if lab is not None and not (lab == l).any()):
+            how = f"ROI {rois[o]!r} covers no voxel" if o in rois else f"no ROI is a {o}"
+            if o not in absent.get(sid, {}): add("organ_missing", _MISSING.format(o=o, how=how))
 
 # %% ../../nbs/02d_data.dicom_import.ipynb #001d29c9
 @dataclass
@@ -243,6 +253,47 @@ def _write_scan(job:_PatientImport, d:Path, sid:str, grid:tuple, entry:dict, abs
                              "series_uid": L.series.uid, "organ_cc": cc, "affine_shift_mm": info.get("shift_mm"),
                              "shape": list(hu.shape), "time_s": job.seconds[sid] + time.perf_counter() - t})
 
+# %% ../../nbs/02d_data.dicom_import.ipynb #0a5b776a
+def _same_grid(path:Path, ref:sitk.Image) -> bool:
+    "Whether the image file at `path` lies on the grid of `ref` (size, spacing, origin)."
+    r = sitk.ImageFileReader()
+    r.SetFileName(str(path))
+    r.ReadImageInformation()
+    return (tuple(r.GetSize()) == tuple(ref.GetSize())
+            and np.allclose(r.GetSpacing(), ref.GetSpacing(), atol=1e-3)
+            and np.allclose(r.GetOrigin(), ref.GetOrigin(), atol=1e-3))
+
+def _keep_reason(sid:str, previous:dict, entry:dict, src:Path, ref:sitk.Image) -> str|None:
+    "Why an earlier scan cannot be kept beside this import's scans (None: it can)."
+    if sid == previous.get("planning"): return "it was the planning scan"
+    if sid in entry["dicom"]: return f"its scan id {sid} now names another series"
+    if not _same_grid(src / IMAGE_FILE, ref): return "its grid differs from this import's"
+    return None
+
+def _carry_over(job:_PatientImport, root:Path, tmp:Path, entry:dict, previous:dict|None,
+                ref:sitk.Image):
+    "Copy into `tmp` every earlier scan of the patient that this import did not bring back."
+    if not previous: return
+    old = root / previous.get("site", job.opts.site) / job.patient
+    now = {L.series.uid for L in job.loaded.values()}
+    for sid in previous.get("scans", []):
+        d, src = previous.get("dicom", {}).get(sid, {}), old / sid
+        if d.get("series_uid") in now or not (src / IMAGE_FILE).exists(): continue
+        if why := _keep_reason(sid, previous, entry, src, ref):
+            raise JRSDataError(f"this import could not bring back the previously imported scan "
+                               f"{sid}, and {why}: patient not re-imported (the previous import is "
+                               "kept unchanged)", src)
+        shutil.copytree(src, tmp / sid)
+        entry["scans"].append(sid)
+        entry["dicom"][sid] = d
+        if sid in previous.get("labelled", []): entry["labelled"].append(sid)
+        if ab := (previous.get(ABSENT) or {}).get(sid): entry.setdefault(ABSENT, {})[sid] = ab
+        job.report.add("warning", "previous_scan_kept", f"scan {sid} was not imported again (an "
+                       "error above, or its series is not in this export): the previously imported "
+                       "scan is kept", src, job.patient, sid)
+    daily = sorted(s for s in entry["scans"] if s != entry["planning"])
+    entry["scans"] = [entry["planning"]] + daily
+
 # %% ../../nbs/02d_data.dicom_import.ipynb #b0285df4
 def _swap_in(tmp:Path, final:Path):
     "Replace `final` by `tmp` with renames only: the old folder is removed after the new one is in place."
@@ -251,15 +302,19 @@ def _swap_in(tmp:Path, final:Path):
     os.replace(tmp, final)
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-def _write_patient(job:_PatientImport, root:Path, ref:sitk.Image) -> dict:
+def _write_patient(job:_PatientImport, root:Path, ref:sitk.Image,
+                   previous:dict|None=None # the patient's manifest entry of an earlier import
+                  ) -> dict:
     "Write every scan into a temporary folder that then replaces `<root>/<site>/<patient>`; the manifest entry."
     sids = list(job.loaded); grid = ((job.opts.spacing,) * 3, tuple(ref.GetOrigin()[::-1]))
     entry = {"site": job.opts.site, "scans": sids, "planning": sids[0], "labelled": [], "dicom": {}}
     absent, beds = _absent_organs(job.loaded, job.labs)
+    _organ_warnings(job, absent)
     if absent: entry["absent"] = absent   # manifest: organs declared absent per scan, with the reason
     tmp = temp_dir(root / job.opts.site, f".tmp_{job.patient}_")
     try:
         for sid in sids: _write_scan(job, tmp / sid, sid, grid, entry, absent, beds)
+        _carry_over(job, root, tmp, entry, previous, ref)   # a re-import deletes no earlier scan
         _swap_in(tmp, root / job.opts.site / job.patient)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
@@ -267,7 +322,9 @@ def _write_patient(job:_PatientImport, root:Path, ref:sitk.Image) -> dict:
 
 def import_patient(series:list[CTSeries], # the CT series of one patient
                    root:str|Path, patient:str, # dataset root and patient id (folder name)
-                   opts:ImportOptions|None=None, roi_map:RoiMap|None=None, report:ImportReport|None=None
+                   opts:ImportOptions|None=None, roi_map:RoiMap|None=None, 
+                   report:ImportReport|None=None,
+                   previous:dict|None=None # the patient's manifest entry of an earlier import
                   ) -> dict: # manifest entry {"site", "scans", "planning", "dicom": {...}}
     "Import one patient's scans into `<root>/<site>/<patient>` (atomically); JRSDataError when nothing usable remains."
     opts = opts or ImportOptions()
@@ -275,7 +332,7 @@ def import_patient(series:list[CTSeries], # the CT series of one patient
     _read_scans(job, order_scans(series, opts.planning.get(patient)))
     _check_planning_labels(job); _align(job)
     ref = _target_grid(job); _resample(job, ref)
-    return _write_patient(job, Path(root), ref)
+    return _write_patient(job, Path(root), ref, previous)
 
 # %% ../../nbs/02d_data.dicom_import.ipynb #e076f0bd
 def assign_splits(patients:Sequence[str], split:dict, seed:int=0, existing:dict|None=None) -> dict[str, list[str]]:
@@ -363,14 +420,19 @@ def import_dicom(src:str|Path, # folder tree of DICOM files
     opts = opts or ImportOptions(); root = Path(root)
     _check_split(opts); root.mkdir(parents=True, exist_ok=True)
     roi_map = synonyms if isinstance(synonyms, RoiMap) else load_synonyms(synonyms)
-    report = ImportReport(); series, structs = scan_dicom(src, report); match_structs(series, structs, report)
+    report = ImportReport()
+    series, structs = scan_dicom(src, report)
+    structs = drop_own_structs(structs, report)   # jrs_nb's own predictions: never ground truth
+    match_structs(series, structs, report)
     by_patient = defaultdict(list)
     for s in series.values(): by_patient[s.patient_id or "anonymous"].append(s)
     man = _open_manifest(root, opts)
     for pid in sorted(by_patient):
         if patients is not None and pid not in patients: continue
         pat = _safe(pid); t = time.perf_counter()
-        try: entry = import_patient(by_patient[pid], root, pat, opts, roi_map, report)
+        try:
+            entry = import_patient(by_patient[pid], root, pat, opts, roi_map, report,
+                                   man.patients.get(pat))
         except Exception as e:
             msg = e.problem if isinstance(e, JRSDataError) else f"{type(e).__name__}: {e}"
             report.add("error", "patient_failed", f"patient not imported: {msg}", getattr(e, "path", None), pat)
@@ -410,7 +472,10 @@ def import_dicom_cli(argv:list[str]|None=None) -> int:
     a = ap.parse_args(argv)
     if a.write_synonyms: print(write_synonyms(a.write_synonyms)); return 0
     rep = import_dicom(a.src, a.root, _cli_options(a), a.synonyms, a.patients)
-    return 0 if rep.patients and all(v == "imported" for v in rep.patients.values()) else 1
+    errs = rep.of("error")
+    if errs: print(f"{len(errs)} error(s): what they name is not in the dataset (exit 1)")
+    done = rep.patients and all(v == "imported" for v in rep.patients.values())
+    return 0 if done and not errs else 1
 
 def _cli_options(a) -> ImportOptions:
     "ImportOptions from the parsed arguments; ValueError names the argument that is out of range."

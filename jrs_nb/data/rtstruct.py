@@ -13,15 +13,16 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import JRSDataError, command, LABELS, ORGANS, PRETTY
-from .io import read_sitk, load_manifest, MANIFEST
+from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, PRETTY
+from .io import read_sitk, load_manifest, MANIFEST, LABELS_FILE
 from .dicom_write import write_rtstruct
 from .dicom import ImportReport, scan_dicom, find_series, load_synonyms
 from .raster import sort_slices, read_ct, combine_masks
 from .align import resample_masks
 
 # %% auto #0
-__all__ = ['dataset_scan_of', 'absent_of_labels', 'export_rtstruct', 'export_rtstruct_cli']
+__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'planning_organs', 'is_own_rtstruct', 'drop_own_structs',
+           'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
 def dataset_scan_of(labels:str|Path # a label file
@@ -136,6 +137,68 @@ def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transf
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     return on_ct
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #00d20e92
+def planning_organs(src:dict|None # `dataset_scan_of` a label file
+                   ) -> tuple[list[str], Path|None]:
+    "The organs in the planning contours of the labels' patient, and their file ([], None)."
+    if src is None: return [], None
+    m = load_manifest(src["root"])
+    f = m.scan_dir(src["patient"], m.planning(src["patient"])) / LABELS_FILE
+    if not f.exists(): return [], None
+    lab = sitk.GetArrayFromImage(read_sitk(f))
+    return [LABELS[l] for l in ORGANS if (lab == l).any()], f
+
+def _check_missing(masks:dict, absent:dict, allow:Sequence[str], src:dict|None, notes:list, where):
+    "Refuse a label map that lacks an organ of the planning contours (neither absent nor allowed)."
+    organs, f = planning_organs(src)
+    have = {LABELS[l] for l in masks}
+    missing = [o for o in organs if o not in have and o not in absent and o not in allow]
+    if missing:
+        names = ", ".join(map(repr, missing))
+        raise JRSDataError(f"organ(s) {names} of the planning contours ({f}) missing from the "
+                           "label map: an RTSTRUCT without them would look complete; check the "
+                           f"prediction, or pass --allow-missing {missing[0]} (per organ) to "
+                           "export without them", where)
+    for o in allow:
+        if o in organs and o not in have: notes.append(f"{o}: in the planning contours, not in the "
+                                                       "label map: not written (--allow-missing)")
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
+OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
+
+def is_own_rtstruct(ds # a pydicom dataset (the header is enough)
+                   ) -> bool:
+    "Whether an RTSTRUCT holds jrs_nb's own, unapproved predicted contours (never ground truth)."
+    status = str(getattr(ds, "ApprovalStatus", "") or "").upper()
+    own = str(getattr(ds, "Manufacturer", "") or "") == "jrs_nb"
+    described = str(getattr(ds, "SeriesDescription", "") or "") == OWN_DESCRIPTION
+    return own and described and status != "APPROVED"
+
+def drop_own_structs(structs:list, # `StructSet`s of `scan_dicom`
+                     report:ImportReport) -> list:
+    "The RTSTRUCTs that are not jrs_nb's own predicted contours (skipped, with a warning)."
+    import pydicom
+    keep = []
+    for st in structs:
+        ds = pydicom.dcmread(st.path, stop_before_pixels=True)
+        if not is_own_rtstruct(ds):
+            keep.append(st)
+            continue
+        status = getattr(ds, "ApprovalStatus", "") or "none"
+        msg = (f"written by jrs_nb ({OWN_DESCRIPTION!r}, ApprovalStatus {status}): predicted "
+               "contours are never taken as ground truth; skipped (once a reviewer approves them, "
+               "ApprovalStatus APPROVED, they are the clinic's)")
+        report.add("warning", "own_rtstruct", msg, st.path)
+    return keep
+
+def _mark_unapproved(path:Path):
+    "Set ApprovalStatus UNAPPROVED in the RTSTRUCT at `path`: predicted contours await a review."
+    import pydicom
+    from jrs_nb.data.dicom_write import save_dicom
+    ds = pydicom.dcmread(path)
+    ds.ApprovalStatus = "UNAPPROVED"
+    save_dicom(ds, Path(path))
+
 # %% ../../nbs/02e_data.rtstruct.ipynb #24d6b68d
 def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
@@ -146,7 +209,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     priority:Sequence[int]|None=None,
                     label:str="jrs_nb",
                     absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
-                    notes:list|None=None # receives what was decided on the way (transform applied, organs clipped, absent)
+                    notes:list|None=None, # receives what was decided (transform, clipped, absent)
+                    allow_missing:Sequence[str]=() # organs of the planning contours it may lack
                    ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     notes = notes if notes is not None else []
@@ -156,6 +220,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
     masks = _drop_absent(lab, absent, notes, where)
     src = dataset_scan_of(where) if where is not None else None
+    _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error
     if src is not None and transform is None: transform = _import_transform(src, notes, where)
     if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None: series_uid = _series_of(src, ct_dir, where)
     files = sort_slices(find_series(ct_dir, series_uid)); ct = read_ct(files, orient=False)
@@ -165,7 +230,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
     notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
         f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
-    write_rtstruct(combined, files, out, names, label=label, description="jrs_nb predicted contours")
+    write_rtstruct(combined, files, out, names, label=label, description=OWN_DESCRIPTION)
+    _mark_unapproved(out)   # a proposal until a reviewer approves it: never ground truth on import
     return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #93e3a68d
@@ -186,6 +252,9 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
                     help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
                     "dataset manifest or predictions.json next to the labels are found automatically")
+    ap.add_argument("--allow-missing", action="append", default=[], metavar="ORGAN",
+                    help="export although the labels lack this organ of the planning contours "
+                    "(repeatable; default: refused, exit 2)")
     a = ap.parse_args(argv)
     try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
     except ValueError: names = None
@@ -198,6 +267,12 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
         if o not in LABELS.values() or o == "background":
             print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}", file=sys.stderr); return 2
         absent[o] = why or "declared absent on the command line"
-    n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent, notes=notes)
+    bad = [o for o in a.allow_missing if o not in ORGAN_NAMES]
+    if bad:
+        print(f"{ap.prog}: error: --allow-missing {bad[0]!r}: unknown organ; organs: "
+              f"{list(ORGAN_NAMES)}", file=sys.stderr)
+        return 2
+    n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent,
+                        notes=notes, allow_missing=a.allow_missing)
     for x in notes: print(f"note: {x}")
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0

@@ -17,7 +17,7 @@ from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_ma
 
 # %% auto #0
 __all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff', 'body_outline',
-           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'check_data_cli']
+           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
 
 # %% ../../nbs/01c_data.validate.ipynb #af0a6ec1
 @dataclass
@@ -39,6 +39,7 @@ class ScanData:
     dvf: np.ndarray|None = None   # (3, D, H, W) float32 (dz, dy, dx) mm to the planning scan, daily scans only
     folder: Path|None = None
     absent: dict = field(default_factory=dict)  # organs declared absent (and empty): {organ name: reason}
+    unlabelled: bool = False      # a daily scan without labels.nii.gz (labels all 0): predict only
 
 @dataclass
 class ScanInfo:
@@ -53,11 +54,14 @@ class ScanInfo:
     has_dvf: bool = False
     problems: list = field(default_factory=list)
     absent: dict = field(default_factory=dict)  # organs declared absent in the manifest and empty: {organ: reason} (facts, not problems)
+    unlabelled: bool = False       # a daily scan without labels.nii.gz: "predict only"
     @property
     def errors(self) -> list: return [p for p in self.problems if p.level == "error"]
     @property
     def status(self) -> str:
         e, w = len(self.errors), len(self.problems) - len(self.errors)
+        if self.unlabelled and not e:
+            return "predict only" + (f", {w} warning{'s' * (w > 1)}" if w else "")
         return "ok" if not self.problems else ", ".join(s for s in (f"{e} error{'s'*(e>1)}" if e else "",
                                                                   f"{w} warning{'s'*(w>1)}" if w else "") if s)
     def add(self, path, msg:str, level:str="error"):
@@ -201,7 +205,9 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
     info = ScanInfo(patient or folder.parent.name, scan or folder.name, role, folder)
     if not folder.is_dir(): info.add(folder, "scan folder is missing"); return info, None
     ip, lp, dp = folder / IMAGE_FILE, folder / LABELS_FILE, folder / DVF_FILE
-    (img, igrid), (lab, lgrid) = _read(ip, info), _read(lp, info)
+    info.unlabelled = role == "daily" and not lp.exists() and ip.exists()   # predict only, no error
+    img, igrid = _read(ip, info)
+    lab, lgrid = _read(lp, info) if not info.unlabelled else (None, None)
     if img is not None: _check_image(ip, img, igrid, spacing, info)
     li = _check_labels(lp, lab, lgrid, igrid, ip.name, spacing, info) if lab is not None else None
     if li is not None:
@@ -211,14 +217,21 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
     dvf = _check_dvf(dp, igrid, info) if dp.exists() else None
     if not dp.exists() and expect_dvf and role == "daily":
         info.add(dp, "file is missing (other daily scans of this dataset have a ground-truth DVF)")
+    if info.unlabelled and img is not None: li = np.zeros(img.shape, np.uint8)   # nothing to score
     if not (keep and not info.errors and img is not None and li is not None): return info, None
-    return info, ScanData(img, li.astype(np.uint8), info.spacing, info.origin, dvf, folder, dict(info.absent))
+    return info, ScanData(img, li.astype(np.uint8), info.spacing, info.origin, dvf, folder,
+                          dict(info.absent), info.unlabelled)
 
 def load_scan(folder:str|Path, role:str="daily", spacing=None, load_dvf:bool=True,
-              absent:dict|None=None # organs declared absent, {organ name: reason} (`Manifest.absent`)
+              absent:dict|None=None, # organs declared absent, {organ: reason} (`Manifest.absent`)
+              allow_unlabelled:bool=False # a daily scan without labels.nii.gz loads (labels all 0)
              ) -> ScanData:
     "Read and validate one scan; raises `JRSDataError` naming the file and every problem found."
     info, data = inspect_scan(folder, role, spacing, keep=True, absent=absent)
+    if info.unlabelled and not allow_unlabelled:
+        info.add(Path(folder) / LABELS_FILE, "file is missing: the daily scan is unlabelled "
+                 "(predict only): jrs-nb infer can contour it, but it cannot be trained on or "
+                 "scored")
     errs = info.errors
     if errs: raise JRSDataError(errs[0].problem + "".join(f"; also {p}" for p in errs[1:]), errs[0].path)
     if not load_dvf: data.dvf = None
@@ -273,6 +286,12 @@ class DataReport:
         lines = [self.summary()]
         if self.scans: lines += ["", self.table()]
         ab = [(s, o, why) for s in self.scans for o, why in s.absent.items()]
+        un = [s for s in self.scans if s.unlabelled]
+        if un:   # facts, not problems: daily scans without contours can be predicted, not scored
+            lines += ["", f"unlabelled daily scans (no {LABELS_FILE}; jrs-nb infer contours them, "
+                          "evaluate skips them):"]
+            lines += [f"  PREDICT ONLY  {s.patient}/{s.scan}: {s.folder / LABELS_FILE} "
+                      "does not exist" for s in un]
         if ab:   # facts, not problems: the organs the manifest declares absent (and that are indeed empty)
             lines += ["", f"absent organs (declared in {MANIFEST}; not scored, not trained, not exported):"]
             lines += [f"  ABSENT  {s.patient}/{s.scan}: {o}: {why}" for s, o, why in ab]
@@ -327,14 +346,34 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     _missing_dvfs(m, rep); _pair_grids(m, infos)
     return rep
 
+# %% ../../nbs/01c_data.validate.ipynb #c6d4e29f
+def edit_distance(a:str, b:str) -> int:
+    "Levenshtein distance: the insertions, deletions and substitutions that turn `a` into `b`."
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+def near_name(name:str, names) -> str|None:
+    "The one of `names` a small edit away from `name` (1 edit up to 5 letters, else 2), or None."
+    best = min(names, key=lambda n: edit_distance(name, n), default=None)
+    if best is None: return None
+    d = edit_distance(name, best)
+    return best if 0 < d <= (1 if len(name) <= 5 else 2) else None
+
 # %% ../../nbs/01c_data.validate.ipynb #1f98a98f
 @command("jrs-nb check-data")
 def check_data_cli(argv:list[str]|None=None) -> int:
     "`jrs-nb check-data ROOT`: validate a dataset, print a per-scan table; exit 1 on errors, 2 on bad arguments."
     import argparse, sys
-    ap = argparse.ArgumentParser(prog="jrs-nb check-data", description="Validate a jrs_nb dataset root: manifest, "
-                                 "files, grids, spacing, label values, intensities, organs, DVFs. Prints a per-scan table. Organs the "
-                                 "manifest declares absent (per scan, with a reason) are reported as facts, not errors.")
+    desc = ("Validate a jrs_nb dataset root: manifest, files, grids, spacing, label values, "
+            "intensities, organs, DVFs. Prints a per-scan table. Organs the manifest declares "
+            "absent (per scan, with a reason) are reported as facts, not errors; daily scans "
+            "without labels.nii.gz as 'predict only'.")
+    ap = argparse.ArgumentParser(prog="jrs-nb check-data", description=desc)
     ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
     ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
     a = ap.parse_args(argv)
