@@ -25,7 +25,7 @@ from .data.validate import load_scan
 from .data.dataset import JRSDataset, Volume
 from .predictions import predict_pairs, predictions_parser, pair_key
 from .checkpoints import load_model
-from .refine import RefineSettings, refine_dvf
+from .refine import RefineSettings, refine_dvf, check_refine
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction',
@@ -279,13 +279,15 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   limit:int|None=None, progress:bool=True,
                   resample:bool=True, # pairs whose spacing differs from the model's: resample (else refuse)
                   compress_dvf:bool=False, # write dvf.nii.gz, not dvf.nii (large 1 mm volumes)
-                  overwrite:bool=False # `out` holds predictions (of any run): remove, predict again
+                  overwrite:bool=False, # `out` holds predictions (of any run): remove, predict again
+                  refine:int=0 # test-time refinement steps per pair (`refine.RefineSettings`); 0: none
                  ) -> dict:
     "Predict every pair of `split` whose planning scan has contours; write the predictions folder."
     ds = _PredictSet(data, split, load_dvf=False)
     ds.pairs = pairs_to_predict(ds, limit)
     check_writable(out)
     net = load_model(run, device)
+    st = check_refine(RefineSettings(steps=int(refine))) if refine else None
     def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         pv = ds[k]
         unl = not (ds.manifest.scan_dir(pv.patient, pv.fixed_scan) / LABELS_FILE).exists()
@@ -293,7 +295,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
         if resampled and resample and progress:
             print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on {_mm(net.config.spacing)} mm voxels, "
                   f"this pair has {_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
-        pred = infer_pair(net, pv, tile, device, amp, resample=resample)
+        pred = infer_pair(net, pv, tile, device, amp, resample=resample, refine=st)
         kw = dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, seg=pred.seg,
                   warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
                   absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
@@ -306,7 +308,8 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
         return kw, extra, note if progress else None
     return predict_pairs(out, ds.pairs, predict, overwrite,
                          method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
-                         data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing))
+                         data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing),
+                         **({"refine_steps": int(refine)} if refine else {}))
 
 @command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:
@@ -323,9 +326,12 @@ def infer_cli(argv:list[str]) -> int:
     ap.add_argument("--overwrite", action="store_true", help="--out holds predictions (of this or "
                     "another run): remove them and predict every pair again (default: resume this "
                     "run's, refuse another's)")
+    ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N Adam steps per "
+                    "pair of NCC + bending on an 8 mm control grid, from the network's DVF (0: none; 100 is the "
+                    "measured default of 08a_refine)")
     a = ap.parse_args(argv)
     idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
-                        compress_dvf=a.compress_dvf, overwrite=a.overwrite)
+                        compress_dvf=a.compress_dvf, overwrite=a.overwrite, refine=a.refine)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
     unl = [k for k, p in idx["pairs"].items() if p.get("unlabelled")]
@@ -376,7 +382,8 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             out:str|Path, # output folder: the daily RTSTRUCT, and work/ (dataset, predictions)
             run:str=CONTOUR_RUN, overwrite:bool=False, align:bool=True,
             crop_margin_mm:float=50., # import crop: the organs plus this margin
-            progress:bool=True) -> Path: # the daily RTSTRUCT
+            progress:bool=True,
+            refine:int=0) -> Path: # the daily RTSTRUCT; `refine`: test-time refinement steps (0: none)
     "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
     from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
     from jrs_nb.data.rtstruct import export_rtstruct
@@ -389,7 +396,7 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
     p = _daily_pair(out / "work" / "dataset", day.uid)
     pred = out / "work" / "predictions"
-    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress)
+    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine)
     d = pred / p["patient"] / p["fixed"]
     lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
     rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
@@ -413,6 +420,8 @@ def contour_cli(argv:list[str]) -> int:
     ap.add_argument("--overwrite", action="store_true", help="redo an earlier run in --out")
     ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
     ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
+    ap.add_argument("--refine", type=int, default=0, metavar="N",
+                    help="test-time refinement steps per pair (0: none)")
     a = ap.parse_args(argv)
-    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin)
+    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin, refine=a.refine)
     return 0
