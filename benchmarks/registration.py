@@ -1,8 +1,12 @@
 """Registration against the truth: the shipped networks' DVFs, the same with test-time refinement, elastix and the
 zero field, on the whole volumes of the validation pairs of a generated cohort (which knows the true DVF).
 
-    python benchmarks/registration.py --data DEMO_COHORT [--archs reg crossstitch] [--pairs 6] [--threads 2]
-                                      [--steps 100] [--bending 5] [--no-elastix] [--out registration.csv]
+    python benchmarks/registration.py --data DEMO_COHORT [--runs pretrained:reg pretrained:crossstitch RUN_DIR ...]
+                                      [--pairs 6] [--threads 2] [--steps 100] [--bending 5] [--no-refine]
+                                      [--no-elastix] [--out registration.csv]
+
+--runs takes shipped networks (pretrained:NAME) or run folders of `jrs-nb train` (e.g. the deformation-model
+variants: `jrs-nb train --arch reg --preset cpu --dvf-model coarse --bending 5 ...`).
 
 Prints a Markdown table, one row per method (means over the pairs): mean |phi - phi_true| in the body (mm), the
 least-squares slope and the cosine of the field onto the truth in the body, % of body voxels that fold (det J <= 0),
@@ -23,7 +27,7 @@ from jrs_nb.deformation import warp_volume
 from jrs_nb.evaluation import body_mask
 from jrs_nb.inference import infer_pair
 from jrs_nb.metrics import dvf_error, dvf_quality, evaluate_labels
-from jrs_nb.pretrained import pretrained
+from jrs_nb.checkpoints import load_model
 from jrs_nb.refine import RefineSettings
 from jrs_nb.tables import to_markdown
 
@@ -45,15 +49,16 @@ def field_scores(dvf:np.ndarray, pv, seconds:float) -> dict:
 
 def methods(a):
     "(name, function pair -> (dvf, seconds)) for every method measured."
-    yield "zero", lambda pv: (np.zeros_like(pv.dvf), 0.)
-    for arch in a.archs:
-        net = pretrained(arch).eval()
+    if a.zero: yield "zero", lambda pv: (np.zeros_like(pv.dvf), 0.)
+    for spec in a.runs:
+        net, arch = load_model(spec).eval(), spec.split(":")[-1].rstrip("/").split("/")[-1]
         def run(pv, net=net, st=None):
             p = infer_pair(net, pv, tile=208, refine=st)
             return p.dvf, p.total_seconds
         yield arch, run
-        st = RefineSettings(steps=a.steps, bending=a.bending)
-        yield f"{arch} + refine {a.steps}", lambda pv, run=run, st=st: run(pv, st=st)
+        if a.refine:
+            st = RefineSettings(steps=a.steps, bending=a.bending)
+            yield f"{arch} + refine {a.steps}", lambda pv, run=run, st=st: run(pv, st=st)
     if a.elastix:
         from jrs_nb.baselines.elastix import elastix_register, ElastixConfig
         def elx(pv):
@@ -65,12 +70,14 @@ def methods(a):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="a generated cohort (true DVFs): jrs-nb phantom --out DIR")
-    ap.add_argument("--archs", nargs="+", default=["reg", "crossstitch"])
+    ap.add_argument("--runs", nargs="+", default=["pretrained:reg", "pretrained:crossstitch"])
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=RefineSettings().steps)
     ap.add_argument("--bending", type=float, default=RefineSettings().bending)
     ap.add_argument("--elastix", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--zero", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--out", default="registration.csv")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
