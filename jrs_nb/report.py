@@ -45,7 +45,7 @@ def organ_means(res:pd.DataFrame, split:str, metric:str="msd") -> pd.DataFrame:
 
 # %% ../nbs/12a_report.ipynb #8e6aac3c
 def verdict(res:pd.DataFrame) -> list[dict]:
-    "The papers' three findings, each {finding, outcome: reproduced | partly | not reproduced | not tested, why}."
+    "The papers' four findings, each {finding, outcome: reproduced | partly | not reproduced | not tested, why}."
     out = []
     def add(f, o, why): out.append(dict(finding=f, outcome=o, why=why))
     splits = set(res["split"])
@@ -77,6 +77,17 @@ def verdict(res:pd.DataFrame) -> list[dict]:
         ok = b.notna().any() and b.index[0] == "seg" and (len(b) < 2 or b.iloc[0] < b.iloc[1])
         add(f3, "reproduced" if ok else "not reproduced",
             "bladder MSD: " + ", ".join(f"{a} {v:.2f}" if v == v else f"{a} failed" for a, v in b.items()) + " mm")
+    f4 = "The networks beat elastix on every organ (both papers; validation MSD)"
+    nets = [a for a in NETWORKS if val is not None and a in val.index]
+    if val is None or "elastix" not in val.index or not nets:
+        add(f4, "not tested", "needs validation results of elastix and at least one CS network")
+    else:
+        organs = [o for o in val.columns if o != "mean"]
+        wins = {a: sum(bool(val.loc[a, o] < val.loc["elastix", o]) for o in organs) for a in nets}
+        o = "reproduced" if min(wins.values()) == len(organs) else \
+            "partly" if max(wins.values()) >= len(organs) - 1 else "not reproduced"
+        add(f4, o, f"elastix {val.loc['elastix', 'mean']:.2f} mm; organs where each network is lower: "
+            + ", ".join(f"{a} {w}/{len(organs)}" for a, w in wins.items()))
     return out
 
 PAPER_RANKING = ("Validation (CS Table 1): the single-task seg and reg networks worst, jrs_reg better, hard sharing better, "
