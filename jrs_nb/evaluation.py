@@ -77,6 +77,7 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
             if (sdir / DVF_FILE).exists():
                 err = dvf_error(dvf, read_dvf(sdir / DVF_FILE), body, gt)
                 for region, e in err.items(): pr[f"dvf_err_mean_{region}"], pr[f"dvf_err_p95_{region}"] = e["mean"], e["p95"]
+                pr["dvf_slope_body"], pr["dvf_cosine_body"] = err["body"]["slope"], err["body"]["cosine"]
         pair_rows.append(pr)
     res = pd.DataFrame(rows)   # rows without ground truth stay, marked `gt_empty` and `absent`
     res.attrs["skipped"] = skipped   # [(pair, why)]: pairs not scored at all

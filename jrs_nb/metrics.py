@@ -182,18 +182,23 @@ def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
               body:np.ndarray, # (D, H, W) bool body mask (all True for the whole volume), reported as 'body'
               labels:np.ndarray|None=None, # (D, H, W) fixed label map for per-organ errors
               organs:Sequence[int]=ORGANS
-             ) -> dict[str, dict]: # 'body' and each organ's name -> {mean, p95, n} in mm
-    "Mean and 95th percentile of |phi_pred - phi_true| (mm) in the body and per organ."
+             ) -> dict[str, dict]: # 'body' and each organ's name -> {mean, p95 (mm), n, slope, cosine}
+    "|phi_pred - phi_true| (mean, 95th percentile, mm), and slope and cosine of phi_pred onto phi_true, per region."
     pred, true = np.asarray(pred), np.asarray(true)
     if pred.shape != true.shape or pred.ndim != 4 or pred.shape[0] != 3:
         raise ValueError(f"pred and true must both be (3, D, H, W), got {pred.shape} and {true.shape}")
     err = np.sqrt(sum((pred[i].astype(np.float32) - true[i].astype(np.float32)) ** 2 for i in range(3)))
-    def stats(v):
-        return dict(mean=float(v.mean()), p95=float(np.percentile(v, 95)), n=int(v.size)) if v.size else \
-               dict(mean=np.nan, p95=np.nan, n=0)
+    def stats(m):
+        v = err[m]
+        if not v.size: return dict(mean=np.nan, p95=np.nan, n=0, slope=np.nan, cosine=np.nan)
+        a, b = pred[:, m].astype(np.float64), true[:, m].astype(np.float64)
+        ab, aa, bb = float((a * b).sum()), float((a * a).sum()), float((b * b).sum())
+        return dict(mean=float(v.mean()), p95=float(np.percentile(v, 95)), n=int(v.size),
+                    slope=ab / bb if bb > 0 else np.nan,   # least squares: pred ~ slope * true
+                    cosine=ab / np.sqrt(aa * bb) if aa * bb > 0 else np.nan)
     for name, m in (("body", body), ("labels", labels)):
         if m is not None and np.shape(m) != err.shape: raise ValueError(f"{name} must be {err.shape}, got {np.shape(m)}")
-    regions = {"body": stats(err[np.asarray(body, bool)])}
+    regions = {"body": stats(np.asarray(body, bool))}
     if labels is not None:
-        for k in organs: regions[LABELS.get(k, str(k))] = stats(err[np.asarray(labels) == k])
+        for k in organs: regions[LABELS.get(k, str(k))] = stats(np.asarray(labels) == k)
     return regions

@@ -388,13 +388,14 @@ def _result_blocks(ev:Path, res:pd.DataFrame, data:dict|None, reference:str, fig
 def _dvf_blocks(pairs:pd.DataFrame|None) -> list[tuple]:
     "Mean DVF error and Jacobian statistics per method and split."
     if pairs is None or not len(pairs): return []
-    cols = [c for c in pairs.columns if c.startswith(("dvf_err_mean", "dvf_err_p95")) or c in ("fold_pct", "jac_std", "jac_mean")]
+    cols = [c for c in pairs.columns if c.startswith(("dvf_err_mean", "dvf_err_p95", "dvf_slope", "dvf_cosine")) or c in ("fold_pct", "jac_std", "jac_mean")]
     if not cols: return []
     t = pairs.groupby(["method", "split"])[cols].mean().round(3).dropna(how="all")   # seg has no DVF
     t.index = [f"{m}, {s}" for m, s in t.index]
     return [("h2", "DVF: error against the ground truth and Jacobian statistics", None),
             ("table", t, "mean over pairs: DVF error |phi_pred - phi_true| (mm; mean and 95th percentile per "
-                         "region), folding % (det J <= 0) and std/mean of det J inside the body")]
+                         "region), least-squares slope and cosine of the predicted field onto the true one in the body (1 and 1: the "
+                         "true motion), folding % (det J <= 0) and std/mean of det J inside the body")]
 
 # %% ../nbs/12a_report.ipynb #1d268984
 def _run_blocks(root:Path, pairs:pd.DataFrame|None, st:pd.DataFrame, preset:str, figs:Path) -> list[tuple]:
