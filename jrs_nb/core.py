@@ -204,7 +204,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["layers"],                                            # network pieces
     ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
-    ["checkpoints", "refine"],                             # a network to and from a file; test-time refinement
+    ["checkpoints", "refine", "qa"],                       # a network to and from a file; test-time refinement; contour QA
     ["train"],
     ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
     ["pretrained", "validation"],                          # shipped runs; validation and the `jrs-nb train` command

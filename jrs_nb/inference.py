@@ -23,9 +23,10 @@ from .metrics import keep_largest_components
 from .data.io import LABELS_FILE, MANIFEST
 from .data.validate import load_scan
 from .data.dataset import JRSDataset, Volume
-from .predictions import predict_pairs, predictions_parser, pair_key
+from .predictions import predict_pairs, predictions_parser, pair_key, load_index
 from .checkpoints import load_model
 from .refine import RefineSettings, refine_dvf, check_refine
+from .qa import contour_qa
 
 # %% auto #0
 __all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction',
@@ -301,10 +302,13 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
         extra = {"network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
                  "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
-                 **({"unlabelled": True} if unl else {})}
+                 **({"unlabelled": True} if unl else {}),
+                 "qa": contour_qa(pred.warped_labels, pred.seg, pv.moving_seg, pv.spacing)}
+        flags = {o: q["why"] for o, q in extra["qa"].items() if q["flag"] and o not in pv.fixed_absent}
         note = (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
                 + ("; unlabelled daily scan (predict only)" if unl else "")
-                + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items()))
+                + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items())
+                + "".join(f"; QA FLAG {o}: {', '.join(w)}" for o, w in flags.items()))
         return kw, extra, note if progress else None
     return predict_pairs(out, ds.pairs, predict, overwrite,
                          method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
@@ -402,6 +406,9 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
     n = export_rtstruct(lab, daily, rs, notes=notes)
     for x in notes: print(f"note: {x}")
+    qa = load_index(pred)["pairs"][pair_key(p["patient"], p["fixed"])].get("qa", {})
+    for o, q in qa.items():   # jrs_nb.qa: what inference knows about each contour without the truth
+        if q["flag"]: print(f"QA FLAG {o}: {', '.join(q['why'])}: review this contour before use")
     print(f"wrote {rs} ({lab.name} of {run}): "
           + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
     return rs
