@@ -175,12 +175,39 @@ def test_html_links_are_rewritten_and_checked(tmp_path):
     text = html.unescape(re.sub(r"<[^>]+>", "", core))
     assert "SECRET_TEST_CELL" not in text and "#| export" not in text and "X = 1" in text and "print(X)" in text
     assert (out / "img" / "fig.png").exists() and bh.check_links(out) == []
+    # navigation at the top and the bottom; the index lists every page in reading order; MathJax from the built folder
+    for page in (home, core, tut):
+        assert page.count('class="jrs-nav jrs-nav-top"') == 1 and page.count('class="jrs-nav jrs-nav-bottom"') == 1
+    assert 'previous: Core</a>' in tut and 'next: Tutorial</a>' in core and 'previous: Home</a>' in core
+    toc = home.split('id="course-pages"')[1]
+    assert toc.index('href="00_core.html"') < toc.index('href="tutorials/t.html"')
+    assert '<script src="mathjax/MathJax.js?config=' in home and '<script src="../mathjax/MathJax.js?config=' in tut
+    assert (out / "mathjax" / "MathJax.js").is_file() and "cdnjs.cloudflare.com/ajax/libs/mathjax" not in home + tut
     # a dangling link: the build fails, names it, and leaves the previous rendering as it was
     _nb(nbs, "tutorials/t.ipynb", "md:# Tutorial\n\nSee [the old notebook](../08_predictions.ipynb).")
     with pytest.raises(RuntimeError, match=r"tutorials/t.html: href=../08_predictions.html does not resolve"):
         bh.build(out, nbs, quiet=True)
     assert 'href="../00_core.html"' in (out / "tutorials" / "t.html").read_text()
     assert not (tmp_path / ".site.tmp").exists()
+
+
+def test_html_execute_keeps_current_copies(tmp_path):
+    "`--execute` runs a notebook once (its `#| slow` cells skipped, as nbdev-test does); its page shows the figure; an edit makes the copy stale."
+    bh = _build_html()
+    nbs, cache, out = tmp_path / "nbs", tmp_path / "cache", tmp_path / "site"
+    _nb(nbs, "index.ipynb", "md:# Home\n\nThe [lesson](tutorials/t.ipynb).")
+    plot = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()"
+    t = _nb(nbs, "tutorials/t.ipynb", "md:# Lesson\n\n$x^2$", plot, "#| slow\nraise SystemExit('a slow cell ran')")
+    assert bh.cached(t, nbs, cache) is None
+    bh.build(out, nbs, quiet=True, execute=True, cache=cache)
+    copy = bh.cached(t, nbs, cache)
+    assert copy is not None and bh.figures((out / "tutorials" / "t.html").read_text()) == 1
+    assert bh.build(out, nbs, quiet=True, cache=cache) and bh.cached(t, nbs, cache) is not None
+    assert bh.execute_all([nbs / "index.ipynb", t], nbs, cache, quiet=True) == []   # nothing left to run
+    _nb(nbs, "tutorials/t.ipynb", "md:# Lesson, edited", plot)
+    assert bh.cached(t, nbs, cache) is None
+    bh.build(out, nbs, quiet=True, cache=cache)   # no execution: the stored outputs (none)
+    assert bh.figures((out / "tutorials" / "t.html").read_text()) == 0
 
 
 @pytest.mark.slow
@@ -195,6 +222,18 @@ def test_html_course_builds(tmp_path):
     assert _build_html().check_links(out) == []
     home = (out / "index.html").read_text()
     assert 'href="00_core.html"' in home and "Course index" in home
+    # the index links every page, in reading order, and every page has previous / next at its top and bottom
+    order = [_build_html().html_name(p).as_posix() for p in _build_html().course_notebooks()]
+    toc = re.findall(r'<li><a href="([^"]+)"', home.split('id="course-pages"')[1])
+    assert toc == order[1:], (toc, order)
+    table = home.split("The course, page by page")[0]
+    for rel in order[1:]:
+        if not rel.startswith("experiments/"): assert f'href="{rel}"' in table, f"the index text does not link {rel}"
+    for k, rel in enumerate(order):
+        page = (out / rel).read_text()
+        for where in ("top", "bottom"):
+            bar = page.split(f'class="jrs-nav jrs-nav-{where}"')[1].split("</nav>")[0]
+            assert (k == 0 or "previous: " in bar) and (k == len(order) - 1 or "next: " in bar), (rel, where)
 
 
 def test_index_numbers_are_the_shipped_ones():
