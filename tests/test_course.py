@@ -249,3 +249,32 @@ def test_index_numbers_are_the_shipped_ones():
             pairs = [r for r in rec if r["path"] == path]
             want = " / ".join(f"{statistics.mean(r[o] for r in pairs):.2f}" for o in organs) if pairs else ""
             assert cell.strip() == want, (name, path, cell.strip(), want)
+
+
+def _shipped_mean(name: str, path: str) -> str:
+    "'0.88 / 0.58 / 0.88 / 0.94': a shipped network's mean validation DSC per organ for one output path."
+    import statistics
+    rec = json.loads((ROOT / "jrs_nb" / "weights" / name / "validation.json").read_text())["pairs"]
+    pairs = [r for r in rec if r["path"] == path]
+    return " / ".join(f"{statistics.mean(r[o] for r in pairs):.2f}" for o in ("prostate", "seminal_vesicles", "rectum", "bladder"))
+
+
+def test_index_prose_numbers_are_the_shipped_ones():
+    "The prose of index.ipynb quotes the shipped networks' validation DSC and iterations as their records have them."
+    text = " ".join(markdown_of(ROOT / "nbs" / "index.ipynb").split())
+    learned = text.split("What they learned")[1].split("for the unwarped planning contours")[0]
+    seg_part, reg_part = learned.split("segmentation paths ")[1].split("; registration paths ")
+    names = {"seg": "seg", "reg": "reg", "jrs_reg": "jrs_reg", "hard": "hard", "cross-stitch": "crossstitch"}
+    for part, path, want in ((seg_part, "seg", {"seg", "hard", "crossstitch"}),
+                             (reg_part, "reg", {"reg", "jrs_reg", "hard", "crossstitch"})):
+        quoted = {names[n]: v for n, v in re.findall(r"(jrs_reg|cross-stitch|hard|seg|reg) (\d\.\d\d(?: / \d\.\d\d){3})", part)}
+        assert set(quoted) == want, (path, quoted)
+        for name, value in quoted.items(): assert value == _shipped_mean(name, path), (name, path, value)
+    it = {n: json.loads((ROOT / "jrs_nb" / "weights" / n / "validation.json").read_text())["iterations"]
+          for n in ("seg", "reg", "jrs_reg", "hard", "crossstitch")}
+    assert it["seg"] == it["reg"] and it["jrs_reg"] == it["crossstitch"], it
+    sentence = (f"`seg` and `reg` {it['seg']} iterations from scratch, then `jrs_reg` and `crossstitch` {it['jrs_reg']} "
+                f"and `hard` {it['hard']} iterations")
+    assert sentence in text, sentence
+    lo, hi = min(it.values()), max(it.values())
+    assert f"{lo}-{hi} CPU iterations each" in text, (lo, hi)
