@@ -192,18 +192,20 @@ def test_html_links_are_rewritten_and_checked(tmp_path):
 
 
 def test_html_execute_keeps_current_copies(tmp_path):
-    "`--execute` runs a notebook once (its `#| slow` cells skipped, as nbdev-test does); its page shows the figure; an edit makes the copy stale."
+    "`--execute` runs a notebook once (`#| slow` cells skipped unless `--flags slow`); its page shows the figure; an edit makes the copy stale."
     bh = _build_html()
     nbs, cache, out = tmp_path / "nbs", tmp_path / "cache", tmp_path / "site"
     _nb(nbs, "index.ipynb", "md:# Home\n\nThe [lesson](tutorials/t.ipynb).")
     plot = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()"
-    t = _nb(nbs, "tutorials/t.ipynb", "md:# Lesson\n\n$x^2$", plot, "#| slow\nraise SystemExit('a slow cell ran')")
+    t = _nb(nbs, "tutorials/t.ipynb", "md:# Lesson\n\n$x^2$", plot, "#| slow\n" + plot)
     assert bh.cached(t, nbs, cache) is None
     bh.build(out, nbs, quiet=True, execute=True, cache=cache)
     copy = bh.cached(t, nbs, cache)
     assert copy is not None and bh.figures((out / "tutorials" / "t.html").read_text()) == 1
     assert bh.build(out, nbs, quiet=True, cache=cache) and bh.cached(t, nbs, cache) is not None
     assert bh.execute_all([nbs / "index.ipynb", t], nbs, cache, quiet=True) == []   # nothing left to run
+    bh.build(out, nbs, quiet=True, execute=True, cache=cache, flags=("slow",))      # --flags slow: the slow figure too
+    assert bh.figures((out / "tutorials" / "t.html").read_text()) == 2 and bh.cached(t, nbs, cache, flags=("slow",))
     _nb(nbs, "tutorials/t.ipynb", "md:# Lesson, edited", plot)
     assert bh.cached(t, nbs, cache) is None
     bh.build(out, nbs, quiet=True, cache=cache)   # no execution: the stored outputs (none)

@@ -12,7 +12,8 @@ Executed notebooks live in `_executed/` (a mirror of nbs/, git-ignored), each ke
 of the package code (`jrs_nb/**/*.py`, the shipped weights): a page shows its executed copy when that key still
 matches, otherwise the notebook's stored outputs. `--execute` first runs every notebook without a current copy,
 `--jobs` at a time, exactly as `nbdev-test` runs it (nbdev's `test_nb`: the same skipped `#| slow` / `#| cuda`
-cells, cell timeout and working folder), and fails when one fails. `python tools/build_html.py --run NB` executes
+cells, cell timeout and working folder), and fails when one fails; `--flags slow` runs the slow cells too (their
+figures; minutes more: they generate a cohort and train a small network). `python tools/build_html.py --run NB` executes
 one notebook into the cache: `tests/test_notebooks.py` runs every notebook that way, so after the test suite
 the build needs no execution. The experiment notebooks (`nbs/experiments/`, the papermill templates that
 `jrs-nb reproduce` fills in and runs: they train networks) are never executed here.
@@ -54,9 +55,10 @@ def code_key(root: Path = ROOT) -> str:
     return h.hexdigest()[:16]
 
 
-def exec_key(nb_path: Path, code: str | None = None) -> str:
-    "The key an executed copy of `nb_path` must carry to be current: the notebook's hash and `code_key()`."
-    return hashlib.sha256(Path(nb_path).read_bytes()).hexdigest()[:16] + "-" + (code or code_key())
+def exec_key(nb_path: Path, code: str | None = None, flags: tuple = ()) -> str:
+    "The key an executed copy of `nb_path` must carry to be current: the notebook's hash, `code_key()`, the flags run."
+    key = hashlib.sha256(Path(nb_path).read_bytes()).hexdigest()[:16] + "-" + (code or code_key())
+    return key + "".join(f"+{f}" for f in sorted(flags))
 
 
 def runnable(nb_path: Path, nbs: Path = NBS) -> bool:
@@ -65,33 +67,34 @@ def runnable(nb_path: Path, nbs: Path = NBS) -> bool:
     return any(c["cell_type"] == "code" for c in json.loads(Path(nb_path).read_text(encoding="utf-8"))["cells"])
 
 
-def cached(nb_path: Path, nbs: Path = NBS, cache: Path = CACHE, code: str | None = None):
+def cached(nb_path: Path, nbs: Path = NBS, cache: Path = CACHE, code: str | None = None, flags: tuple = ()):
     "The current executed copy of a notebook (an nbformat node), or None when there is none or it is stale."
     import nbformat
     c = Path(cache) / Path(nb_path).relative_to(nbs)
     if not c.is_file(): return None
     nb = nbformat.read(c, as_version=4)
-    return nb if nb.metadata.get("jrs_executed", {}).get("key") == exec_key(nb_path, code) else None
+    return nb if nb.metadata.get("jrs_executed", {}).get("key") == exec_key(nb_path, code, flags) else None
 
 
-def execute(nb_path: Path, nbs: Path = NBS, cache: Path = CACHE) -> tuple[bool, float]:
+def execute(nb_path: Path, nbs: Path = NBS, cache: Path = CACHE, flags: tuple = ()) -> tuple[bool, float]:
     """Run a notebook as `nbdev-test` does (nbdev's `test_nb` with the project's skip flags, cell timeout and base
-    path) and, when it succeeds, write it with its outputs to `cache` (same relative path as under `nbs`)."""
+    path; `flags` as `nbdev-test --flags`, e.g. ("slow",)) and, when it succeeds, write it with its outputs to
+    `cache` (same relative path as under `nbs`)."""
     import nbdev.test as T
     from fastcore.nbio import write_nb
     from nbdev.config import get_config
     nb_path = Path(nb_path).resolve()
-    cfg, key = get_config(ROOT), exec_key(nb_path)   # the project's flags, also for a notebook elsewhere
-    flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags)
+    cfg, key = get_config(ROOT), exec_key(nb_path, flags=flags)   # the project's flags, also for a notebook elsewhere
+    skip = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags)
     got, real = {}, T.write_nb
     T.write_nb = lambda nb, fn: got.setdefault("nb", nb)   # test_nb(save=True) hands over the executed notebook
-    try: ok, secs = T.test_nb(nb_path, skip_flags=flags, basepath=cfg.config_path, save=True,
+    try: ok, secs = T.test_nb(nb_path, skip_flags=skip, force_flags=list(flags), basepath=cfg.config_path, save=True,
                               cell_timeout=cfg.cell_timeout or None)
     finally: T.write_nb = real
     if ok and "nb" in got:
         nb = got["nb"]
         for c in nb["cells"]: c.get("metadata", {}).pop("execution", None)  # execnb's timings: not nbformat
-        nb["metadata"]["jrs_executed"] = {"key": key, "seconds": round(secs, 1), "skipped_flags": flags}
+        nb["metadata"]["jrs_executed"] = {"key": key, "seconds": round(secs, 1), "skipped_flags": sorted(set(skip) - set(flags))}
         dst = Path(cache) / nb_path.relative_to(Path(nbs).resolve())
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
@@ -99,14 +102,16 @@ def execute(nb_path: Path, nbs: Path = NBS, cache: Path = CACHE) -> tuple[bool, 
     return ok, secs
 
 
-def execute_all(notebooks: list[Path], nbs: Path = NBS, cache: Path = CACHE, jobs: int = 1, quiet: bool = False):
+def execute_all(notebooks: list[Path], nbs: Path = NBS, cache: Path = CACHE, jobs: int = 1, quiet: bool = False,
+                flags: tuple = ()):
     "Execute (in fresh processes, `jobs` at a time) every notebook that has no current copy; RuntimeError if one fails."
     code = code_key()
-    todo = [p for p in notebooks if runnable(p, nbs) and cached(p, nbs, cache, code) is None]
+    todo = [p for p in notebooks if runnable(p, nbs) and cached(p, nbs, cache, code, flags) is None]
     def run(p):
         t = time.time()
         r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--run", str(Path(p).resolve()),
-                            "--nbs", str(Path(nbs).resolve()), "--cache", str(Path(cache).resolve())],
+                            "--nbs", str(Path(nbs).resolve()), "--cache", str(Path(cache).resolve()),
+                            "--flags", " ".join(flags)],
                            cwd=ROOT, capture_output=True, text=True)
         if not quiet: print(f"  executed {p.relative_to(nbs)} ({time.time() - t:.0f} s)"
                             + ("" if r.returncode == 0 else " FAILED"), flush=True)
@@ -239,7 +244,7 @@ def render(nb, pages: list[tuple[Path, str]], k: int, exporter=None) -> str:
 
 
 def build(out: Path = ROOT / "_html", nbs: Path = NBS, notebooks: list[Path] | None = None, quiet: bool = False,
-          execute: bool = False, cache: Path | None = None, jobs: int = 1) -> list[Path]:
+          execute: bool = False, cache: Path | None = None, jobs: int = 1, flags: tuple = ()) -> list[Path]:
     """Render the course into `out`; returns the pages written. A page shows the notebook's current executed copy from
     `cache` (default: `_executed/` for the project's own nbs/) when there is one, else its stored outputs; `execute`
     first runs the notebooks that have none. Raises RuntimeError (out untouched) on dangling links or a failed run."""
@@ -251,13 +256,13 @@ def build(out: Path = ROOT / "_html", nbs: Path = NBS, notebooks: list[Path] | N
     if not notebooks: raise RuntimeError(f"{nbs}: no notebooks to render")
     if execute:
         if cache is None: raise RuntimeError("execute needs a cache folder for the executed copies")
-        execute_all(notebooks, nbs, cache, jobs, quiet)
+        execute_all(notebooks, nbs, cache, jobs, quiet, flags)
     mathjax = mathjax_dir()
     tmp = out.with_name(f".{out.name}.tmp"); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     try:
         books, code = [], code_key()
         for p in notebooks:
-            try: nb = (cache is not None and cached(p, nbs, cache, code)) or nbformat.read(p, as_version=4)
+            try: nb = (cache is not None and cached(p, nbs, cache, code, flags)) or nbformat.read(p, as_version=4)
             except Exception as e: raise RuntimeError(f"{p}: not a readable notebook ({e})") from e
             books.append((p, prepare(nb)))
         pages = [(html_name(p, nbs), title_of(nb, p.stem)) for p, nb in books]
@@ -290,18 +295,20 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=None, help="folder of the executed copies (default: _executed for nbs/)")
     ap.add_argument("--execute", action="store_true", help="first execute every notebook without a current copy")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
+    ap.add_argument("--flags", default="", help="space-separated flags of cells to run that nbdev-test skips "
+                    "(as nbdev-test --flags; e.g. 'slow': the figures of the slow cells too, minutes more)")
     ap.add_argument("--run", metavar="NB", help="only execute notebook NB into the cache (as nbdev-test runs it)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
-    nbs = Path(a.nbs)
+    nbs, flags = Path(a.nbs), tuple(a.flags.split())
     cache = Path(a.cache) if a.cache else (CACHE if nbs.resolve() == NBS.resolve() else None)
     if a.run:
         if cache is None: ap.error("--run needs --cache for a notebooks folder other than nbs/")
-        ok, secs = execute(Path(a.run), nbs, cache)
+        ok, secs = execute(Path(a.run), nbs, cache, flags)
         print(f"Success. ({secs:.0f} s)" if ok else f"{a.run} failed ({secs:.0f} s)")
         return 0 if ok else 1
     t = time.time()
-    try: pages = build(Path(a.out), nbs, quiet=a.quiet, execute=a.execute, cache=cache, jobs=a.jobs)
+    try: pages = build(Path(a.out), nbs, quiet=a.quiet, execute=a.execute, cache=cache, jobs=a.jobs, flags=flags)
     except RuntimeError as e:
         print(f"build_html: {e}", file=sys.stderr); return 1
     print(f"{len(pages)} pages in {a.out} (open {Path(a.out) / 'index.html'}), {time.time() - t:.0f} s")
