@@ -280,3 +280,15 @@ def test_index_prose_numbers_are_the_shipped_ones():
     assert sentence in text, sentence
     lo, hi = min(it.values()), max(it.values())
     assert f"{lo}-{hi} CPU iterations each" in text, (lo, hi)
+
+
+def test_index_presets_and_cohort_are_the_code_ones():
+    "The index's training presets (iterations) and validation-pair count are those of the code and the shipped record."
+    from jrs_nb.train import PRESETS
+    text = " ".join(markdown_of(ROOT / "nbs" / "index.ipynb").split())
+    assert f"`demo` ({PRESETS['demo']['iterations']} iterations" in text
+    rec = json.loads((ROOT / "jrs_nb" / "weights" / "crossstitch" / "validation.json").read_text())
+    cfg = rec["cohort"]["generator"]["config"]
+    n_val = cfg["n_val"] * cfg["daily_a"][1]
+    assert cfg["daily_a"][0] == cfg["daily_a"][1] and n_val == len({r["pair"] for r in rec["pairs"]}), (cfg, n_val)
+    assert f"DSC, {n_val} validation pairs" in text and f"DSC over the {n_val} validation pairs" in text
