@@ -9,3 +9,11 @@ Modules:
 - `jrs_nb.models.unet`: The 3D U-Net-like network of all JRS architectures: valid convolutions, two strided downsamplings, three deeply supervised output levels."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    "`jrs_nb.pretrained` without importing it first: the callable module of trained networks, loaded on first use."
+    if name == "pretrained":
+        import importlib
+        return importlib.import_module("jrs_nb.pretrained")
+    raise AttributeError(f"module 'jrs_nb' has no attribute {name!r}")

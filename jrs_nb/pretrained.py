@@ -20,7 +20,7 @@ from .inference import infer_pair
 from .metrics import evaluate_labels
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'available', 'pretrained', 'record', 'pair_dsc', 'pack_run']
+__all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pair_dsc', 'pack_run']
 
 # %% ../nbs/09b_pretrained.ipynb #3658a7c2
 RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl", "summary.json")  # copied beside model.pt
@@ -33,6 +33,16 @@ def pretrained(name:str="crossstitch", # a shipped run: see `available()`
                device=None) -> torch.nn.Module:
     "A trained network shipped in the package, in eval mode, float32."
     return load_model(f"{PRETRAINED}{name}", device)
+
+# %% ../nbs/09b_pretrained.ipynb #db178309
+import sys, types
+
+class CallableModule(types.ModuleType):
+    "A module that can be called: `jrs_nb.pretrained(name)` is `jrs_nb.pretrained.pretrained(name)`."
+    def __call__(self, *args, **kwargs): return pretrained(*args, **kwargs)
+
+if __name__ == "jrs_nb.pretrained":  # the package's module, not the notebook's kernel
+    sys.modules[__name__].__class__ = CallableModule
 
 # %% ../nbs/09b_pretrained.ipynb #74dd4877
 def record(name:str) -> dict:

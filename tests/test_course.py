@@ -175,12 +175,41 @@ def test_html_links_are_rewritten_and_checked(tmp_path):
     text = html.unescape(re.sub(r"<[^>]+>", "", core))
     assert "SECRET_TEST_CELL" not in text and "#| export" not in text and "X = 1" in text and "print(X)" in text
     assert (out / "img" / "fig.png").exists() and bh.check_links(out) == []
+    # navigation at the top and the bottom; the index lists every page in reading order; MathJax from the built folder
+    for page in (home, core, tut):
+        assert page.count('class="jrs-nav jrs-nav-top"') == 1 and page.count('class="jrs-nav jrs-nav-bottom"') == 1
+    assert 'previous: Core</a>' in tut and 'next: Tutorial</a>' in core and 'previous: Home</a>' in core
+    toc = home.split('id="course-pages"')[1]
+    assert toc.index('href="00_core.html"') < toc.index('href="tutorials/t.html"')
+    assert '<script src="mathjax/MathJax.js?config=' in home and '<script src="../mathjax/MathJax.js?config=' in tut
+    assert (out / "mathjax" / "MathJax.js").is_file() and "cdnjs.cloudflare.com/ajax/libs/mathjax" not in home + tut
     # a dangling link: the build fails, names it, and leaves the previous rendering as it was
     _nb(nbs, "tutorials/t.ipynb", "md:# Tutorial\n\nSee [the old notebook](../08_predictions.ipynb).")
     with pytest.raises(RuntimeError, match=r"tutorials/t.html: href=../08_predictions.html does not resolve"):
         bh.build(out, nbs, quiet=True)
     assert 'href="../00_core.html"' in (out / "tutorials" / "t.html").read_text()
     assert not (tmp_path / ".site.tmp").exists()
+
+
+def test_html_execute_keeps_current_copies(tmp_path):
+    "`--execute` runs a notebook once (`#| slow` cells skipped unless `--flags slow`); its page shows the figure; an edit makes the copy stale."
+    bh = _build_html()
+    nbs, cache, out = tmp_path / "nbs", tmp_path / "cache", tmp_path / "site"
+    _nb(nbs, "index.ipynb", "md:# Home\n\nThe [lesson](tutorials/t.ipynb).")
+    plot = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()"
+    t = _nb(nbs, "tutorials/t.ipynb", "md:# Lesson\n\n$x^2$", plot, "#| slow\n" + plot)
+    assert bh.cached(t, nbs, cache) is None
+    bh.build(out, nbs, quiet=True, execute=True, cache=cache)
+    copy = bh.cached(t, nbs, cache)
+    assert copy is not None and bh.figures((out / "tutorials" / "t.html").read_text()) == 1
+    assert bh.build(out, nbs, quiet=True, cache=cache) and bh.cached(t, nbs, cache) is not None
+    assert bh.execute_all([nbs / "index.ipynb", t], nbs, cache, quiet=True) == []   # nothing left to run
+    bh.build(out, nbs, quiet=True, execute=True, cache=cache, flags=("slow",))      # --flags slow: the slow figure too
+    assert bh.figures((out / "tutorials" / "t.html").read_text()) == 2 and bh.cached(t, nbs, cache, flags=("slow",))
+    _nb(nbs, "tutorials/t.ipynb", "md:# Lesson, edited", plot)
+    assert bh.cached(t, nbs, cache) is None
+    bh.build(out, nbs, quiet=True, cache=cache)   # no execution: the stored outputs (none)
+    assert bh.figures((out / "tutorials" / "t.html").read_text()) == 0
 
 
 @pytest.mark.slow
@@ -195,6 +224,18 @@ def test_html_course_builds(tmp_path):
     assert _build_html().check_links(out) == []
     home = (out / "index.html").read_text()
     assert 'href="00_core.html"' in home and "Course index" in home
+    # the index links every page, in reading order, and every page has previous / next at its top and bottom
+    order = [_build_html().html_name(p).as_posix() for p in _build_html().course_notebooks()]
+    toc = re.findall(r'<li><a href="([^"]+)"', home.split('id="course-pages"')[1])
+    assert toc == order[1:], (toc, order)
+    table = home.split("The course, page by page")[0]
+    for rel in order[1:]:
+        if not rel.startswith("experiments/"): assert f'href="{rel}"' in table, f"the index text does not link {rel}"
+    for k, rel in enumerate(order):
+        page = (out / rel).read_text()
+        for where in ("top", "bottom"):
+            bar = page.split(f'class="jrs-nav jrs-nav-{where}"')[1].split("</nav>")[0]
+            assert (k == 0 or "previous: " in bar) and (k == len(order) - 1 or "next: " in bar), (rel, where)
 
 
 def test_index_numbers_are_the_shipped_ones():
@@ -210,3 +251,44 @@ def test_index_numbers_are_the_shipped_ones():
             pairs = [r for r in rec if r["path"] == path]
             want = " / ".join(f"{statistics.mean(r[o] for r in pairs):.2f}" for o in organs) if pairs else ""
             assert cell.strip() == want, (name, path, cell.strip(), want)
+
+
+def _shipped_mean(name: str, path: str) -> str:
+    "'0.88 / 0.58 / 0.88 / 0.94': a shipped network's mean validation DSC per organ for one output path."
+    import statistics
+    rec = json.loads((ROOT / "jrs_nb" / "weights" / name / "validation.json").read_text())["pairs"]
+    pairs = [r for r in rec if r["path"] == path]
+    return " / ".join(f"{statistics.mean(r[o] for r in pairs):.2f}" for o in ("prostate", "seminal_vesicles", "rectum", "bladder"))
+
+
+def test_index_prose_numbers_are_the_shipped_ones():
+    "The prose of index.ipynb quotes the shipped networks' validation DSC and iterations as their records have them."
+    text = " ".join(markdown_of(ROOT / "nbs" / "index.ipynb").split())
+    learned = text.split("What they learned")[1].split("for the unwarped planning contours")[0]
+    seg_part, reg_part = learned.split("segmentation paths ")[1].split("; registration paths ")
+    names = {"seg": "seg", "reg": "reg", "jrs_reg": "jrs_reg", "hard": "hard", "cross-stitch": "crossstitch"}
+    for part, path, want in ((seg_part, "seg", {"seg", "hard", "crossstitch"}),
+                             (reg_part, "reg", {"reg", "jrs_reg", "hard", "crossstitch"})):
+        quoted = {names[n]: v for n, v in re.findall(r"(jrs_reg|cross-stitch|hard|seg|reg) (\d\.\d\d(?: / \d\.\d\d){3})", part)}
+        assert set(quoted) == want, (path, quoted)
+        for name, value in quoted.items(): assert value == _shipped_mean(name, path), (name, path, value)
+    it = {n: json.loads((ROOT / "jrs_nb" / "weights" / n / "validation.json").read_text())["iterations"]
+          for n in ("seg", "reg", "jrs_reg", "hard", "crossstitch")}
+    assert it["seg"] == it["reg"] and it["jrs_reg"] == it["crossstitch"], it
+    sentence = (f"`seg` and `reg` {it['seg']} iterations from scratch, then `jrs_reg` and `crossstitch` {it['jrs_reg']} "
+                f"and `hard` {it['hard']} iterations")
+    assert sentence in text, sentence
+    lo, hi = min(it.values()), max(it.values())
+    assert f"{lo}-{hi} CPU iterations each" in text, (lo, hi)
+
+
+def test_index_presets_and_cohort_are_the_code_ones():
+    "The index's training presets (iterations) and validation-pair count are those of the code and the shipped record."
+    from jrs_nb.train import PRESETS
+    text = " ".join(markdown_of(ROOT / "nbs" / "index.ipynb").split())
+    assert f"`demo` ({PRESETS['demo']['iterations']} iterations" in text
+    rec = json.loads((ROOT / "jrs_nb" / "weights" / "crossstitch" / "validation.json").read_text())
+    cfg = rec["cohort"]["generator"]["config"]
+    n_val = cfg["n_val"] * cfg["daily_a"][1]
+    assert cfg["daily_a"][0] == cfg["daily_a"][1] and n_val == len({r["pair"] for r in rec["pairs"]}), (cfg, n_val)
+    assert f"DSC, {n_val} validation pairs" in text and f"DSC over the {n_val} validation pairs" in text
