@@ -393,7 +393,7 @@ def reproduce_cli(argv:list[str]) -> int:
                                  "elastix, evaluate on the validation and test splits, write the report. Running the "
                                  "same command again skips finished runs and re-executes failed or missing ones.")
     ap.add_argument("--preset", default="demo", choices=list(REPRO_PRESETS), help="smoke (tests), demo (the shipped "
-                    "networks, elastix, report: 9 min on 2 cores), cpu (trains the five: 59 min on 2 cores), paper (GPU)")
+                    "networks, elastix, report), cpu (trains the five; the README gives both times on 2 cores), paper (GPU)")
     ap.add_argument("--data", default=None, help="dataset root (default: generate the synthetic cohort into OUT/data)")
     ap.add_argument("--out", default="reproduction", help="reproduction folder (default ./reproduction)")
     ap.add_argument("--archs", nargs="+", default=None, help=f"networks (default: {' '.join(NETWORKS)})")

@@ -182,7 +182,7 @@ PRESETS = {
     # CPU minutes: the demo reproduction (README main command)
     "demo": dict(CPU_RECIPE, iterations=200, patch=64, filters="8,16,32", warmup=10, log_every=10, ckpt_every=50,
                  val_every=100, val_pairs=1, val_tile=208, alpha_every=10, critic_warmup=2, critic_warmup_steps=4, critic_steps=1),
-    # 43 min for the five CS networks, elastix and the report on 2 CPU cores (jrs-nb reproduce); the shipped weights (jrs_nb.pretrained)
+    # the five CS networks, elastix and the report on 2 CPU cores (jrs-nb reproduce): the shipped weights
     "cpu": dict(CPU_RECIPE, iterations=500, patch=64, filters="12,24,48", log_every=20, ckpt_every=100, val_every=100,
                 val_pairs=2, val_tile=208, alpha_every=20, critic_warmup=10, critic_warmup_steps=20, critic_steps=5,
                 ncc_sigma=1., warm_start=True),
