@@ -59,9 +59,9 @@ def roc_auc(score:Sequence[float], # higher: more suspicious
 
 # %% ../nbs/09d_qa.ipynb #6e7d2fbb
 QA_LIMITS = {   # feature -> limit (benchmarks/qa.py picks them; its record: benchmarks/results/qa_demo0.json)
-    "seg_reg_msd": 2.0,          # mm between the segmentation and registration paths' contours
-    "log_volume_ratio": 0.4,     # |log(volume / planning volume)|: a factor of 1.5
-    "shift_mm": 10.0,            # centre of the contour from the planning contour's
+    "seg_reg_msd": 1.844,        # mm between the segmentation and registration paths' contours
+    "log_volume_ratio": 0.179,   # |log(volume / planning volume)|: about 20 % more or less
+    "shift_mm": 3.027,           # mm from the centre of the planning contour
 }
 
 def qa_flags(features:dict[str, dict], # `organ_features`' output
