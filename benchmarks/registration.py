@@ -2,7 +2,7 @@
 zero field, on the whole volumes of the validation pairs of a generated cohort (which knows the true DVF).
 
     python benchmarks/registration.py --data DEMO_COHORT [--runs pretrained:reg pretrained:crossstitch RUN_DIR ...]
-                                      [--pairs 6] [--threads 2] [--steps 100] [--bending 5] [--no-refine]
+                                      [--pairs 6] [--threads 2] [--steps 100] [--bending 5 [20 ...]] [--no-refine]
                                       [--no-elastix] [--out registration.csv]
 
 --runs takes shipped networks (pretrained:NAME) or run folders of `jrs-nb train` (e.g. the deformation-model
@@ -56,9 +56,10 @@ def methods(a):
             p = infer_pair(net, pv, tile=208, refine=st)
             return p.dvf, p.total_seconds
         yield arch, run
-        if a.refine:
-            st = RefineSettings(steps=a.steps, bending=a.bending)
-            yield f"{arch} + refine {a.steps}", lambda pv, run=run, st=st: run(pv, st=st)
+        for be in a.bending if a.refine else ():
+            st = RefineSettings(steps=a.steps, bending=be)
+            tag = f" (bending {be:g})" if len(a.bending) > 1 else ""
+            yield f"{arch} + refine {a.steps}{tag}", lambda pv, run=run, st=st: run(pv, st=st)
     if a.elastix:
         from jrs_nb.baselines.elastix import elastix_register, ElastixConfig
         def elx(pv):
@@ -74,7 +75,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=RefineSettings().steps)
-    ap.add_argument("--bending", type=float, default=RefineSettings().bending)
+    ap.add_argument("--bending", type=float, nargs="+", default=[RefineSettings().bending],
+                    help="refinement bending weight(s): one row per value")
     ap.add_argument("--elastix", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--zero", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True)
