@@ -1,5 +1,5 @@
-"""`jrs-nb finetune`: the fine-tuned run changes the weights, keeps the architecture and spacing, loads everywhere a run
-loads; bad input is refused with a clear message (exit 2) and writes nothing."""
+"""`jrs-nb finetune`: the fine-tuned run changes the weights, keeps the architecture and spacing,
+loads where a run loads; bad input is refused with a clear message (exit 2), writes nothing."""
 import json
 
 import pytest
@@ -16,14 +16,15 @@ from jrs_nb.train import make_config, train
 def pop(toy_root, tmp_path_factory):
     "A smoke-sized population run on the toy training split."
     out = tmp_path_factory.mktemp("pop") / "run"
-    train(make_config("smoke", arch="hard", data=str(toy_root), out=str(out), iterations=2, val_pairs=0, threads=1),
-          progress=False)
+    cfg = make_config("smoke", arch="hard", data=str(toy_root), out=str(out), iterations=2,
+                      val_pairs=0, threads=1)
+    train(cfg, progress=False)
     return out
 
 
 def _args(run, data, out, *extra, patient="T_p002", scans=("s01", "s02")):
-    return ["finetune", "--run", str(run), "--data", str(data), "--patient", patient, "--scans", *scans,
-            "--out", str(out), "--iterations", "2", "--threads", "1", *extra]
+    return ["finetune", "--run", str(run), "--data", str(data), "--patient", patient,
+            "--scans", *scans, "--out", str(out), "--iterations", "2", "--threads", "1", *extra]
 
 
 def test_finetune_changes_weights_keeps_architecture_and_spacing(pop, toy_root, tmp_path):
@@ -43,8 +44,19 @@ def test_finetuned_run_works_with_infer(pop, toy_root, tmp_path, capsys):
     assert main(_args(pop, toy_root, out, scans=("s01",))) == 0
     assert "fine-tuned on T_p002 (s00->s01)" in capsys.readouterr().out
     pred = tmp_path / "pred"
-    assert main(["infer", "--run", str(out), "--data", str(toy_root), "--out", str(pred), "--limit", "1"]) == 0
+    assert main(["infer", "--run", str(out), "--data", str(toy_root), "--out", str(pred),
+                 "--limit", "1"]) == 0
     assert (pred / "predictions.json").exists()
+
+
+def test_infer_patients(pop, toy_root, tmp_path, capsys):
+    pred = tmp_path / "pred"
+    base = ["infer", "--run", str(pop), "--data", str(toy_root), "--split", "train"]
+    assert main(base + ["--out", str(pred), "--patients", "T_p001"]) == 0
+    idx = json.loads((pred / "predictions.json").read_text())
+    assert {p["patient"] for p in idx["pairs"].values()} == {"T_p001"}, idx["pairs"]
+    assert main(base + ["--out", str(tmp_path / "p2"), "--patients", "T_p002"]) == 2
+    assert "has no pair of patient(s) T_p002" in capsys.readouterr().err
 
 
 def _drop_labels(root):
@@ -55,7 +67,7 @@ BAD = {  # name -> (argument changes, message)
     "patient": (dict(patient="T_p999"), "no patient 'T_p999'"),
     "scan": (dict(scans=("s07",)), "has no scan 's07'"),
     "uncontoured": (dict(), "has no contours, it cannot be fine-tuned on"),
-    "spacing": (dict(run="pretrained:reg"), "the run was trained on [2.0, 2.0, 2.0] mm voxels, the dataset has"),
+    "spacing": (dict(run="pretrained:reg"), "the run was trained on [2.0, 2.0, 2.0] mm voxels"),
     "iterations": (dict(extra=("--iterations", "0")), "iterations must be >= 1"),
 }
 
