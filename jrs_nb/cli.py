@@ -21,6 +21,8 @@ COMMANDS = {  # name -> ("module:function", one-line help)
     "contour":    ("jrs_nb.inference:contour_cli",
                    "contour a daily CT (DICOM): planning CT + RTSTRUCT in, daily RTSTRUCT out"),
     "infer":      ("jrs_nb.inference:infer_cli", "whole-volume inference of a trained run on one split (writes a predictions folder)"),
+    "finetune":   ("jrs_nb.finetune:finetune_cli",
+                   "adapt a trained run to one patient: fine-tune on their planning scan and first fractions"),
     "evaluate":   ("jrs_nb.evaluation:evaluate_cli", "score predictions folders: DSC/MSD/95%HD, DVF quality and error, the papers' tables"),
     "elastix":    ("jrs_nb.baselines.elastix:elastix_cli", "the elastix B-spline baseline on one split (writes a predictions folder)"),
     "reproduce":  ("jrs_nb.reproduce:reproduce_cli", "the papers' comparison end to end: train every network (papermill), elastix, evaluate, report"),

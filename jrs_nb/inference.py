@@ -281,10 +281,16 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   resample:bool=True, # pairs whose spacing differs from the model's: resample (else refuse)
                   compress_dvf:bool=False, # write dvf.nii.gz, not dvf.nii (large 1 mm volumes)
                   overwrite:bool=False, # `out` holds predictions (of any run): remove, predict again
-                  refine:int=0 # test-time refinement steps per pair (`refine.RefineSettings`); 0: none
+                  refine:int=0, # test-time refinement steps per pair (refine.RefineSettings); 0: none
+                  patients:Sequence[str]|None=None # only these patients' pairs; None: all
                  ) -> dict:
     "Predict every pair of `split` whose planning scan has contours; write the predictions folder."
     ds = _PredictSet(data, split, load_dvf=False)
+    if patients:
+        if miss := sorted(set(patients) - {p["patient"] for p in ds.pairs}):
+            raise JRSDataError(f"split {split!r} has no pair of patient(s) {', '.join(miss)}",
+                               ds.root / MANIFEST)
+        ds.pairs = [p for p in ds.pairs if p["patient"] in set(patients)]
     ds.pairs = pairs_to_predict(ds, limit)
     check_writable(out)
     net = load_model(run, device)
@@ -333,9 +339,12 @@ def infer_cli(argv:list[str]) -> int:
     ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N Adam steps per "
                     "pair of NCC + bending on an 8 mm control grid, from the network's DVF (0: none; 100 is the "
                     "measured default of 08a_refine)")
+    ap.add_argument("--patients", nargs="+", default=None, metavar="ID",
+                    help="predict only these patients' pairs of the split (default: all)")
     a = ap.parse_args(argv)
     idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
-                        compress_dvf=a.compress_dvf, overwrite=a.overwrite, refine=a.refine)
+                        compress_dvf=a.compress_dvf, overwrite=a.overwrite, refine=a.refine,
+                        patients=a.patients)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
     unl = [k for k, p in idx["pairs"].items() if p.get("unlabelled")]
