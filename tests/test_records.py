@@ -1,0 +1,30 @@
+"Numbers the README and the course quote from benchmark records: each must equal its record (rounded as quoted)."
+import json, pathlib
+
+import pandas as pd
+import pytest
+
+ROOT = pathlib.Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def means(csv:str) -> pd.DataFrame:
+    return pd.read_csv(ROOT / "benchmarks" / "results" / csv).drop(columns="pair").groupby("method").mean()
+
+
+@pytest.mark.parametrize("method,label", [("zero", "unwarped planning contours"), ("reg", "`reg` (shipped"),
+                                          ("reg_svf", "`reg_svf` (velocity"), ("reg_svf + refine 100", "test-time refinement"),
+                                          ("elastix", "elastix (B-spline")])
+def test_readme_registration_table_is_the_record(method, label):
+    r = means("registration_shipped_demo0.csv").loc[method]
+    row = next(l for l in README.splitlines() if l.startswith("|") and label in l)
+    msd = " / ".join(f"{r[f'MSD {o}']:.2f}" for o in ("prostate", "seminal_vesicles", "rectum", "bladder"))
+    assert f"| {r['body error mm']:.2f} |" in row and msd in row, (row, r)
+    assert (f"| {r['cosine']:.2f} |" in row) or (method == "zero" and "| 0 |" in row), row
+
+
+def test_readme_qa_numbers_are_the_record():
+    rec = json.loads((ROOT / "benchmarks" / "results" / "qa_demo0.json").read_text())
+    assert f"catches {100 * rec['flag_sensitivity']:.0f} %" in README
+    assert f"flags {100 * (1 - rec['flag_specificity']):.0f} % of the good ones" in README
+    assert f"ROC AUC {rec['auc']['seg_reg_msd']['all organs']:.2f}" in README
