@@ -1,8 +1,9 @@
 "Shared fixtures: a small toy dataset in the real jrs_nb layout (jrs_nb.data.fixtures.make_toy_dataset)."
-import shutil
+import contextlib, io, shutil
 import pytest
 import torch
 
+from jrs_nb.cli import main
 from jrs_nb.data.fixtures import make_toy_dataset
 
 torch.set_num_threads(1)
@@ -22,3 +23,11 @@ def toy_copy(toy_root, tmp_path):
     dst = tmp_path / "toy"
     shutil.copytree(toy_root, dst)
     return dst
+
+
+def run_cli(*argv):
+    "(exit code, stdout + stderr) of `jrs-nb ARGV`, in this process (`from conftest import run_cli`)."
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue()

@@ -1,26 +1,17 @@
 """`jrs-nb contour` (issue 23) end to end on a DICOM case written by the package's own writer: a
 planning CT + RTSTRUCT and a daily CT alone in, a daily RTSTRUCT out that rt-utils reads back on the
 daily CT, with every organ of the planning contours."""
-import contextlib, io
-
 import numpy as np
 import pydicom
 import pytest
 
-from jrs_nb.cli import main
 from jrs_nb.data.dicom_write import write_ct_series, write_rtstruct
 from jrs_nb.data.fixtures import pelvis_scan
 
+from conftest import run_cli as run
+
 SHAPE, SP = (24, 48, 48), (3., 3., 3.)
 NAMES = {1: "CTV_prostate", 2: "SV", 3: "Rectum", 4: "Blaas"}    # the clinic's own ROI names
-
-
-def run(*argv):
-    "(exit code, stdout + stderr) of `jrs-nb ARGV`."
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,12 @@
 """Unlabelled daily scans are first-class (issue 23): a daily scan without contours is "predict
 only" in check-data, contoured by infer (by every network, `seg` included), and skipped, with the
 reason, by evaluate."""
-import contextlib, io
-
 import pytest
 
-from jrs_nb.cli import main
 from jrs_nb.data.io import load_manifest, LABELS_FILE
 from jrs_nb.predictions import load_index, read_prediction
 
-
-def run(*argv):
-    "(exit code, stdout + stderr) of `jrs-nb ARGV`."
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue()
+from conftest import run_cli as run
 
 
 @pytest.mark.parametrize("net", ["seg", "reg"])
