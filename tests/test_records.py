@@ -28,3 +28,12 @@ def test_readme_qa_numbers_are_the_record():
     assert f"catches {100 * rec['flag_sensitivity']:.0f} %" in README
     assert f"flags {100 * (1 - rec['flag_specificity']):.0f} % of the good ones" in README
     assert f"ROC AUC {rec['auc']['seg_reg_msd']['all organs']:.2f}" in README
+
+
+def test_contour_default_is_the_best_measured_network():
+    from jrs_nb.inference import CONTOUR_RUN
+    t = means("registration_networks_demo0.csv")
+    best = t["MSD mean"].idxmin()
+    assert CONTOUR_RUN == f"pretrained:{best}", (CONTOUR_RUN, t["MSD mean"].round(3).to_dict())
+    organs = [c for c in t.columns if c.startswith("MSD ") and c != "MSD mean"]
+    assert (t.loc[best, organs] <= t[organs].min()).all()   # lowest on every organ, as 09a_inference says
