@@ -35,10 +35,8 @@ from jrs_nb.tables import to_markdown
 def field_scores(dvf:np.ndarray, pv, seconds:float) -> dict:
     "Field error, slope, cosine and folding in the body; MSD per organ of the warped planning contours."
     body = body_mask(unit_to_hu(pv.fixed))
-    a, b = dvf[:, body].astype(np.float64), pv.dvf[:, body].astype(np.float64)
-    row = {"body error mm": dvf_error(dvf, pv.dvf, body)["body"]["mean"],
-           "slope": float((a * b).sum() / max((b * b).sum(), 1e-12)),
-           "cosine": float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), 1e-12)),
+    e = dvf_error(dvf, pv.dvf, body)["body"]   # mean |error|, slope and cosine onto the truth (jrs_nb.metrics)
+    row = {"body error mm": e["mean"], "slope": np.nan_to_num(e["slope"]), "cosine": np.nan_to_num(e["cosine"]),
            "fold %": dvf_quality(dvf, pv.spacing, body)["fold_pct"]}
     warped = warp_volume(pv.moving_seg, dvf, pv.spacing, nearest=True, default=0).astype(np.uint8)
     res = evaluate_labels(warped, pv.fixed_seg, pv.spacing, empty_gt="nan")

@@ -37,3 +37,31 @@ def test_contour_default_is_the_best_measured_network():
     assert CONTOUR_RUN == f"pretrained:{best}", (CONTOUR_RUN, t["MSD mean"].round(3).to_dict())
     organs = [c for c in t.columns if c.startswith("MSD ") and c != "MSD mean"]
     assert (t.loc[best, organs] <= t[organs].min()).all()   # lowest on every organ, as 09a_inference says
+
+
+def _nb_text(rel:str) -> str:
+    "The markdown of a notebook, as one string."
+    nb = json.loads((ROOT / "nbs" / rel).read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_refine_and_lesson_prose_quote_the_registration_record():
+    t = means("registration_demo0.csv")
+    sweep = [t.loc[f"reg + refine 100 (bending {b})"] for b in ("0.5", "5", "20")]
+    md = " ".join(_nb_text("08a_refine.ipynb").split())
+    for col in ("MSD mean", "body error mm", "fold %"):
+        assert " / ".join(f"{r[col]:.2f}" for r in sweep) in md, col
+    lesson = " ".join(_nb_text("tutorials/learning.ipynb").split())
+    assert f"the cosine is {t.loc['reg', 'cosine']:.2f}" in lesson
+    assert f"{t.loc['reg', 'body error mm']:.2f} against {t.loc['zero', 'body error mm']:.2f} mm" in lesson
+
+
+def test_qa_prose_quotes_its_record():
+    rec = json.loads((ROOT / "benchmarks" / "results" / "qa_demo0.json").read_text())
+    md = " ".join(_nb_text("09d_qa.ipynb").split())
+    auc = rec["auc"]
+    assert f"{rec['contours']} contours" in md and f"{rec['bad']} of them bad" in md
+    assert f"ROC AUC {auc['seg_reg_msd']['all organs']:.2f} over all organs, {auc['seg_reg_msd']['bladder']:.2f} on the bladder" in md
+    assert f"({auc['log_volume_ratio']['all organs']:.2f} and {auc['shift_mm']['all organs']:.2f})" in md
+    assert f"catches {100 * rec['flag_sensitivity']:.0f} %" in md
+    assert f"leaves {100 * rec['flag_specificity']:.0f} % of the good ones" in md
