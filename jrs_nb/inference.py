@@ -354,7 +354,7 @@ def infer_cli(argv:list[str]) -> int:
     return 0
 
 # %% ../nbs/09a_inference.ipynb #2e0d7bdf
-CONTOUR_RUN = "pretrained:reg_svf"   # lowest validation MSD on every organ (benchmarks/results/registration_networks_demo0.csv)
+CONTOUR_RUN = "pretrained:reg"   # lowest mean validation MSD (benchmarks/results/registration_shipped_demo0.csv)
 
 def _one_series(folder:Path, what:str):
     "The one CT series of a DICOM folder (else `JRSDataError`)."

@@ -296,7 +296,7 @@ def _intro_blocks(root:Path, preset:str, reference:str) -> list[tuple]:
         out.append(("p", f"The `{preset}` preset does not train: it evaluates the networks shipped in the package "
                          "(`jrs_nb.pretrained`), trained by `jrs-nb reproduce --preset cpu` with seed 0 on this same "
                          "generated cohort; their learning curves below are from that training. `--preset cpu` "
-                         "trains them from scratch (43 min with elastix and the report, measured on 2 CPU cores).", None))
+                         "trains them from scratch (each run's training time is in its `summary.json`).", None))
     elif preset in ("smoke",):
         out.append(("p", f"The `{preset}` preset trains tiny networks for a few minutes on a CPU: it demonstrates the "
                          "pipeline and is not expected to rank the architectures like the papers (use `cpu` or "

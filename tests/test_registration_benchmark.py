@@ -36,4 +36,5 @@ def test_script_writes_its_record(toy_root, tmp_path, capsys):
     import pandas as pd
     df = pd.read_csv(out)
     assert list(df.method) == ["zero", "reg", "reg + refine 3"] and np.isfinite(df["body error mm"]).all()
+    assert df["identity |phi| mm"].iloc[1:].ge(0).all() and np.isnan(df["identity |phi| mm"].iloc[0])
     assert "| reg + refine 3 |" in capsys.readouterr().out
