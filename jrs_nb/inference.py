@@ -399,7 +399,7 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             refine:int=0) -> Path: # the daily RTSTRUCT; `refine`: test-time refinement steps (0: none)
     "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
     from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
-    from jrs_nb.data.rtstruct import export_rtstruct
+    from jrs_nb.data.rtstruct import export_rtstruct, say_note
     out = check_writable(out)
     plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
     sp = float(load_model(run).config.spacing[0])   # import at the network's voxel size
@@ -414,7 +414,7 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
     rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
     n = export_rtstruct(lab, daily, rs, notes=notes)
-    for x in notes: print(f"note: {x}")
+    for x in notes: print(say_note(x))
     qa = load_index(pred)["pairs"][pair_key(p["patient"], p["fixed"])].get("qa", {})
     for o, q in qa.items():   # jrs_nb.qa: what inference knows about each contour without the truth
         if q["flag"]: print(f"QA FLAG {o}: {', '.join(q['why'])}: review this contour before use")

@@ -343,7 +343,33 @@ def _(ctx):
 def _(ctx):
     root, d, ct, _ = _daily(ctx); lab, sp, org = read_volume(d / LABELS_FILE)
     write_volume(lab, ctx.tmp / "pred.nii.gz", sp, (org[0] + 500, org[1], org[2]))   # 50 cm above the CT
-    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm")
+    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", "--no-transform")
+
+def _copied_out(ctx, *extra):
+    "The daily scan's labels copied out of the dataset (no way to find its pre-alignment), exported."
+    root, d, ct, _ = _daily(ctx); shutil.copy(d / LABELS_FILE, ctx.tmp / "pred.nii.gz")
+    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", *extra)
+
+@case("export-label-file-elsewhere")
+def _(ctx): return _copied_out(ctx)
+
+@case("export-no-transform")
+def _(ctx): return _copied_out(ctx, "--no-transform")
+
+def _seg_of_bed(ctx, with_reg):
+    "A segmentation path's output (seg.nii.gz) for P1, whose prostate is a bed, in a predictions folder."
+    root, d, ct, _ = _daily(ctx); lab, sp, org = read_volume(d / LABELS_FILE)
+    out = ctx.tmp / "pred" / "P1" / d.name; out.mkdir(parents=True)
+    (ctx.tmp / "pred" / "predictions.json").write_text(json.dumps({"data": str(root), "pairs": {}}))
+    write_volume(np.roll(lab, 3, axis=1).astype(np.uint8), out / "seg.nii.gz", sp, org)   # a "prostate" elsewhere
+    if with_reg: write_volume(lab, out / "warped_labels.nii.gz", sp, org)
+    return ctx.run("export-rtstruct", out / "seg.nii.gz", ct, ctx.tmp / "RS.dcm")
+
+@case("export-seg-bed-refused")
+def _(ctx): return _seg_of_bed(ctx, False)
+
+@case("export-seg-bed-registration")
+def _(ctx): return _seg_of_bed(ctx, True)
 
 @case("export-applies-recorded-transform")
 def _(ctx):
