@@ -21,7 +21,7 @@ from .core import hu_to_unit
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.io import LABELS_FILE, MANIFEST
-from .data.validate import load_scan
+from .data.validate import load_scan, check_pelvis
 from .data.dataset import JRSDataset, Volume
 from .predictions import predict_pairs, predictions_parser, pair_key, load_index
 from .checkpoints import load_model
@@ -231,7 +231,7 @@ class _PredictSet(JRSDataset):
 def pairs_to_predict(ds:JRSDataset, # the split's pairs
                      limit:int|None=None # only the first `limit` pairs
                     ) -> list[dict]:
-    "The pairs whose planning scan has contours (the others named, skipped); else `JRSDataError`."
+    "The pairs whose planning scan has contours (others named, skipped); `JRSDataError` if none, or no male pelvis."
     m = ds.manifest
     if not ds.pairs:
         have = ", ".join(f"{k} ({n})" for k in m.splits if (n := len(m.split_pairs(k)))) or "none"
@@ -250,6 +250,8 @@ def pairs_to_predict(ds:JRSDataset, # the split's pairs
         raise JRSDataError(f"none of the {len(pairs)} pair(s) of split {ds.split!r} to predict "
                            f"has a planning scan with contours ({LABELS_FILE}): nothing to predict",
                            ds.root / MANIFEST)
+    for pid, mv in dict.fromkeys((p["patient"], p["moving"]) for p in keep):   # a male pelvis?
+        check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
     return keep
 
 def check_writable(out:str|Path) -> Path:

@@ -157,6 +157,9 @@ def _(ctx):
     _edit_labels(ctx.tmp / PLAN / LABELS_FILE, f)
     return ctx.run("check-data", root)
 
+@case("check-spacing-advice")
+def _(ctx): return ctx.run("check-data", ctx.copy("toy"))   # 3 mm voxels; the shipped networks run at 2 mm
+
 @case("check-no-manifest")
 def _(ctx):
     (ctx.tmp / "empty").mkdir(); return ctx.run("check-data", ctx.tmp / "empty")
@@ -431,6 +434,12 @@ def _(ctx):
 def _(ctx):
     root = ctx.copy("toy")
     (ctx.tmp / PLAN / LABELS_FILE).unlink()    # the only pair's planning scan has no contours
+    return _infer(ctx, root, "--split", "train")
+
+@case("infer-not-a-pelvis")
+def _(ctx):
+    root = ctx.copy("toy")
+    _edit_labels(ctx.tmp / PLAN / LABELS_FILE, lambda l: np.flip(l, 0))   # head and feet swapped
     return _infer(ctx, root, "--split", "train")
 
 @case("infer-empty-split")
