@@ -392,6 +392,17 @@ def _daily_pair(root:Path, uid:str) -> dict:
     raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
                        "the import report", root / "import_report.md")
 
+def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
+    "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
+    from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
+    from jrs_nb.qa import write_qa_report
+    m = load_manifest(root)
+    ct, sp, _ = read_volume(m.scan_dir(p["patient"], p["fixed"]) / IMAGE_FILE)
+    plan = read_volume(m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE)[0]
+    rois = ((m.patients[p["patient"]].get("dicom") or {}).get(p["moving"]) or {}).get("roi_mapping") or {}
+    names = {o: n for n, o in rois.items()}   # organ -> the clinic's ROI name
+    return write_qa_report(out, ct, read_volume(lab)[0], plan, sp, qa, title, names)
+
 def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             daily:str|Path, # DICOM folder: the daily CT (an RTSTRUCT there is not needed, nor used)
             out:str|Path, # output folder: the daily RTSTRUCT, and work/ (dataset, predictions)
@@ -422,6 +433,9 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
         if q["flag"]: print(f"QA FLAG {o}: {', '.join(q['why'])}: review this contour before use")
     print(f"wrote {rs} ({lab.name} of {run}): "
           + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
+    png = _qa_report(out, out / "work" / "dataset", p, lab, qa,
+                     f"{p['patient']} / {p['fixed']}: {lab.name} of {run} (UNAPPROVED, for review)")
+    print(f"wrote the QA report {png} and {png.with_suffix('.html')}")
     return rs
 
 @command("jrs-nb contour")
