@@ -392,6 +392,19 @@ def _daily_pair(root:Path, uid:str) -> dict:
     raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
                        "the import report", root / "import_report.md")
 
+def _refuse_seg_bed(root:Path, p:dict, net, run:str):
+    "A network without a registration path cannot contour a prostate bed: refused before inference."
+    from jrs_nb.data.io import load_manifest
+    from jrs_nb.data.rtstruct import prostate_bed_of
+    dic = load_manifest(root).patients[p["patient"]].get("dicom") or {}
+    plan = dic.get(p["moving"]) or {}
+    bed = prostate_bed_of({"dicom": dic.get(p["fixed"]), "planning_dicom": plan})
+    if bed and net.config.name == "seg":
+        raise JRSDataError(f"the patient is post-prostatectomy (ROI {bed!r} is a prostate bed) and {run} "
+                           "has no registration path: it segments prostates, and its output would be "
+                           "exported as the bed; choose a network with a registration path (--run "
+                           f"{CONTOUR_RUN})", plan.get("rtstruct") or root)
+
 def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
     "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
     from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
@@ -415,12 +428,14 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     from jrs_nb.data.rtstruct import export_rtstruct, say_note
     out = check_writable(out)
     plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
-    sp = float(load_model(run).config.spacing[0])   # import at the network's voxel size
+    net = load_model(run)
+    sp = float(net.config.spacing[0])   # import at the network's voxel size
     opts = ImportOptions(spacing=sp, align=align, crop_margin_mm=crop_margin_mm, split={"test": 1.},
                          planning={_safe(plan.patient_id): plan.uid})
     rep = import_dicom(out / "work" / "dicom", out / "work" / "dataset", opts, verbose=progress)
     if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
     p = _daily_pair(out / "work" / "dataset", day.uid)
+    _refuse_seg_bed(out / "work" / "dataset", p, net, run)
     pred = out / "work" / "predictions"
     run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine)
     d = pred / p["patient"] / p["fixed"]

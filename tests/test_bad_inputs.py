@@ -481,6 +481,23 @@ def _(ctx):
     (daily,) = write_patient(ctx.tmp / "src", "P2", 0)
     return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out")
 
+@case("contour-seg-bed")
+def _(ctx):
+    plan, daily = write_patient(ctx.tmp / "src", "P1", 1, BED)   # a prostate bed (default synonyms)
+    (daily / "RS.dcm").unlink()                                   # the daily CT alone
+    return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out",
+                   "--run", "pretrained:seg", "--no-align")
+
+@case("contour-not-a-pelvis")
+def _(ctx):
+    for s in (0, 1):
+        hu, lab = pelvis_scan(SHAPE, SP, seed=0, patient=0, scan=s)
+        info = write_ct_series(hu, ctx.tmp / "src" / f"CT{s}", SP, patient_id="P1", date=f"2024030{s + 1}")
+        if s == 0:   # contours upside down: the "bladder" below the "prostate"
+            write_rtstruct(np.ascontiguousarray(np.flip(lab, 0)), info["files"], ctx.tmp / "src" / "CT0" / "RS.dcm")
+    return ctx.run("contour", "--planning", ctx.tmp / "src" / "CT0", "--daily", ctx.tmp / "src" / "CT1",
+                   "--out", ctx.tmp / "out", "--no-align")
+
 
 # ---------------------------------------------------------------- the tests
 def test_every_row_has_a_case():
