@@ -231,7 +231,7 @@ class _PredictSet(JRSDataset):
 def pairs_to_predict(ds:JRSDataset, # the split's pairs
                      limit:int|None=None # only the first `limit` pairs
                     ) -> list[dict]:
-    "The pairs whose planning scan has contours (others named, skipped); `JRSDataError` if none, or no male pelvis."
+    "The pairs whose planning scan has contours (others skipped); `JRSDataError`: none, no pelvis."
     m = ds.manifest
     if not ds.pairs:
         have = ", ".join(f"{k} ({n})" for k in m.splits if (n := len(m.split_pairs(k)))) or "none"
@@ -355,9 +355,34 @@ def infer_cli(argv:list[str]) -> int:
               "them): " + ", ".join(unl))
     return 0
 
-# %% ../nbs/09a_inference.ipynb #2e0d7bdf
+# %% ../nbs/09a_inference.ipynb #b73e5304
 CONTOUR_RUN = "pretrained:reg_svf"   # lowest validation MSD on every organ (benchmarks/results/registration_networks_demo0.csv)
 
+def _refuse_seg_bed(root:Path, p:dict, net, run:str):
+    "A network without a registration path cannot contour a prostate bed: refused before inference."
+    from jrs_nb.data.io import load_manifest
+    from jrs_nb.data.rtstruct import prostate_bed_of
+    dic = load_manifest(root).patients[p["patient"]].get("dicom") or {}
+    plan = dic.get(p["moving"]) or {}
+    bed = prostate_bed_of({"dicom": dic.get(p["fixed"]), "planning_dicom": plan})
+    if bed and net.config.name == "seg":
+        raise JRSDataError(f"the patient is post-prostatectomy (ROI {bed!r} is a prostate bed) and "
+                           f"{run} has no registration path: it segments prostates, and its output "
+                           "would be exported as the bed; choose a network with a registration path "
+                           f"(--run {CONTOUR_RUN})", plan.get("rtstruct") or root)
+
+def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
+    "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
+    from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
+    from jrs_nb.qa import write_qa_report
+    m = load_manifest(root)
+    ct, sp, _ = read_volume(m.scan_dir(p["patient"], p["fixed"]) / IMAGE_FILE)
+    plan = read_volume(m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE)[0]
+    rois = ((m.patients[p["patient"]].get("dicom") or {}).get(p["moving"]) or {}).get("roi_mapping")
+    names = {o: n for n, o in (rois or {}).items()}   # organ -> the clinic's ROI name
+    return write_qa_report(out, ct, read_volume(lab)[0], plan, sp, qa, title, names)
+
+# %% ../nbs/09a_inference.ipynb #2e0d7bdf
 def _one_series(folder:Path, what:str):
     "The one CT series of a DICOM folder (else `JRSDataError`)."
     from jrs_nb.data.dicom import scan_dicom, ImportReport
@@ -391,30 +416,6 @@ def _daily_pair(root:Path, uid:str) -> dict:
         if d.get("series_uid") == uid: return p
     raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
                        "the import report", root / "import_report.md")
-
-def _refuse_seg_bed(root:Path, p:dict, net, run:str):
-    "A network without a registration path cannot contour a prostate bed: refused before inference."
-    from jrs_nb.data.io import load_manifest
-    from jrs_nb.data.rtstruct import prostate_bed_of
-    dic = load_manifest(root).patients[p["patient"]].get("dicom") or {}
-    plan = dic.get(p["moving"]) or {}
-    bed = prostate_bed_of({"dicom": dic.get(p["fixed"]), "planning_dicom": plan})
-    if bed and net.config.name == "seg":
-        raise JRSDataError(f"the patient is post-prostatectomy (ROI {bed!r} is a prostate bed) and {run} "
-                           "has no registration path: it segments prostates, and its output would be "
-                           "exported as the bed; choose a network with a registration path (--run "
-                           f"{CONTOUR_RUN})", plan.get("rtstruct") or root)
-
-def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
-    "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
-    from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
-    from jrs_nb.qa import write_qa_report
-    m = load_manifest(root)
-    ct, sp, _ = read_volume(m.scan_dir(p["patient"], p["fixed"]) / IMAGE_FILE)
-    plan = read_volume(m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE)[0]
-    rois = ((m.patients[p["patient"]].get("dicom") or {}).get(p["moving"]) or {}).get("roi_mapping") or {}
-    names = {o: n for n, o in rois.items()}   # organ -> the clinic's ROI name
-    return write_qa_report(out, ct, read_volume(lab)[0], plan, sp, qa, title, names)
 
 def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             daily:str|Path, # DICOM folder: the daily CT (an RTSTRUCT there is not needed, nor used)

@@ -95,9 +95,9 @@ def contour_qa(warped_labels:np.ndarray|None, # (D, H, W) registration path's la
 QA_HALF_MM = 45.   # the report's window: at least this many mm either side of an organ's centre
 QA_WINDOW = (-250., 250.)   # HU shown from black to white: soft tissue
 
-def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contour, planning
+def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contours
                 label:int, spacing:Sequence[float], half_mm:float=QA_HALF_MM
-               ) -> list[tuple]: # [(view, CT, contour, planning, aspect)]; [] when the organ is nowhere
+               ) -> list[tuple]: # [(view, CT, contour, planning, aspect)]; [] if it is nowhere
     "Axial, sagittal and coronal slices through an organ's centre, cropped around it, head up."
     m = labels == label if (labels == label).any() else planning == label
     if not m.any(): return []
@@ -110,38 +110,45 @@ def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, 
             "coronal": (lambda a: a[lo[0]:hi[0], c[1], lo[2]:hi[2]][::-1], sp[0] / sp[2])}
     return [(v, f(ct), f(labels), f(planning), asp) for v, (f, asp) in cuts.items()]
 
+
+# %% ../nbs/09d_qa.ipynb #ff018abe
+def _fmt(v, f:str) -> str:
+    "A number formatted by `f`; '-' for None or NaN."
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
+
 def qa_rows(labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
             qa:dict, # `contour_qa`'s output (organ -> features, flag, why)
             names:dict|None=None # organ -> the clinic's ROI name
            ) -> list[list[str]]: # [organ, volume, planning volume, ratio, shift, seg-reg MSD, QA]
     "The report table's rows, one per organ of the contour or the planning contours."
     vox, out = float(np.prod(spacing)) / 1000., []
-    fmt = lambda v, f: "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
     for l in (l for l in ORGANS if (labels == l).any() or (planning == l).any()):
-        o = LABELS[l]
-        q = qa.get(o, {})
-        name = (names or {}).get(o, PRETTY[o])
-        out.append([name, fmt((labels == l).sum() * vox, "{:.1f}"), fmt((planning == l).sum() * vox, "{:.1f}"),
-                    fmt(q.get("volume_ratio"), "{:.2f}"), fmt(q.get("shift_mm"), "{:.1f}"),
-                    fmt(q.get("seg_reg_msd"), "{:.2f}"), "REVIEW: " + "; ".join(q["why"]) if q.get("flag") else "ok"])
+        q = qa.get(LABELS[l], {})
+        name = (names or {}).get(LABELS[l], PRETTY[LABELS[l]])
+        flag = "REVIEW: " + "; ".join(q["why"]) if q.get("flag") else "ok"
+        cc = [_fmt((a == l).sum() * vox, "{:.1f}") for a in (labels, planning)]
+        out.append([name, *cc, _fmt(q.get("volume_ratio"), "{:.2f}"), _fmt(q.get("shift_mm"), "{:.1f}"),
+                    _fmt(q.get("seg_reg_msd"), "{:.2f}"), flag])
     return out
 
 # %% ../nbs/09d_qa.ipynb #eb4cc599
 def _overlay(ax, im, lab, plan, label:int, aspect:float):
-    "The CT slice, the organ's contour thick, its planning contour dashed white, the other organs thin."
-    ax.imshow(im, cmap="gray", vmin=QA_WINDOW[0], vmax=QA_WINDOW[1], aspect=aspect, interpolation="nearest")
+    "The CT slice, the organ's contour thick, its planning contour dashed white, the others thin."
+    ax.imshow(im, cmap="gray", vmin=QA_WINDOW[0], vmax=QA_WINDOW[1], aspect=aspect,
+              interpolation="nearest")
     for l in ORGANS:
         if l != label and (lab == l).any():
             ax.contour(lab == l, levels=[0.5], colors=[ORGAN_COLORS[l]], linewidths=0.7, alpha=0.7)
     if (plan == label).any():
-        ax.contour(plan == label, levels=[0.5], colors=["white"], linewidths=1.0, linestyles="dashed")
+        ax.contour(plan == label, levels=[0.5], colors=["white"], linewidths=1.0,
+                   linestyles="dashed")
     if (lab == label).any():
         ax.contour(lab == label, levels=[0.5], colors=[ORGAN_COLORS[label]], linewidths=2.0)
     ax.set_xticks([])
     ax.set_yticks([])
 
 def _table(ax, rows:list, flagged:list[bool]):
-    "The volumes and flags under the pictures, a flagged organ's row in red; below it the flags' reasons."
+    "The volumes and flags under the pictures, a flagged organ's row in red, then the reasons."
     ax.set_axis_off()
     head = ["organ (ROI)", "volume cc", "planning cc", "ratio", "shift mm", "seg-reg MSD mm", "QA"]
     cells = [r[:-1] + [r[-1].split(":")[0]] for r in rows]
@@ -158,19 +165,20 @@ def _table(ax, rows:list, flagged:list[bool]):
             fontsize=8, color="red", transform=ax.transAxes)
 
 # %% ../nbs/09d_qa.ipynb #e007770a
-def qa_figure(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contour, planning
+def qa_figure(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contour, plan
               spacing:Sequence[float], qa:dict, # `contour_qa`'s output
               title:str="", names:dict|None=None): # organ -> the clinic's ROI name
-    "One page: per organ, axial/sagittal/coronal overlays through its centre; volumes and QA flags below."
+    "One page: per organ, axial/sagittal/coronal overlays through its centre; volumes, QA flags."
     import matplotlib.pyplot as plt
     organs = [l for l in ORGANS if (labels == l).any() or (planning == l).any()]
     rows = qa_rows(labels, planning, spacing, qa, names)
     flagged = [bool(qa.get(LABELS[l], {}).get("flag")) for l in organs]
     fig = plt.figure(figsize=(8.3, 2.7 * len(organs) + 2.4), dpi=100)
-    gs = fig.add_gridspec(len(organs) + 1, 3, height_ratios=[2.7] * len(organs) + [2.],
-                          hspace=0.15, wspace=0.04, left=0.07, right=0.99, top=0.9, bottom=0.01)
+    gs = fig.add_gridspec(len(organs) + 1, 3, height_ratios=[2.7] * len(organs) + [2.], hspace=0.15,
+                          wspace=0.04, left=0.07, right=0.99, top=0.9, bottom=0.01)
     for r, l in enumerate(organs):
-        for k, (view, im, lab, plan, asp) in enumerate(organ_views(ct, labels, planning, l, spacing)):
+        for k, (view, im, lab, plan, asp) in enumerate(organ_views(ct, labels, planning, l,
+                                                                   spacing)):
             ax = fig.add_subplot(gs[r, k])
             _overlay(ax, im, lab, plan, l, asp)
             if r == 0: ax.set_title(view, fontsize=9)
@@ -180,15 +188,16 @@ def qa_figure(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W)
     bad = [rows[i][0] for i, f in enumerate(flagged) if f]
     say = f"QA flag: review {', '.join(bad)} before use" if bad else "no QA flag"
     fig.suptitle(f"{title}\n{say}", fontsize=10, color="red" if bad else "black")
-    fig.text(0.5, 0.935, "on the daily CT: the organ's contour thick, its planning contour dashed white, "
-             "the other organs thin", ha="center", fontsize=8)
+    fig.text(0.5, 0.935, "on the daily CT: the organ's contour thick, its planning contour dashed "
+             "white, the other organs thin", ha="center", fontsize=8)
     return fig
+
 
 # %% ../nbs/09d_qa.ipynb #c1a5a2ab
 def write_qa_report(folder, # where the RTSTRUCT is: qa.png and qa.html are written there
                     ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
                     qa:dict, title:str="", names:dict|None=None):
-    "Write the one-page QA report, `qa.png` and `qa.html` (the PNG embedded); returns the PNG's path."
+    "Write the one-page QA report, `qa.png` and `qa.html` (the PNG embedded); returns the PNG."
     import base64, html
     import matplotlib.pyplot as plt
     from pathlib import Path
@@ -197,9 +206,10 @@ def write_qa_report(folder, # where the RTSTRUCT is: qa.png and qa.html are writ
     fig = qa_figure(ct, labels, planning, spacing, qa, title, names)
     with atomic_write(png) as tmp: fig.savefig(tmp, format="png")
     plt.close(fig)
-    b64 = base64.b64encode(png.read_bytes()).decode()
+    b64, t = base64.b64encode(png.read_bytes()).decode(), html.escape(title)
     with atomic_write(page) as tmp:
-        Path(tmp).write_text(f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                             f"<h3>{html.escape(title)}</h3><img alt='QA report' style='max-width:100%' "
+        Path(tmp).write_text(f"<!doctype html><meta charset='utf-8'><title>{t}</title><h3>{t}</h3>"
+                             "<img alt='QA report' style='max-width:100%' "
                              f"src='data:image/png;base64,{b64}'>")
     return png
+

@@ -358,7 +358,7 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
     return folders
 
 # %% ../nbs/12_reproduce.ipynb #d4086b74
-from .evaluation import UNWARPED   # the method name of the planning contours as they are (no registration)
+from .evaluation import UNWARPED   # the planning contours as they are (no registration)
 
 def predict_unwarped(data:str|Path, out:str|Path, # dataset root; folder for the predictions
                      splits:Sequence[str]=("val", "test"), limit:int=0 # pairs per split (0: all)

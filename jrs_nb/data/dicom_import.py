@@ -75,7 +75,7 @@ class ImportOptions:
     interpolator: str = "linear"        # image interpolation: linear | bspline
     align: bool = True                  # affine pre-alignment of daily scans to the planning scan (itk-elastix, MI)
     align_iterations: int = 150         # elastix iterations per resolution
-    crop_margin_mm: float|None = 50.    # crop to the organs' box + this margin (mm); None: the whole FOV
+    crop_margin_mm: float|None = 50.    # crop to the organs' box + this margin (mm); None: all
     clip_hu: bool = True                # clip HU to [-1000, 1000] (the papers' range) before writing as int16
     mask_outside_body: bool = False     # set voxels outside the torso (couch, air) to -1000 HU
     qc: bool = True                     # write qc.png per scan
@@ -203,7 +203,7 @@ def _align(job:_PatientImport):
 
 # %% ../../nbs/02d_data.dicom_import.ipynb #b3639f37
 def _target_grid(job:_PatientImport) -> sitk.Image:
-    "The planning scan's grid at `opts.spacing`, cropped to every scan's organs plus a margin (if set)."
+    "The planning scan's grid at `opts.spacing`, cropped to every scan's organs plus a margin."
     ref = iso_grid(next(iter(job.loaded.values())).image, job.opts.spacing)
     if job.opts.crop_margin_mm is None: return ref
     boxes = [organ_bbox(L.masks, L.image, job.tfs[sid].GetInverse() if sid in job.tfs else None)

@@ -112,22 +112,6 @@ def _import_transform(src:dict, notes:list, where):
                            f"transform {tfm} is missing: without it the contours would land where the planning scan "
                            "had them; restore the file or pass --transform", where)
 
-_NO_SOURCE = ("the labels lie neither in a dataset scan folder nor in a predictions folder whose "
-              "predictions.json names its dataset, so the import's pre-alignment of their scan cannot be "
-              "found (without it the contours land where the planning scan had them): pass --transform "
-              "(the scan's affine_to_planning.tfm), or --no-transform if the labels already lie in the "
-              "daily CT's frame")
-
-def _find_transform(src:dict|None, transform, no_transform:bool, notes:list, where):
-    "The planning -> daily transform: the one given, the import's (from the labels' place), or none when told."
-    if transform is not None and no_transform: raise ValueError("give a transform or no_transform, not both")
-    if transform is not None: return transform
-    if no_transform:
-        notes.append("--no-transform: the labels are taken to lie in the daily CT's frame as they are")
-        return None
-    if src is not None: return _import_transform(src, notes, where)
-    if where is not None: raise JRSDataError(_NO_SOURCE, where)   # a file from elsewhere: refuse, never guess
-
 def _series_of(src:dict, ct_dir, where) -> str:
     "The CT series the manifest records for the labels' scan; it must be in `ct_dir`."
     series_uid = src["dicom"]["series_uid"]
@@ -153,6 +137,25 @@ def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transf
                                       f"(it spans {_extent(lab_img, masks[l])}, the CT {_extent(ct)})", where)
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     return on_ct
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #b26b7e8b
+_NO_SOURCE = ("the labels lie neither in a dataset scan folder nor in a predictions folder whose "
+              "predictions.json names its dataset, so the import's pre-alignment of their scan "
+              "cannot be found (without it the contours land where the planning scan had them): "
+              "pass --transform (the scan's affine_to_planning.tfm), or --no-transform if the "
+              "labels already lie in the daily CT's frame")
+
+def _find_transform(src:dict|None, transform, no_transform:bool, notes:list, where):
+    "The planning -> daily transform: the one given, the import's, or none when told so."
+    if transform is not None and no_transform:
+        raise ValueError("give a transform or no_transform, not both")
+    if transform is not None: return transform
+    if no_transform:
+        notes.append("--no-transform: the labels are taken to lie in the daily CT's frame as they "
+                     "are")
+        return None
+    if src is not None: return _import_transform(src, notes, where)
+    if where is not None: raise JRSDataError(_NO_SOURCE, where)   # from elsewhere: never guess
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #00d20e92
 def planning_organs(src:dict|None # `dataset_scan_of` a label file
@@ -192,21 +195,23 @@ def say_note(note:str) -> str:
     "The console line of an export note: 'warning: ...' for a note that starts with 'WARNING: '."
     return f"warning: {note[9:]}" if note.startswith("WARNING: ") else f"note: {note}"
 
-def _bed_from_registration(lab:np.ndarray, src:dict|None, absent:dict, notes:list, where) -> np.ndarray:
-    "A segmentation path's labels of a post-prostatectomy patient, label 1 taken from the registration path."
+def _bed_from_registration(lab:np.ndarray, src:dict|None, absent:dict, notes:list, where):
+    "A segmentation path's labels of a prostate-bed patient, label 1 from the registration path."
     bed = prostate_bed_of(src)
-    if bed is None or where is None or Path(where).name != PRED_FILES["seg"] or "prostate" in absent:
-        return lab
+    seg = where is not None and Path(where).name == PRED_FILES["seg"]
+    if bed is None or not seg or "prostate" in absent: return lab
     reg = Path(where).with_name(PRED_FILES["warped_labels"])
     w = sitk.GetArrayFromImage(read_sitk(reg)) if reg.exists() else None
     if w is None or w.shape != lab.shape or not (w == 1).any():
-        raise JRSDataError(f"a segmentation path's output for a post-prostatectomy patient (ROI {bed!r} is a "
-                           "prostate bed): the networks segment prostates, and its label 1 is no bed; export "
-                           f"the registration path's {PRED_FILES['warped_labels']} instead, or pass --absent "
-                           "prostate=REASON to export the other organs without it", where)
-    notes.append(f"WARNING: prostate bed {bed!r}: the segmentation path's label 1 is a prostate, not the bed: "
-                 f"exported the registration path's bed ({reg}) in its place")
+        raise JRSDataError(f"a segmentation path's output for a post-prostatectomy patient (ROI "
+                           f"{bed!r} is a prostate bed): the networks segment prostates, and its "
+                           "label 1 is no bed; export the registration path's "
+                           f"{PRED_FILES['warped_labels']} instead, or pass --absent prostate=REASON "
+                           "to export the other organs without it", where)
+    notes.append(f"WARNING: prostate bed {bed!r}: the segmentation path's label 1 is a prostate, "
+                 f"not the bed: exported the registration path's bed ({reg}) in its place")
     return np.where(w == 1, 1, np.where(lab == 1, 0, lab)).astype(lab.dtype)
+
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
 OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
@@ -256,7 +261,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
                     notes:list|None=None, # receives what was decided (transform, clipped, absent)
                     allow_missing:Sequence[str]=(), # organs of the planning contours it may lack
-                    no_transform:bool=False # a label file from elsewhere is in the CT's frame already
+                    no_transform:bool=False # the labels lie in the CT's frame already
                    ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     notes = notes if notes is not None else []
@@ -292,8 +297,9 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("out", help="RTSTRUCT file to write")
     ap.add_argument("--transform", help="planning -> daily transform (the import's affine_to_planning.tfm); found "
                     "by itself when the labels lie in a dataset scan folder or a predictions folder of that dataset")
-    ap.add_argument("--no-transform", action="store_true", help="apply no transform: the labels already lie "
-                    "in the daily CT's frame (a label file from elsewhere is refused without this or --transform)")
+    ap.add_argument("--no-transform", action="store_true",
+                    help="apply no transform: the labels already lie in the daily CT's frame (a "
+                    "label file from elsewhere is refused without this or --transform)")
     ap.add_argument("--series-uid", help="SeriesInstanceUID, when ct_dir holds several CT series")
     ap.add_argument("--roi-name", action="append", default=[], metavar="LABEL=NAME",
                     help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own ROI names recorded "

@@ -125,7 +125,7 @@ def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:fl
     return out
 
 # %% ../../nbs/01c_data.validate.ipynb #b707fddb
-PELVIS_ORDER = (   # (a, b, axis, side): a's centre lies on that side of b's (LPS grid: +z cranial, +y posterior)
+PELVIS_ORDER = (   # (a, b, axis, side): a's centre on that side of b's (+z cranial, +y posterior)
     ("bladder", "prostate", 0, "cranial"), ("rectum", "bladder", 1, "posterior"),
     ("rectum", "prostate", 1, "posterior"), ("seminal_vesicles", "prostate", 0, "cranial"))
 PELVIS_NEAR_MM = 120.   # every organ's centre within this distance of the prostate's
@@ -142,7 +142,8 @@ def pelvis_problems(labels:np.ndarray, # (D, H, W) planning label map on an LPS 
         if not n or name in absent: continue
         c[name] = np.asarray(ndi.center_of_mass(labels == l)) * np.asarray(spacing, float)
         lo, hi = PLAUSIBLE_CC[name]
-        if not lo <= n * vox <= hi: out.append(f"{name} {n * vox:.1f} cc (plausible {lo:g}-{hi:g} cc)")
+        if not lo <= n * vox <= hi:
+            out.append(f"{name} {n * vox:.1f} cc (plausible {lo:g}-{hi:g} cc)")
     for a, b, ax, side in PELVIS_ORDER:
         if a in c and b in c and (d := c[a][ax] - c[b][ax]) <= 0:
             out.append(f"{a} {-d:.0f} mm {_OPPOSITE[side]} of the {b}, not {side} (centres)")
@@ -151,14 +152,16 @@ def pelvis_problems(labels:np.ndarray, # (D, H, W) planning label map on an LPS 
             out.append(f"{o} {d:.0f} mm from the prostate (centres; at most {PELVIS_NEAR_MM:g})")
     return out
 
+
+# %% ../../nbs/01c_data.validate.ipynb #0f93bfed
 def check_pelvis(path:str|Path, # planning labels.nii.gz
                  absent=()) -> None:
     "Refuse (`JRSDataError`, naming each problem) planning contours that are not a male pelvis."
     lab, sp, _ = read_volume(path)
     if probs := pelvis_problems(lab, sp, absent):
-        raise JRSDataError("the planning contours do not look like a male pelvis: " + "; ".join(probs)
-                           + ": jrs_nb contours prostate CT only; check the ROI names (synonym table) and "
-                           "the contours", path)
+        raise JRSDataError("the planning contours do not look like a male pelvis: "
+                           + "; ".join(probs) + ": jrs_nb contours prostate CT only; check the "
+                           "ROI names (synonym table) and the contours", path)
 
 # %% ../../nbs/01c_data.validate.ipynb #7dcf2cff
 def _read(path:Path, info:ScanInfo) -> tuple:
@@ -351,14 +354,16 @@ def network_spacings() -> list[tuple]:
     return sorted(out)
 
 def spacing_advice(spacing) -> str|None:
-    "A warning when the dataset's spacing is not the shipped networks' training spacing (else None)."
+    "A warning when the dataset's spacing is not the shipped networks' (else None)."
     nets = network_spacings()
     if not nets or any(_same(spacing, n) for n in nets): return None
     net = _fmt(nets[0])
-    return (f"dataset spacing {_fmt(spacing)} mm is not the {net} mm the shipped networks were trained "
-            f"on (jrs_nb/weights/*/config.json model.spacing): jrs-nb infer resamples each pair to "
-            f"{net} mm and the outputs back, which costs time and memory; import with --spacing "
-            f"{nets[0][0]:g} to avoid it (a network you train runs at the dataset's spacing)")
+    return (f"dataset spacing {_fmt(spacing)} mm is not the {net} mm the shipped networks were "
+            f"trained on (jrs_nb/weights/*/config.json model.spacing): jrs-nb infer resamples each "
+            f"pair to {net} mm and the outputs back, which costs time and memory; import with "
+            f"--spacing {nets[0][0]:g} to avoid it (a network you train runs at the dataset's "
+            "spacing)")
+
 
 # %% ../../nbs/01c_data.validate.ipynb #ea95d38c
 def _inspect_all(m:Manifest, spacing, rep:DataReport) -> dict:
