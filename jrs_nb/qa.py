@@ -102,12 +102,16 @@ def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, 
     m = labels == label if (labels == label).any() else planning == label
     if not m.any(): return []
     sp, idx = np.asarray(spacing, float), np.argwhere(m)
-    c = np.round(idx.mean(0)).astype(int)
+    c = np.round(idx.mean(0)).astype(int)   # the window's centre
+    k = c.copy()                            # the cuts: through the centre, or, between two lobes
+    for a in range(3):                      # (the seminal vesicles), through the fullest slice
+        n = m.sum(axis=tuple(b for b in range(3) if b != a))
+        if not n[k[a]]: k[a] = int(np.argmax(n))
     half = np.ceil(np.maximum(half_mm, (np.ptp(idx, 0) + 1) * sp / 2 + 15.) / sp).astype(int)
     lo, hi = np.maximum(c - half, 0), np.minimum(c + half + 1, m.shape)
-    cuts = {"axial": (lambda a: a[c[0], lo[1]:hi[1], lo[2]:hi[2]], sp[1] / sp[2]),
-            "sagittal": (lambda a: a[lo[0]:hi[0], lo[1]:hi[1], c[2]][::-1], sp[0] / sp[1]),
-            "coronal": (lambda a: a[lo[0]:hi[0], c[1], lo[2]:hi[2]][::-1], sp[0] / sp[2])}
+    cuts = {"axial": (lambda a: a[k[0], lo[1]:hi[1], lo[2]:hi[2]], sp[1] / sp[2]),
+            "sagittal": (lambda a: a[lo[0]:hi[0], lo[1]:hi[1], k[2]][::-1], sp[0] / sp[1]),
+            "coronal": (lambda a: a[lo[0]:hi[0], k[1], lo[2]:hi[2]][::-1], sp[0] / sp[2])}
     return [(v, f(ct), f(labels), f(planning), asp) for v, (f, asp) in cuts.items()]
 
 
