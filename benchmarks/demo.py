@@ -49,7 +49,7 @@ def main(argv=None) -> int:
            "msd_val": {f"{m} {p}": v for (m, p), v in t["MSD mean mm"].items()}}
     Path(a.record).parent.mkdir(parents=True, exist_ok=True)
     Path(a.record).write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"jrs-nb reproduce --preset demo: {sec / 60:.0f} min {sec % 60:.0f} s, peak {peak:.2f} GB\n")
+    print(f"jrs-nb reproduce --preset demo: {int(sec // 60)} min {sec % 60:.0f} s, peak {peak:.2f} GB\n")
     print(to_markdown(t))
     return 0
 

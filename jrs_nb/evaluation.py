@@ -21,7 +21,31 @@ from .tables import metric_rows, NO_PATH, paper_tables, boxplot_organs
 from .models.jrs import TWO_PATH
 
 # %% auto #0
-__all__ = ['body_mask', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
+__all__ = ['UNWARPED', 'body_mask', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
+
+# %% ../nbs/10_evaluation.ipynb #1a27f9e7
+UNWARPED = "unwarped"   # the method name of the planning contours as they are (no registration)
+
+def _mark_absent(res:dict, ab:dict, mab:dict|None, where) -> dict:
+    "Per-organ metrics with `absent` set: no daily truth (why), or (`mab`) absent in the planning."
+    for o, r in res.items():   # no ground truth: not scored, but kept as "absent" with the reason
+        if o in ab and not r["gt_empty"]:
+            raise JRSDataError(f"organ {o!r} is declared absent in {MANIFEST} ({ab[o]}) but the "
+                               "daily labels have voxels of it: run jrs-nb check-data", where)
+        none = f"no voxel in {LABELS_FILE} (not declared absent in {MANIFEST})"
+        r["absent"] = ab.get(o, none) if r["gt_empty"] else ""
+        if mab is not None and o in mab and not r["absent"]:   # planning labels cannot hold it
+            r.update(dsc=np.nan, msd=np.nan, hd95=np.nan, failed=False,
+                     absent=f"absent in the planning scan ({mab[o]})")
+    return res
+
+def _unwarped_rows(man, p:dict, gt:np.ndarray, sp, ab:dict, mab:dict, split:str, key:str) -> list:
+    "Rows of the planning contours as they are on one pair; [] when they are not on its grid."
+    f = man.scan_dir(p["patient"], p.get("moving") or man.planning(p["patient"])) / LABELS_FILE
+    plan = read_volume(f)[0] if f.exists() else None
+    if plan is None or plan.shape != gt.shape: return []
+    res = _mark_absent(evaluate_labels(plan, gt, sp, empty_gt="nan"), ab, mab, f)
+    return metric_rows(res, UNWARPED, NO_PATH, split, p["patient"], key)
 
 # %% ../nbs/10_evaluation.ipynb #eed13a70
 def body_mask(hu:np.ndarray, threshold:float=-400.) -> np.ndarray:
@@ -39,7 +63,8 @@ def _paths(method:str, files:dict) -> list[tuple[str, str]]:
 
 def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
                          data:str|Path|None=None, # dataset root (default: the one recorded in the folder)
-                         method:str|None=None # name in the tables (default: the recorded method)
+                         method:str|None=None, # name in the tables (default: the recorded method)
+                         unwarped:bool=False # also score the planning contours as they are
                         ) -> tuple[pd.DataFrame, pd.DataFrame]: # (organ metrics, per-pair DVF/time table)
     "Score one predictions folder against the dataset's daily labels (and DVFs when present)."
     pred = Path(pred)
@@ -59,15 +84,11 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
         for path, kind in _paths(method, p["files"]):
             lab = read_prediction(pred, p["patient"], p["fixed"], kind)
             if lab.shape != gt.shape: raise JRSDataError(f"prediction {lab.shape} is not on the daily grid {gt.shape}", pred / key)
-            res = evaluate_labels(lab, gt, sp, empty_gt="nan")
-            for o, r in res.items():   # no ground truth: not scored, but kept as "absent" with the reason
-                if o in ab and not r["gt_empty"]:
-                    raise JRSDataError(f"organ {o!r} is declared absent in {MANIFEST} ({ab[o]}) but the daily labels have "
-                                       "voxels of it: run jrs-nb check-data", sdir / LABELS_FILE)
-                r["absent"] = ab.get(o, f"no voxel in {LABELS_FILE} (not declared absent in {MANIFEST})") if r["gt_empty"] else ""
-                if kind == "warped_labels" and o in mab and not r["absent"]:   # warped planning labels cannot hold it
-                    r.update(dsc=np.nan, msd=np.nan, hd95=np.nan, failed=False, absent=f"absent in the planning scan ({mab[o]})")
+            res = _mark_absent(evaluate_labels(lab, gt, sp, empty_gt="nan"), ab,
+                               mab if kind == "warped_labels" else None, sdir / LABELS_FILE)
             rows += metric_rows(res, method, path, split, p["patient"], key)
+        if unwarped and method != UNWARPED:   # the baseline: the planning contours as they are
+            rows += _unwarped_rows(man, p, gt, sp, ab, mab, split, key)
         pr = {"method": method, "split": split, "patient": p["patient"], "pair": key,
               "seconds": p.get("seconds"), "network_seconds": p.get("network_seconds", p.get("seconds"))}
         if "dvf" in p["files"]:
@@ -90,9 +111,11 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
     import matplotlib; matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    res, prs = zip(*(evaluate_predictions(p, data) for p in preds))
+    res, prs = zip(*(evaluate_predictions(p, data, unwarped=True) for p in preds))
     skipped = sorted({s for r in res for s in r.attrs.get("skipped", [])})
     res, prs = pd.concat(res, ignore_index=True), pd.concat(prs, ignore_index=True)
+    if len(res):   # the unwarped rows of a pair in several folders: once
+        res = res.drop_duplicates(["method", "path", "split", "pair", "organ"], ignore_index=True)
     if not len(res):
         why = (f"none of the {len(skipped)} predicted pair(s) has daily contours (e.g. "
                f"{skipped[0][0]}: {skipped[0][1]})" if skipped else "no predicted pair")

@@ -21,7 +21,7 @@ from .core import hu_to_unit
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.io import LABELS_FILE, MANIFEST
-from .data.validate import load_scan
+from .data.validate import load_scan, check_pelvis
 from .data.dataset import JRSDataset, Volume
 from .predictions import predict_pairs, predictions_parser, pair_key, load_index
 from .checkpoints import load_model
@@ -231,7 +231,7 @@ class _PredictSet(JRSDataset):
 def pairs_to_predict(ds:JRSDataset, # the split's pairs
                      limit:int|None=None # only the first `limit` pairs
                     ) -> list[dict]:
-    "The pairs whose planning scan has contours (the others named, skipped); else `JRSDataError`."
+    "The pairs whose planning scan has contours (others skipped); `JRSDataError`: none, no pelvis."
     m = ds.manifest
     if not ds.pairs:
         have = ", ".join(f"{k} ({n})" for k in m.splits if (n := len(m.split_pairs(k)))) or "none"
@@ -250,6 +250,8 @@ def pairs_to_predict(ds:JRSDataset, # the split's pairs
         raise JRSDataError(f"none of the {len(pairs)} pair(s) of split {ds.split!r} to predict "
                            f"has a planning scan with contours ({LABELS_FILE}): nothing to predict",
                            ds.root / MANIFEST)
+    for pid, mv in dict.fromkeys((p["patient"], p["moving"]) for p in keep):   # a male pelvis?
+        check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
     return keep
 
 def check_writable(out:str|Path) -> Path:
@@ -353,9 +355,34 @@ def infer_cli(argv:list[str]) -> int:
               "them): " + ", ".join(unl))
     return 0
 
-# %% ../nbs/09a_inference.ipynb #2e0d7bdf
+# %% ../nbs/09a_inference.ipynb #b73e5304
 CONTOUR_RUN = "pretrained:reg"   # lowest mean validation MSD (benchmarks/results/registration_shipped_demo0.csv)
 
+def _refuse_seg_bed(root:Path, p:dict, net, run:str):
+    "A network without a registration path cannot contour a prostate bed: refused before inference."
+    from jrs_nb.data.io import load_manifest
+    from jrs_nb.data.rtstruct import prostate_bed_of
+    dic = load_manifest(root).patients[p["patient"]].get("dicom") or {}
+    plan = dic.get(p["moving"]) or {}
+    bed = prostate_bed_of({"dicom": dic.get(p["fixed"]), "planning_dicom": plan})
+    if bed and net.config.name == "seg":
+        raise JRSDataError(f"the patient is post-prostatectomy (ROI {bed!r} is a prostate bed) and "
+                           f"{run} has no registration path: it segments prostates, and its output "
+                           "would be exported as the bed; choose a network with a registration path "
+                           f"(--run {CONTOUR_RUN})", plan.get("rtstruct") or root)
+
+def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
+    "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
+    from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
+    from jrs_nb.qa import write_qa_report
+    m = load_manifest(root)
+    ct, sp, _ = read_volume(m.scan_dir(p["patient"], p["fixed"]) / IMAGE_FILE)
+    plan = read_volume(m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE)[0]
+    rois = ((m.patients[p["patient"]].get("dicom") or {}).get(p["moving"]) or {}).get("roi_mapping")
+    names = {o: n for n, o in (rois or {}).items()}   # organ -> the clinic's ROI name
+    return write_qa_report(out, ct, read_volume(lab)[0], plan, sp, qa, title, names)
+
+# %% ../nbs/09a_inference.ipynb #2e0d7bdf
 def _one_series(folder:Path, what:str):
     "The one CT series of a DICOM folder (else `JRSDataError`)."
     from jrs_nb.data.dicom import scan_dicom, ImportReport
@@ -399,27 +426,32 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             refine:int=0) -> Path: # the daily RTSTRUCT; `refine`: test-time refinement steps (0: none)
     "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
     from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
-    from jrs_nb.data.rtstruct import export_rtstruct
+    from jrs_nb.data.rtstruct import export_rtstruct, say_note
     out = check_writable(out)
     plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
-    sp = float(load_model(run).config.spacing[0])   # import at the network's voxel size
+    net = load_model(run)
+    sp = float(net.config.spacing[0])   # import at the network's voxel size
     opts = ImportOptions(spacing=sp, align=align, crop_margin_mm=crop_margin_mm, split={"test": 1.},
                          planning={_safe(plan.patient_id): plan.uid})
     rep = import_dicom(out / "work" / "dicom", out / "work" / "dataset", opts, verbose=progress)
     if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
     p = _daily_pair(out / "work" / "dataset", day.uid)
+    _refuse_seg_bed(out / "work" / "dataset", p, net, run)
     pred = out / "work" / "predictions"
     run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine)
     d = pred / p["patient"] / p["fixed"]
     lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
     rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
     n = export_rtstruct(lab, daily, rs, notes=notes)
-    for x in notes: print(f"note: {x}")
+    for x in notes: print(say_note(x))
     qa = load_index(pred)["pairs"][pair_key(p["patient"], p["fixed"])].get("qa", {})
     for o, q in qa.items():   # jrs_nb.qa: what inference knows about each contour without the truth
         if q["flag"]: print(f"QA FLAG {o}: {', '.join(q['why'])}: review this contour before use")
     print(f"wrote {rs} ({lab.name} of {run}): "
           + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
+    png = _qa_report(out, out / "work" / "dataset", p, lab, qa,
+                     f"{p['patient']} / {p['fixed']}: {lab.name} of {run} (UNAPPROVED, for review)")
+    print(f"wrote the QA report {png} and {png.with_suffix('.html')}")
     return rs
 
 @command("jrs-nb contour")

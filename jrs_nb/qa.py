@@ -12,11 +12,12 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.stats import rankdata
 
-from .core import ORGANS, LABELS
+from .core import ORGANS, LABELS, ORGAN_COLORS, PRETTY
 from .metrics import evaluate_labels
 
 # %% auto #0
-__all__ = ['QA_LIMITS', 'organ_features', 'roc_auc', 'qa_flags', 'contour_qa']
+__all__ = ['QA_LIMITS', 'QA_HALF_MM', 'QA_WINDOW', 'organ_features', 'roc_auc', 'qa_flags', 'contour_qa', 'organ_views',
+           'qa_rows', 'qa_figure', 'write_qa_report']
 
 # %% ../nbs/09d_qa.ipynb #24c10c5e
 def _centre_mm(mask:np.ndarray, spacing:Sequence[float]) -> np.ndarray:
@@ -89,3 +90,130 @@ def contour_qa(warped_labels:np.ndarray|None, # (D, H, W) registration path's la
     q = qa_flags(organ_features(contour, planning, spacing, other), limits)
     clean = lambda v: None if isinstance(v, float) and not np.isfinite(v) else round(v, 3) if isinstance(v, float) else v
     return {o: {k: clean(v) for k, v in d.items()} for o, d in q.items()}
+
+# %% ../nbs/09d_qa.ipynb #0cd1c285
+QA_HALF_MM = 45.   # the report's window: at least this many mm either side of an organ's centre
+QA_WINDOW = (-250., 250.)   # HU shown from black to white: soft tissue
+
+def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contours
+                label:int, spacing:Sequence[float], half_mm:float=QA_HALF_MM
+               ) -> list[tuple]: # [(view, CT, contour, planning, aspect)]; [] if it is nowhere
+    "Axial, sagittal and coronal slices through an organ's centre, cropped around it, head up."
+    m = labels == label if (labels == label).any() else planning == label
+    if not m.any(): return []
+    sp, idx = np.asarray(spacing, float), np.argwhere(m)
+    c = np.round(idx.mean(0)).astype(int)   # the window's centre
+    k = c.copy()                            # the cuts: through the centre, or, between two lobes
+    for a in range(3):                      # (the seminal vesicles), through the fullest slice
+        n = m.sum(axis=tuple(b for b in range(3) if b != a))
+        if not n[k[a]]: k[a] = int(np.argmax(n))
+    half = np.ceil(np.maximum(half_mm, (np.ptp(idx, 0) + 1) * sp / 2 + 15.) / sp).astype(int)
+    lo, hi = np.maximum(c - half, 0), np.minimum(c + half + 1, m.shape)
+    cuts = {"axial": (lambda a: a[k[0], lo[1]:hi[1], lo[2]:hi[2]], sp[1] / sp[2]),
+            "sagittal": (lambda a: a[lo[0]:hi[0], lo[1]:hi[1], k[2]][::-1], sp[0] / sp[1]),
+            "coronal": (lambda a: a[lo[0]:hi[0], k[1], lo[2]:hi[2]][::-1], sp[0] / sp[2])}
+    return [(v, f(ct), f(labels), f(planning), asp) for v, (f, asp) in cuts.items()]
+
+
+# %% ../nbs/09d_qa.ipynb #ff018abe
+def _fmt(v, f:str) -> str:
+    "A number formatted by `f`; '-' for None or NaN."
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
+
+def qa_rows(labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
+            qa:dict, # `contour_qa`'s output (organ -> features, flag, why)
+            names:dict|None=None # organ -> the clinic's ROI name
+           ) -> list[list[str]]: # [organ, volume, planning volume, ratio, shift, seg-reg MSD, QA]
+    "The report table's rows, one per organ of the contour or the planning contours."
+    vox, out = float(np.prod(spacing)) / 1000., []
+    for l in (l for l in ORGANS if (labels == l).any() or (planning == l).any()):
+        q = qa.get(LABELS[l], {})
+        name = (names or {}).get(LABELS[l], PRETTY[LABELS[l]])
+        flag = "REVIEW: " + "; ".join(q["why"]) if q.get("flag") else "ok"
+        cc = [_fmt((a == l).sum() * vox, "{:.1f}") for a in (labels, planning)]
+        out.append([name, *cc, _fmt(q.get("volume_ratio"), "{:.2f}"), _fmt(q.get("shift_mm"), "{:.1f}"),
+                    _fmt(q.get("seg_reg_msd"), "{:.2f}"), flag])
+    return out
+
+# %% ../nbs/09d_qa.ipynb #eb4cc599
+def _overlay(ax, im, lab, plan, label:int, aspect:float):
+    "The CT slice, the organ's contour thick, its planning contour dashed white, the others thin."
+    ax.imshow(im, cmap="gray", vmin=QA_WINDOW[0], vmax=QA_WINDOW[1], aspect=aspect,
+              interpolation="nearest")
+    for l in ORGANS:
+        if l != label and (lab == l).any():
+            ax.contour(lab == l, levels=[0.5], colors=[ORGAN_COLORS[l]], linewidths=0.7, alpha=0.7)
+    if (plan == label).any():
+        ax.contour(plan == label, levels=[0.5], colors=["white"], linewidths=1.0,
+                   linestyles="dashed")
+    if (lab == label).any():
+        ax.contour(lab == label, levels=[0.5], colors=[ORGAN_COLORS[label]], linewidths=2.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+def _table(ax, rows:list, flagged:list[bool]):
+    "The volumes and flags under the pictures, a flagged organ's row in red, then the reasons."
+    ax.set_axis_off()
+    head = ["organ (ROI)", "volume cc", "planning cc", "ratio", "shift mm", "seg-reg MSD mm", "QA"]
+    cells = [r[:-1] + [r[-1].split(":")[0]] for r in rows]
+    t = ax.table(cellText=cells, colLabels=head, loc="upper center", cellLoc="center",
+                 colWidths=[0.2, 0.11, 0.12, 0.08, 0.1, 0.17, 0.1])
+    t.auto_set_font_size(False)
+    t.set_fontsize(8.5)
+    for (r, k), cell in t.get_celld().items():
+        cell.set_height(0.12)
+        if r and flagged[r - 1]: cell.get_text().set_color("red")
+        if r == 0: cell.get_text().set_fontweight("bold")
+    why = [f"{r[0]}: {r[-1].split(': ', 1)[1]}" for r, f in zip(rows, flagged) if f]
+    ax.text(0.01, 1 - 0.12 * (len(rows) + 1) - 0.05, "\n".join(why), va="top", ha="left",
+            fontsize=8, color="red", transform=ax.transAxes)
+
+# %% ../nbs/09d_qa.ipynb #e007770a
+def qa_figure(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W): HU, contour, plan
+              spacing:Sequence[float], qa:dict, # `contour_qa`'s output
+              title:str="", names:dict|None=None): # organ -> the clinic's ROI name
+    "One page: per organ, axial/sagittal/coronal overlays through its centre; volumes, QA flags."
+    import matplotlib.pyplot as plt
+    organs = [l for l in ORGANS if (labels == l).any() or (planning == l).any()]
+    rows = qa_rows(labels, planning, spacing, qa, names)
+    flagged = [bool(qa.get(LABELS[l], {}).get("flag")) for l in organs]
+    fig = plt.figure(figsize=(8.3, 2.7 * len(organs) + 2.4), dpi=100)
+    gs = fig.add_gridspec(len(organs) + 1, 3, height_ratios=[2.7] * len(organs) + [2.], hspace=0.15,
+                          wspace=0.04, left=0.07, right=0.99, top=0.9, bottom=0.01)
+    for r, l in enumerate(organs):
+        for k, (view, im, lab, plan, asp) in enumerate(organ_views(ct, labels, planning, l,
+                                                                   spacing)):
+            ax = fig.add_subplot(gs[r, k])
+            _overlay(ax, im, lab, plan, l, asp)
+            if r == 0: ax.set_title(view, fontsize=9)
+            if k == 0: ax.set_ylabel(rows[r][0] + ("\nREVIEW" if flagged[r] else ""), fontsize=9,
+                                     color="red" if flagged[r] else "black")
+    _table(fig.add_subplot(gs[-1, :]), rows, flagged)
+    bad = [rows[i][0] for i, f in enumerate(flagged) if f]
+    say = f"QA flag: review {', '.join(bad)} before use" if bad else "no QA flag"
+    fig.suptitle(f"{title}\n{say}", fontsize=10, color="red" if bad else "black")
+    fig.text(0.5, 0.935, "on the daily CT: the organ's contour thick, its planning contour dashed "
+             "white, the other organs thin", ha="center", fontsize=8)
+    return fig
+
+
+# %% ../nbs/09d_qa.ipynb #c1a5a2ab
+def write_qa_report(folder, # where the RTSTRUCT is: qa.png and qa.html are written there
+                    ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
+                    qa:dict, title:str="", names:dict|None=None):
+    "Write the one-page QA report, `qa.png` and `qa.html` (the PNG embedded); returns the PNG."
+    import base64, html
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+    from jrs_nb.data.io import atomic_write
+    png, page = Path(folder) / "qa.png", Path(folder) / "qa.html"
+    fig = qa_figure(ct, labels, planning, spacing, qa, title, names)
+    with atomic_write(png) as tmp: fig.savefig(tmp, format="png")
+    plt.close(fig)
+    b64, t = base64.b64encode(png.read_bytes()).decode(), html.escape(title)
+    with atomic_write(page) as tmp:
+        Path(tmp).write_text(f"<!doctype html><meta charset='utf-8'><title>{t}</title><h3>{t}</h3>"
+                             "<img alt='QA report' style='max-width:100%' "
+                             f"src='data:image/png;base64,{b64}'>")
+    return png
+

@@ -18,7 +18,7 @@ from .models.jrs import NETWORKS, SINGLE_TASK, WARM_START
 from .train import GAN_ARCHS
 
 # %% auto #0
-__all__ = ['TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK', 'STATUS_FILE', 'LOG_FILE', 'UNWARPED', 'ReproPreset',
+__all__ = ['TINY_COHORT', 'REPRO_PRESETS', 'EXPERIMENTS', 'PARAMS_MARK', 'STATUS_FILE', 'LOG_FILE', 'ReproPreset',
            'experiments_dir', 'tag_parameters', 'notebook_parameters', 'Step', 'read_status', 'is_done',
            'notebook_error', 'run_step', 'plan', 'reproduce', 'train_config', 'predict_runs', 'predict_unwarped',
            'reproduce_cli']
@@ -358,7 +358,7 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
     return folders
 
 # %% ../nbs/12_reproduce.ipynb #d4086b74
-UNWARPED = "unwarped"   # the method name of the planning contours as they are (no registration)
+from .evaluation import UNWARPED   # the planning contours as they are (no registration)
 
 def predict_unwarped(data:str|Path, out:str|Path, # dataset root; folder for the predictions
                      splits:Sequence[str]=("val", "test"), limit:int=0 # pairs per split (0: all)

@@ -211,7 +211,8 @@ def test_train_infer_evaluate_export_with_an_absent_organ(toy_copy, tmp_path, ca
     assert f"T_p002/s01: seminal_vesicles absent, not scored ({SV_GONE})" in out
     res = pd.read_csv(ev / "results.csv", keep_default_na=False)
     sv = res[res.organ == "seminal_vesicles"]
-    assert len(sv) == 4 and (sv["absent"] == SV_GONE).all() and sv["gt_empty"].astype(str).eq("True").all()
+    assert len(sv) == 6 and (sv["absent"] == SV_GONE).all() and sv["gt_empty"].astype(str).eq("True").all()
+    assert sorted(set(sv.method)) == ["crossstitch", "unwarped"]   # 2 pairs x (seg, reg) + the unwarped row
     assert (res[res.organ != "seminal_vesicles"]["absent"] == "").all()
     table = (ev / "dsc_val.md").read_text()
     assert "| Seminal vesicles |" in table and f"absent: {SV_GONE}" in table
@@ -256,5 +257,5 @@ def test_evaluate_reg_path_of_an_organ_absent_in_the_planning_scan(toy_copy, tmp
     assert (rect["absent"] == "absent in the planning scan (not contoured on the planning CT)").all()
     assert res[res.organ != "rectum"]["dsc"].notna().all()
     r = evaluate([tmp_path / "pred"], tmp_path / "eval")
-    assert len(r["absent"]) == 2 and r["results"] == 6
+    assert len(r["absent"]) == 2 and r["results"] == 12   # identity's 6 and the unwarped row's 6
     assert "absent: absent in the planning scan" in (tmp_path / "eval" / "dsc_val.md").read_text()

@@ -157,6 +157,9 @@ def _(ctx):
     _edit_labels(ctx.tmp / PLAN / LABELS_FILE, f)
     return ctx.run("check-data", root)
 
+@case("check-spacing-advice")
+def _(ctx): return ctx.run("check-data", ctx.copy("toy"))   # 3 mm voxels; the shipped networks run at 2 mm
+
 @case("check-no-manifest")
 def _(ctx):
     (ctx.tmp / "empty").mkdir(); return ctx.run("check-data", ctx.tmp / "empty")
@@ -343,7 +346,33 @@ def _(ctx):
 def _(ctx):
     root, d, ct, _ = _daily(ctx); lab, sp, org = read_volume(d / LABELS_FILE)
     write_volume(lab, ctx.tmp / "pred.nii.gz", sp, (org[0] + 500, org[1], org[2]))   # 50 cm above the CT
-    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm")
+    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", "--no-transform")
+
+def _copied_out(ctx, *extra):
+    "The daily scan's labels copied out of the dataset (no way to find its pre-alignment), exported."
+    root, d, ct, _ = _daily(ctx); shutil.copy(d / LABELS_FILE, ctx.tmp / "pred.nii.gz")
+    return ctx.run("export-rtstruct", ctx.tmp / "pred.nii.gz", ct, ctx.tmp / "RS.dcm", *extra)
+
+@case("export-label-file-elsewhere")
+def _(ctx): return _copied_out(ctx)
+
+@case("export-no-transform")
+def _(ctx): return _copied_out(ctx, "--no-transform")
+
+def _seg_of_bed(ctx, with_reg):
+    "A segmentation path's output (seg.nii.gz) for P1, whose prostate is a bed, in a predictions folder."
+    root, d, ct, _ = _daily(ctx); lab, sp, org = read_volume(d / LABELS_FILE)
+    out = ctx.tmp / "pred" / "P1" / d.name; out.mkdir(parents=True)
+    (ctx.tmp / "pred" / "predictions.json").write_text(json.dumps({"data": str(root), "pairs": {}}))
+    write_volume(np.roll(lab, 3, axis=1).astype(np.uint8), out / "seg.nii.gz", sp, org)   # a "prostate" elsewhere
+    if with_reg: write_volume(lab, out / "warped_labels.nii.gz", sp, org)
+    return ctx.run("export-rtstruct", out / "seg.nii.gz", ct, ctx.tmp / "RS.dcm")
+
+@case("export-seg-bed-refused")
+def _(ctx): return _seg_of_bed(ctx, False)
+
+@case("export-seg-bed-registration")
+def _(ctx): return _seg_of_bed(ctx, True)
 
 @case("export-applies-recorded-transform")
 def _(ctx):
@@ -407,6 +436,12 @@ def _(ctx):
     (ctx.tmp / PLAN / LABELS_FILE).unlink()    # the only pair's planning scan has no contours
     return _infer(ctx, root, "--split", "train")
 
+@case("infer-not-a-pelvis")
+def _(ctx):
+    root = ctx.copy("toy")
+    _edit_labels(ctx.tmp / PLAN / LABELS_FILE, lambda l: np.flip(l, 0))   # head and feet swapped
+    return _infer(ctx, root, "--split", "train")
+
 @case("infer-empty-split")
 def _(ctx): return _infer(ctx, ctx.copy("toy"), "--split", "val")   # one patient, in train
 
@@ -445,6 +480,23 @@ def _(ctx):
     (plan,) = write_patient(ctx.tmp / "src", "P1", 0)
     (daily,) = write_patient(ctx.tmp / "src", "P2", 0)
     return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out")
+
+@case("contour-seg-bed")
+def _(ctx):
+    plan, daily = write_patient(ctx.tmp / "src", "P1", 1, BED)   # a prostate bed (default synonyms)
+    (daily / "RS.dcm").unlink()                                   # the daily CT alone
+    return ctx.run("contour", "--planning", plan, "--daily", daily, "--out", ctx.tmp / "out",
+                   "--run", "pretrained:seg", "--no-align")
+
+@case("contour-not-a-pelvis")
+def _(ctx):
+    for s in (0, 1):
+        hu, lab = pelvis_scan(SHAPE, SP, seed=0, patient=0, scan=s)
+        info = write_ct_series(hu, ctx.tmp / "src" / f"CT{s}", SP, patient_id="P1", date=f"2024030{s + 1}")
+        if s == 0:   # contours upside down: the "bladder" below the "prostate"
+            write_rtstruct(np.ascontiguousarray(np.flip(lab, 0)), info["files"], ctx.tmp / "src" / "CT0" / "RS.dcm")
+    return ctx.run("contour", "--planning", ctx.tmp / "src" / "CT0", "--daily", ctx.tmp / "src" / "CT1",
+                   "--out", ctx.tmp / "out", "--no-align")
 
 
 # ---------------------------------------------------------------- the tests

@@ -50,6 +50,10 @@ def test_contour_writes_a_daily_rtstruct(case, tmp_path):
     print("DSC (contour, unwarped planning contours):", score)
     assert all(m.any() for m in got.values()), score
     assert all(c >= u - 0.02 for c, u in score.values()), score   # not worse than no registration
+    # the one-page QA report beside the RTSTRUCT: a PNG, and an HTML page that embeds it
+    png, page = tmp_path / "out" / "qa.png", tmp_path / "out" / "qa.html"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote the QA report {png}" in out, out
+    assert "data:image/png;base64," in page.read_text()
     # refusals: an earlier run in --out, another patient's daily CT
     code, out = run("contour", "--planning", plan, "--daily", daily, "--out", tmp_path / "out",
                     "--run", "pretrained:reg", "--no-align")

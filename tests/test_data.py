@@ -39,7 +39,7 @@ def test_clean_dataset_has_no_errors(toy_root):
     rep = check_dataset(toy_root)
     assert rep.ok and rep.errors == []
     assert len(rep.scans) == 9 and [s.role for s in rep.scans[:3]] == ["planning", "daily", "daily"]
-    assert [w.path.endswith(MANIFEST) and "not the 1 mm" in w.problem for w in rep.warnings] == [True]
+    assert [w.path.endswith(MANIFEST) and "not the 2x2x2 mm the shipped networks" in w.problem for w in rep.warnings] == [True]
     for s in rep.scans:
         assert s.size == (40, 48, 56) and s.spacing == SP and all(v > 0 for v in s.organ_cc.values())
 

@@ -204,7 +204,7 @@ def test_export_errors(imported, tmp_path):
         export_rtstruct(m.scan_dir(pid, sid) / LABELS_FILE, tmp_path, tmp_path / "x.dcm")
     shutil.copy(m.scan_dir(pid, sid) / LABELS_FILE, tmp_path / "pred.nii.gz")     # labels from elsewhere
     with pytest.raises(JRSDataError, match="found 0"):
-        export_rtstruct(tmp_path / "pred.nii.gz", tmp_path, tmp_path / "x.dcm")
+        export_rtstruct(tmp_path / "pred.nii.gz", tmp_path, tmp_path / "x.dcm", no_transform=True)
     assert not (tmp_path / "x.dcm").exists()
 
 
@@ -250,3 +250,21 @@ def test_data_prep_scripts(cohort, imported, tmp_path, monkeypatch, capsys):
     assert code == 0 and pydicom.dcmread(tmp_path / "RS.out.dcm").Modality == "RTSTRUCT"
     assert _run_script("import_dicom.py", [tmp_path / "nowhere", tmp_path / "ds3"], monkeypatch) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_import_crops_to_the_organs_by_default(tmp_path):
+    "import-dicom crops to the organs + 50 mm unless --no-crop; every organ voxel is kept (issue 23)."
+    from conftest import run_cli
+    write_synthetic_cohort(tmp_path / "src", n_patients=1, n_daily=1, seed=0, shape=(30, 100, 100),
+                           spacing=(3., 3., 3.))
+    shapes, cc = {}, {}
+    for name, extra in (("crop", ()), ("whole", ("--no-crop",))):
+        code, out = run_cli("import-dicom", tmp_path / "src", tmp_path / name, "--spacing", "3", "--no-align",
+                            "--no-qc", *extra)
+        assert code == 0, out
+        m = load_manifest(tmp_path / name); pid = next(iter(m.patients))
+        lab = read_volume(m.scan_dir(pid, m.planning(pid)) / LABELS_FILE)[0]
+        shapes[name], cc[name] = lab.shape, np.bincount(lab.ravel(), minlength=5)[1:]
+    assert shapes["whole"] == (30, 100, 100), shapes
+    assert np.prod(shapes["crop"]) < 0.5 * np.prod(shapes["whole"]), shapes
+    assert (cc["crop"] == cc["whole"]).all(), cc   # the organs whole

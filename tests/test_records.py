@@ -71,3 +71,29 @@ def test_qa_prose_quotes_its_record():
     assert f"({auc['log_volume_ratio']['all organs']:.2f} and {auc['shift_mm']['all organs']:.2f})" in md
     assert f"catches {100 * rec['flag_sensitivity']:.0f} %" in md
     assert f"leaves {100 * rec['flag_specificity']:.0f} % of the good ones" in md
+
+
+def test_pelvis_rules_prose_quotes_its_record():
+    "01c_data.validate quotes the margins of the male-pelvis rules on the demo cohort (benchmarks/pelvis.py)."
+    import nbformat
+    rec = json.loads((ROOT / "benchmarks" / "results" / "pelvis_demo0.json").read_text())
+    nb = nbformat.read(ROOT / "nbs" / "01c_data.validate.ipynb", as_version=4)
+    text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    r = rec["ranges"]
+    assert rec["broken"] == [] and f"all {rec['scans']} labelled scans" in text
+    for k in ("bladder cranial of prostate", "rectum posterior of bladder", "rectum posterior of prostate",
+              "seminal_vesicles cranial of prostate"):
+        assert f"{r[k][0]:.1f}-{r[k][1]:.1f} mm" in text, k
+    far = max(v[1] for k, v in r.items() if k.endswith("to prostate"))
+    assert f"more than {far:.1f} mm from the prostate" in text
+
+
+def test_readme_demo_numbers_are_the_record():
+    "The README's main command: its time, memory and the registration paths' MSD come from benchmarks/demo.py's record."
+    rec = json.loads((ROOT / "benchmarks" / "results" / "demo_reproduction.json").read_text())
+    s = rec["seconds"]
+    text = " ".join(README.split())
+    assert f"{int(s // 60)} min {s % 60:.0f} s after installation, {rec['peak_gb']:.2f} GB" in text
+    m = rec["msd_val"]
+    reg = [v for k, v in m.items() if k.split()[0] in ("reg", "jrs_reg", "hard", "crossstitch")]
+    assert f"(mean MSD {min(reg):.2f}-{max(reg):.2f} mm against {m['unwarped -']:.2f}; elastix {m['elastix -']:.2f})" in text

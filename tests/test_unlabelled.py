@@ -1,8 +1,10 @@
 """Unlabelled daily scans are first-class (issue 23): a daily scan without contours is "predict
 only" in check-data, contoured by infer (by every network, `seg` included), and skipped, with the
-reason, by evaluate."""
+reason, by evaluate, which adds the unwarped planning contours as a baseline row."""
+import pandas as pd
 import pytest
 
+from jrs_nb.core import ORGAN_NAMES
 from jrs_nb.data.io import load_manifest, LABELS_FILE
 from jrs_nb.predictions import load_index, read_prediction
 
@@ -29,3 +31,8 @@ def test_unlabelled_daily_predicted_not_scored(toy_copy, tmp_path, net):
     want = f"skipped 1 pair(s), not scored (no daily contours):\n  {key}: daily scan unlabelled"
     assert code == 0 and want in out, out
     assert out.startswith("1 pairs, "), out   # the labelled pair is scored
+    # the planning contours as they are: the baseline row, scored on the labelled pair only
+    res = pd.read_csv(tmp_path / "eval" / "results.csv")
+    unw = res[res.method == "unwarped"]
+    assert list(unw.pair.unique()) == [key1] and sorted(unw.organ) == sorted(ORGAN_NAMES), unw
+    assert "unwarped" in out   # in the MSD table printed

@@ -75,7 +75,7 @@ class ImportOptions:
     interpolator: str = "linear"        # image interpolation: linear | bspline
     align: bool = True                  # affine pre-alignment of daily scans to the planning scan (itk-elastix, MI)
     align_iterations: int = 150         # elastix iterations per resolution
-    crop_margin_mm: float|None = None   # crop to the organs' bounding box + this margin (mm); None = keep the whole FOV
+    crop_margin_mm: float|None = 50.    # crop to the organs' box + this margin (mm); None: all
     clip_hu: bool = True                # clip HU to [-1000, 1000] (the papers' range) before writing as int16
     mask_outside_body: bool = False     # set voxels outside the torso (couch, air) to -1000 HU
     qc: bool = True                     # write qc.png per scan
@@ -203,7 +203,7 @@ def _align(job:_PatientImport):
 
 # %% ../../nbs/02d_data.dicom_import.ipynb #b3639f37
 def _target_grid(job:_PatientImport) -> sitk.Image:
-    "The planning scan's grid at `opts.spacing`, cropped to every scan's organs plus a margin when asked."
+    "The planning scan's grid at `opts.spacing`, cropped to every scan's organs plus a margin."
     ref = iso_grid(next(iter(job.loaded.values())).image, job.opts.spacing)
     if job.opts.crop_margin_mm is None: return ref
     boxes = [organ_bbox(L.masks, L.image, job.tfs[sid].GetInverse() if sid in job.tfs else None)
@@ -458,7 +458,10 @@ def import_dicom_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("--spacing", type=float, default=1.0, help="output spacing in mm (default 1)")
     ap.add_argument("--interpolator", choices=["linear", "bspline"], default="linear")
     ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
-    ap.add_argument("--crop-margin", type=float, default=None, help="crop to the organs + this margin in mm")
+    ap.add_argument("--crop-margin", type=float, default=50.,
+                    help="crop to the organs (of every scan) plus this margin in mm (default 50)")
+    ap.add_argument("--no-crop", action="store_true",
+                    help="keep the whole field of view (large at 1 mm)")
     ap.add_argument("--no-qc", action="store_true", help="do not write qc.png montages")
     ap.add_argument("--planning", action="append", default=[], metavar="PATIENT=UID_OR_DATE",
                     help="choose a patient's planning scan (default: the earliest)")
@@ -492,5 +495,6 @@ def _cli_options(a) -> ImportOptions:
     if any(v < 0 for v in split.values()) or sum(split.values()) <= 0:
         raise ValueError(f"--split fractions must be >= 0 and not all 0, got {a.split!r}")
     return ImportOptions(site=a.site, spacing=a.spacing, interpolator=a.interpolator, align=not a.no_align,
-                         crop_margin_mm=a.crop_margin, qc=not a.no_qc, planning=dict(x.split("=", 1) for x in a.planning),
+                         crop_margin_mm=None if a.no_crop else a.crop_margin, qc=not a.no_qc,
+                         planning=dict(x.split("=", 1) for x in a.planning),
                          split=split, seed=a.seed, keep_unlabelled=a.keep_unlabelled)

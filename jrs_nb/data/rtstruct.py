@@ -19,10 +19,11 @@ from .dicom_write import write_rtstruct
 from .dicom import ImportReport, scan_dicom, find_series, load_synonyms
 from .raster import sort_slices, read_ct, combine_masks
 from .align import resample_masks
+from ..predictions import PRED_FILES
 
 # %% auto #0
-__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'planning_organs', 'is_own_rtstruct', 'drop_own_structs',
-           'export_rtstruct', 'export_rtstruct_cli']
+__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'planning_organs', 'prostate_bed_of', 'say_note',
+           'is_own_rtstruct', 'drop_own_structs', 'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
 def dataset_scan_of(labels:str|Path # a label file
@@ -137,6 +138,25 @@ def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transf
         if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
     return on_ct
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #b26b7e8b
+_NO_SOURCE = ("the labels lie neither in a dataset scan folder nor in a predictions folder whose "
+              "predictions.json names its dataset, so the import's pre-alignment of their scan "
+              "cannot be found (without it the contours land where the planning scan had them): "
+              "pass --transform (the scan's affine_to_planning.tfm), or --no-transform if the "
+              "labels already lie in the daily CT's frame")
+
+def _find_transform(src:dict|None, transform, no_transform:bool, notes:list, where):
+    "The planning -> daily transform: the one given, the import's, or none when told so."
+    if transform is not None and no_transform:
+        raise ValueError("give a transform or no_transform, not both")
+    if transform is not None: return transform
+    if no_transform:
+        notes.append("--no-transform: the labels are taken to lie in the daily CT's frame as they "
+                     "are")
+        return None
+    if src is not None: return _import_transform(src, notes, where)
+    if where is not None: raise JRSDataError(_NO_SOURCE, where)   # from elsewhere: never guess
+
 # %% ../../nbs/02e_data.rtstruct.ipynb #00d20e92
 def planning_organs(src:dict|None # `dataset_scan_of` a label file
                    ) -> tuple[list[str], Path|None]:
@@ -162,6 +182,36 @@ def _check_missing(masks:dict, absent:dict, allow:Sequence[str], src:dict|None, 
     for o in allow:
         if o in organs and o not in have: notes.append(f"{o}: in the planning contours, not in the "
                                                        "label map: not written (--allow-missing)")
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #ff44166c
+def prostate_bed_of(src:dict|None # `dataset_scan_of` a label file
+                   ) -> str|None: # the ROI name of the bed, else None
+    "The prostate-bed ROI name the import recorded for the labels' scan or its planning scan."
+    for d in ((src or {}).get("dicom"), (src or {}).get("planning_dicom")):
+        if (d or {}).get("prostate_bed"): return d["prostate_bed"]
+    return None
+
+def say_note(note:str) -> str:
+    "The console line of an export note: 'warning: ...' for a note that starts with 'WARNING: '."
+    return f"warning: {note[9:]}" if note.startswith("WARNING: ") else f"note: {note}"
+
+def _bed_from_registration(lab:np.ndarray, src:dict|None, absent:dict, notes:list, where):
+    "A segmentation path's labels of a prostate-bed patient, label 1 from the registration path."
+    bed = prostate_bed_of(src)
+    seg = where is not None and Path(where).name == PRED_FILES["seg"]
+    if bed is None or not seg or "prostate" in absent: return lab
+    reg = Path(where).with_name(PRED_FILES["warped_labels"])
+    w = sitk.GetArrayFromImage(read_sitk(reg)) if reg.exists() else None
+    if w is None or w.shape != lab.shape or not (w == 1).any():
+        raise JRSDataError(f"a segmentation path's output for a post-prostatectomy patient (ROI "
+                           f"{bed!r} is a prostate bed): the networks segment prostates, and its "
+                           "label 1 is no bed; export the registration path's "
+                           f"{PRED_FILES['warped_labels']} instead, or pass --absent prostate=REASON "
+                           "to export the other organs without it", where)
+    notes.append(f"WARNING: prostate bed {bed!r}: the segmentation path's label 1 is a prostate, "
+                 f"not the bed: exported the registration path's bed ({reg}) in its place")
+    return np.where(w == 1, 1, np.where(lab == 1, 0, lab)).astype(lab.dtype)
+
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
 OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
@@ -210,7 +260,8 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     label:str="jrs_nb",
                     absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
                     notes:list|None=None, # receives what was decided (transform, clipped, absent)
-                    allow_missing:Sequence[str]=() # organs of the planning contours it may lack
+                    allow_missing:Sequence[str]=(), # organs of the planning contours it may lack
+                    no_transform:bool=False # the labels lie in the CT's frame already
                    ) -> dict:
     "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
     notes = notes if notes is not None else []
@@ -218,10 +269,11 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
     lab_img, lab, where = _read_labels(labels)
     absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
-    masks = _drop_absent(lab, absent, notes, where)
     src = dataset_scan_of(where) if where is not None else None
+    transform = _find_transform(src, transform, no_transform, notes, where)
+    lab = _bed_from_registration(lab, src, absent, notes, where)   # never a segmented "bed"
+    masks = _drop_absent(lab, absent, notes, where)
     _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error
-    if src is not None and transform is None: transform = _import_transform(src, notes, where)
     if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None: series_uid = _series_of(src, ct_dir, where)
     files = sort_slices(find_series(ct_dir, series_uid)); ct = read_ct(files, orient=False)
     combined = combine_masks(_to_ct(masks, lab_img, lab, ct, transform, ct_dir, notes, where),
@@ -245,6 +297,9 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     ap.add_argument("out", help="RTSTRUCT file to write")
     ap.add_argument("--transform", help="planning -> daily transform (the import's affine_to_planning.tfm); found "
                     "by itself when the labels lie in a dataset scan folder or a predictions folder of that dataset")
+    ap.add_argument("--no-transform", action="store_true",
+                    help="apply no transform: the labels already lie in the daily CT's frame (a "
+                    "label file from elsewhere is refused without this or --transform)")
     ap.add_argument("--series-uid", help="SeriesInstanceUID, when ct_dir holds several CT series")
     ap.add_argument("--roi-name", action="append", default=[], metavar="LABEL=NAME",
                     help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own ROI names recorded "
@@ -272,7 +327,10 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
         print(f"{ap.prog}: error: --allow-missing {bad[0]!r}: unknown organ; organs: "
               f"{list(ORGAN_NAMES)}", file=sys.stderr)
         return 2
+    if a.transform and a.no_transform:
+        print(f"{ap.prog}: error: give --transform or --no-transform, not both", file=sys.stderr)
+        return 2
     n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent,
-                        notes=notes, allow_missing=a.allow_missing)
-    for x in notes: print(f"note: {x}")
+                        notes=notes, allow_missing=a.allow_missing, no_transform=a.no_transform)
+    for x in notes: print(say_note(x))
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0

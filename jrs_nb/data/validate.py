@@ -8,16 +8,19 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.validate.html.md"""
 from __future__ import annotations
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+import json
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..core import JRSDataError, command, ORGANS, ORGAN_NAMES, LABELS, sitk_to_dvf
 from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_manifest, read_volume, read_sitk,
                             nifti_nonfinite, write_json)
 
 # %% auto #0
-__all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff', 'body_outline',
-           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
+__all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'PELVIS_ORDER', 'PELVIS_NEAR_MM', 'Problem', 'ScanData', 'ScanInfo',
+           'grid_diff', 'body_outline', 'pelvis_problems', 'check_pelvis', 'inspect_scan', 'load_scan', 'DataReport',
+           'network_spacings', 'spacing_advice', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
 
 # %% ../../nbs/01c_data.validate.ipynb #af0a6ec1
 @dataclass
@@ -120,6 +123,45 @@ def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:fl
             out.append(f"organ {name!r} (label {o}) measures {cc:.1f} cc, far outside the plausible {lo:g}-{hi:g} cc "
                        "(PLAUSIBLE_CC in jrs_nb.data.validate): check the contour and the spacing")
     return out
+
+# %% ../../nbs/01c_data.validate.ipynb #b707fddb
+PELVIS_ORDER = (   # (a, b, axis, side): a's centre on that side of b's (+z cranial, +y posterior)
+    ("bladder", "prostate", 0, "cranial"), ("rectum", "bladder", 1, "posterior"),
+    ("rectum", "prostate", 1, "posterior"), ("seminal_vesicles", "prostate", 0, "cranial"))
+PELVIS_NEAR_MM = 120.   # every organ's centre within this distance of the prostate's
+_OPPOSITE = {"cranial": "caudal", "posterior": "anterior"}
+
+def pelvis_problems(labels:np.ndarray, # (D, H, W) planning label map on an LPS grid
+                    spacing, # (z, y, x) mm
+                    absent=() # organs declared absent: left out
+                   ) -> list[str]: # what is unlike a male pelvis; [] when nothing
+    "Organ volumes and relative positions of a label map that no male pelvis has."
+    vox, c, out = float(np.prod(spacing)) / 1000., {}, []
+    for l in ORGANS:
+        name, n = LABELS[l], int((labels == l).sum())
+        if not n or name in absent: continue
+        c[name] = np.asarray(ndi.center_of_mass(labels == l)) * np.asarray(spacing, float)
+        lo, hi = PLAUSIBLE_CC[name]
+        if not lo <= n * vox <= hi:
+            out.append(f"{name} {n * vox:.1f} cc (plausible {lo:g}-{hi:g} cc)")
+    for a, b, ax, side in PELVIS_ORDER:
+        if a in c and b in c and (d := c[a][ax] - c[b][ax]) <= 0:
+            out.append(f"{a} {-d:.0f} mm {_OPPOSITE[side]} of the {b}, not {side} (centres)")
+    for o in (o for o in c if o != "prostate" and "prostate" in c):
+        if (d := float(np.linalg.norm(c[o] - c["prostate"]))) > PELVIS_NEAR_MM:
+            out.append(f"{o} {d:.0f} mm from the prostate (centres; at most {PELVIS_NEAR_MM:g})")
+    return out
+
+
+# %% ../../nbs/01c_data.validate.ipynb #0f93bfed
+def check_pelvis(path:str|Path, # planning labels.nii.gz
+                 absent=()) -> None:
+    "Refuse (`JRSDataError`, naming each problem) planning contours that are not a male pelvis."
+    lab, sp, _ = read_volume(path)
+    if probs := pelvis_problems(lab, sp, absent):
+        raise JRSDataError("the planning contours do not look like a male pelvis: "
+                           + "; ".join(probs) + ": jrs_nb contours prostate CT only; check the "
+                           "ROI names (synonym table) and the contours", path)
 
 # %% ../../nbs/01c_data.validate.ipynb #7dcf2cff
 def _read(path:Path, info:ScanInfo) -> tuple:
@@ -301,6 +343,28 @@ class DataReport:
         lines += ["", f"{ne} error{'s' * (ne != 1)}, {nw} warning{'s' * (nw != 1)}: " + ("OK" if ne == 0 else "NOT usable")]
         return "\n".join(lines)
 
+# %% ../../nbs/01c_data.validate.ipynb #3dac2c85
+def network_spacings() -> list[tuple]:
+    "The (z, y, x) mm voxel spacings the shipped networks were trained on (weights/*/config.json)."
+    import jrs_nb
+    out = set()
+    for f in sorted((Path(jrs_nb.__file__).parent / "weights").glob("*/config.json")):
+        sp = (json.loads(f.read_text()).get("model") or {}).get("spacing")
+        if sp: out.add(tuple(float(s) for s in sp))
+    return sorted(out)
+
+def spacing_advice(spacing) -> str|None:
+    "A warning when the dataset's spacing is not the shipped networks' (else None)."
+    nets = network_spacings()
+    if not nets or any(_same(spacing, n) for n in nets): return None
+    net = _fmt(nets[0])
+    return (f"dataset spacing {_fmt(spacing)} mm is not the {net} mm the shipped networks were "
+            f"trained on (jrs_nb/weights/*/config.json model.spacing): jrs-nb infer resamples each "
+            f"pair to {net} mm and the outputs back, which costs time and memory; import with "
+            f"--spacing {nets[0][0]:g} to avoid it (a network you train runs at the dataset's "
+            "spacing)")
+
+
 # %% ../../nbs/01c_data.validate.ipynb #ea95d38c
 def _inspect_all(m:Manifest, spacing, rep:DataReport) -> dict:
     "Inspect every scan of the manifest into `rep.scans`; {(patient, scan): ScanInfo}."
@@ -339,9 +403,8 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     rep = DataReport(root, m, problems=[Problem(str(mpath), p) for p in mprob])
     if m is None: return rep
     sp = m.spacing if not any("'spacing'" in p for p in mprob) else None
-    if sp is not None and not _same(sp, (1., 1., 1.)):
-        rep.problems.append(Problem(str(mpath), f"dataset spacing {_fmt(sp)} mm is not the 1 mm the papers train on "
-                                    "(fine for the coarse demo cohort; real data should be resampled to 1 mm)", "warning"))
+    if sp is not None and (advice := spacing_advice(sp)):
+        rep.problems.append(Problem(str(mpath), advice, "warning"))
     infos = _inspect_all(m, sp, rep)
     _missing_dvfs(m, rep); _pair_grids(m, infos)
     return rep
