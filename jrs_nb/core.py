@@ -17,10 +17,10 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['AXES', 'LABELS', 'ORGANS', 'ORGAN_NAMES', 'TARGETS', 'OARS', 'N_CLASSES', 'ORGAN_COLORS', 'PRETTY', 'HU_MIN',
-           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'MODULE_LAYERS', 'JRSDataError', 'command',
-           'sitk_to_array', 'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'dvf_to_sitk', 'sitk_to_dvf',
-           'check_patch_size', 'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput', 'MultiLevel', 'get_device',
-           'seed_everything', 'rng']
+           'HU_MAX', 'BODY_HU', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'MODULE_LAYERS', 'JRSDataError',
+           'command', 'sitk_to_array', 'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'body_mask',
+           'dvf_to_sitk', 'sitk_to_dvf', 'check_patch_size', 'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput',
+           'MultiLevel', 'get_device', 'seed_everything', 'rng']
 
 # %% ../nbs/00_core.ipynb #6b0f329c
 class JRSDataError(ValueError):
@@ -96,6 +96,20 @@ def hu_to_unit(hu:np.ndarray|Tensor # CT numbers in HU
 def unit_to_hu(x:np.ndarray|Tensor) -> np.ndarray|Tensor:
     "Inverse of `hu_to_unit` (inside the clipping range)."
     return x * 1000.
+
+# %% ../nbs/00_core.ipynb #158b29a3
+BODY_HU = -500.  # halfway between air (-1000 HU) and water-like tissue: where a blurred skin edge lies
+
+def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
+              threshold:float=BODY_HU # HU
+             ) -> np.ndarray: # (D, H, W) bool
+    "The patient's body: above `threshold`, opened and hole-filled per axial slice, largest connected region."
+    from scipy import ndimage as ndi
+    m = np.nan_to_num(np.asarray(hu, np.float32), nan=HU_MIN) > threshold
+    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
+    lab, n = ndi.label(m)
+    if n > 1: m = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
+    return np.stack([ndi.binary_fill_holes(s) for s in m])
 
 # %% ../nbs/00_core.ipynb #04876268
 def dvf_to_sitk(dvf:np.ndarray, # (3, D, H, W) displacement (dz, dy, dx) in mm

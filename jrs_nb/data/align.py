@@ -11,11 +11,11 @@ from typing import Literal, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import HU_MIN, HU_MAX
+from ..core import HU_MIN, HU_MAX, body_mask
+from .io import resample_indicator
 
 # %% auto #0
-__all__ = ['Interp', 'iso_grid', 'resample_image', 'resample_masks', 'affine_summary', 'affine_align', 'torso_mask', 'organ_bbox',
-           'crop_grid']
+__all__ = ['Interp', 'iso_grid', 'resample_image', 'resample_masks', 'affine_summary', 'affine_align', 'organ_bbox', 'crop_grid']
 
 # %% ../../nbs/02c_data.align.ipynb #a6b61063
 Interp = Literal["linear", "bspline", "nearest"]
@@ -41,13 +41,8 @@ def resample_image(img:sitk.Image, ref:sitk.Image, # source image, reference gri
 
 def resample_masks(masks:dict[int, np.ndarray], src:sitk.Image, ref:sitk.Image, # {label: bool (z,y,x)} on src's grid
                    transform:sitk.Transform|None=None) -> dict[int, np.ndarray]:
-    "Per-organ masks on `ref`'s grid: linear interpolation of each mask, threshold at 0.5."
-    out = {}
-    for l, m in masks.items():
-        mi = sitk.GetImageFromArray(m.astype(np.float32)); mi.CopyInformation(src)
-        r = sitk.GetArrayFromImage(sitk.Resample(mi, ref, transform or sitk.Transform(), sitk.sitkLinear, 0., sitk.sitkFloat32))
-        out[l] = r >= 0.5
-    return out
+    "Per-organ masks on `ref`'s grid: each mask's indicator interpolated linearly (`io.resample_indicator`), >= 0.5."
+    return {l: resample_indicator(m, src, ref, transform) >= 0.5 for l, m in masks.items()}
 
 # %% ../../nbs/02c_data.align.ipynb #629eb5d6
 def _to_itk(img:sitk.Image):
@@ -59,14 +54,13 @@ def _to_itk(img:sitk.Image):
     return out
 
 def _bone_centroid(img:sitk.Image, zlim:tuple[float, float]) -> np.ndarray:
-    "Physical centroid of bone (> 200 HU; else of the body, > -500 HU) within the z range `zlim` (LPS, identity direction)."
+    "Physical centroid of bone (> 200 HU; else of the body) within the z range `zlim` (LPS, identity direction)."
     a = sitk.GetArrayFromImage(img); z = img.GetOrigin()[2] + np.arange(a.shape[0]) * img.GetSpacing()[2]
     keep = (z >= zlim[0] - 1e-3) & (z <= zlim[1] + 1e-3)
     if keep.sum() < 2: keep[:] = True
     a = a[keep]; off = int(np.argmax(keep))
-    for thr in (200., -500.):
-        idx = np.argwhere(a > thr)
-        if len(idx) > 50: break
+    idx = np.argwhere(a > 200.)
+    if len(idx) <= 50: idx = np.argwhere(body_mask(a))
     c = idx.mean(0) + [off, 0, 0] if len(idx) else (np.array(a.shape) - 1) / 2 + [off, 0, 0]
     return np.array(img.TransformContinuousIndexToPhysicalPoint(c[::-1].tolist()))
 
@@ -104,17 +98,6 @@ def affine_align(fixed:sitk.Image, # planning CT (HU), identity direction (as `r
     return t
 
 # %% ../../nbs/02c_data.align.ipynb #9ac27a68
-def torso_mask(hu:np.ndarray, # (z, y, x) CT in HU
-               threshold:float=-500.) -> np.ndarray: # bool (z, y, x)
-    "Largest connected component above `threshold`, holes filled slice by slice."
-    from scipy import ndimage as ndi
-    b = hu > threshold
-    b = ndi.binary_opening(b, iterations=1)
-    lab, n = ndi.label(b)
-    if n == 0: return b
-    sizes = ndi.sum(b, lab, range(1, n + 1)); b = lab == (1 + int(np.argmax(sizes)))
-    return np.stack([ndi.binary_fill_holes(s) for s in b])
-
 def organ_bbox(masks:dict[int, np.ndarray], # {label: bool (z, y, x)} on `img`'s grid
                img:sitk.Image,
                transform:sitk.Transform|None=None # maps `img` points to the common (planning) space

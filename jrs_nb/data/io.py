@@ -20,7 +20,7 @@ from ..core import JRSDataError, ORGAN_NAMES, sitk_to_array, array_to_sitk, dvf_
 __all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'scan_dir', 'atomic_target',
            'atomic_write', 'temp_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume', 'write_dvf',
            'read_dvf', 'nifti_nonfinite', 'Manifest', 'manifest_problems', 'absent_vector', 'parse_manifest',
-           'load_manifest', 'resample_to_spacing']
+           'load_manifest', 'resample_indicator', 'resample_to_spacing']
 
 # %% ../../nbs/01_data.io.ipynb #bcad4804
 MANIFEST = "manifest.json"
@@ -278,32 +278,46 @@ def load_manifest(root:str|Path) -> Manifest:
     return m
 
 # %% ../../nbs/01_data.io.ipynb #9e0bbf5c
+def resample_indicator(mask:np.ndarray, # (z, y, x) bool: one label's voxels on `src`'s grid
+                       src:sitk.Image, ref:sitk.Image, # the grid of `mask`, the new grid
+                       transform:sitk.Transform|None=None, # maps `ref` points to `src` points (default: identity)
+                       outside:float=0. # the indicator outside `src`'s extent
+                      ) -> np.ndarray: # (z, y, x) float32 in [0, 1] on `ref`'s grid
+    "One label's indicator, linearly interpolated on another grid: the package's one rule for resampling labels."
+    ind = sitk.GetImageFromArray(np.asarray(mask).astype(np.float32))
+    ind.CopyInformation(src)
+    tf = transform or sitk.Transform()
+    return sitk.GetArrayFromImage(sitk.Resample(ind, ref, tf, sitk.sitkLinear, float(outside), sitk.sitkFloat32))
+
 def resample_to_spacing(image:sitk.Image|str|Path, # image (or its file) to resample
                         spacing=(1., 1., 1.), # new (z, y, x) spacing in mm
-                        is_label:bool=False, # a label map (nearest neighbour, or see label_mode) rather than an image
-                        default:float|None=None, # value outside the old extent (default: the image minimum; labels 0)
-                        label_mode:str="nearest", # labels: "nearest" or "linear" (per-label linear + argmax)
+                        is_label:bool=False, # a label map (per-label linear interpolation) rather than an image
+                        default:float|None=None, # value outside the old extent (images; default: the minimum)
                         size=None # (z, y, x) voxels of the new grid (default: the same extent)
                        ) -> sitk.Image:
     "Resample an image or label map to `spacing` (z, y, x) mm, keeping origin and direction."
     if not isinstance(image, sitk.Image): image = read_sitk(image)
     new = tuple(float(s) for s in spacing[::-1])
-    if len(new) != 3 or min(new) <= 0: raise ValueError(f"spacing must be 3 positive numbers (z, y, x), got {spacing}")
-    size = [max(1, int(round(n * o / s))) for n, o, s in zip(image.GetSize(), image.GetSpacing(), new)] if size is None \
-           else [int(s) for s in size[::-1]]
-    ref = sitk.Image(size, sitk.sitkUInt8); ref.SetSpacing(new); ref.SetOrigin(image.GetOrigin()); ref.SetDirection(image.GetDirection())
+    if len(new) != 3 or min(new) <= 0:
+        raise ValueError(f"spacing must be 3 positive numbers (z, y, x), got {spacing}")
+    size = ([max(1, int(round(n * o / s))) for n, o, s in zip(image.GetSize(), image.GetSpacing(), new)]
+            if size is None else [int(s) for s in size[::-1]])
+    ref = sitk.Image(size, sitk.sitkUInt8)
+    ref.SetSpacing(new)
+    ref.SetOrigin(image.GetOrigin())
+    ref.SetDirection(image.GetDirection())
     if not is_label:
         if default is None: default = float(sitk.GetArrayViewFromImage(image).min())
         return sitk.Resample(image, ref, sitk.Transform(), sitk.sitkLinear, float(default), image.GetPixelID())
-    if label_mode == "nearest":
-        return sitk.Resample(image, ref, sitk.Transform(), sitk.sitkNearestNeighbor, float(default or 0), image.GetPixelID())
-    if label_mode != "linear": raise ValueError(f"label_mode must be 'nearest' or 'linear', got {label_mode!r}")
-    arr = sitk.GetArrayFromImage(image); values = np.unique(arr)
-    best = score = None
-    for v in values:
-        ind = sitk.GetImageFromArray((arr == v).astype(np.float32)); ind.CopyInformation(image)
-        r = sitk.GetArrayFromImage(sitk.Resample(ind, ref, sitk.Transform(), sitk.sitkLinear, float(v == values[0])))
-        if best is None: best, score = np.full(r.shape, v, arr.dtype), r
-        else: upd = r > score; best[upd] = v; score = np.maximum(score, r)
-    out = sitk.GetImageFromArray(best); out.CopyInformation(ref)
+    arr = sitk.GetArrayFromImage(image)
+    values = np.unique(arr)
+    best, score = np.full(ref.GetSize()[::-1], values[0], arr.dtype), None
+    for v in values:   # the label whose indicator is largest; outside the old extent, the lowest label
+        r = resample_indicator(arr == v, image, ref, outside=float(v == values[0]))
+        if score is None: score = r
+        else:
+            best[r > score] = v
+            score = np.maximum(score, r)
+    out = sitk.GetImageFromArray(best)
+    out.CopyInformation(ref)
     return out

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS
+from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS, body_mask, unit_to_hu
 from .dataset import JRSDataset, LRU
 from .io import absent_vector
-from .validate import BODY_HU   # body mask threshold in HU
 
 # %% auto #0
 __all__ = ['CENTRE_CLASSES', 'centre_candidates', 'draw_centre', 'extract_patch', 'PatchPair', 'PatchDataset', 'sample_field',
@@ -33,7 +32,7 @@ def centre_candidates(labels:np.ndarray, # (D, H, W) fixed label map 0..4
     "Flat indices of the voxels a centre may be drawn from, per class (OAR, target, torso)."
     lab = labels.ravel()
     oar = np.flatnonzero(np.isin(lab, OARS)); tgt = np.flatnonzero(np.isin(lab, TARGETS))
-    torso = np.flatnonzero((lab == 0) & (image.ravel() > BODY_HU / 1000.))
+    torso = np.flatnonzero((lab == 0) & body_mask(unit_to_hu(image)).ravel())
     return oar, tgt, torso
 
 def draw_centre(g:np.random.Generator, cands:Sequence[np.ndarray], shape:tuple) -> tuple[int, tuple]:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import JRSDataError, command, ORGANS, ORGAN_NAMES, LABELS, sitk_to_dvf
+from ..core import JRSDataError, command, ORGANS, ORGAN_NAMES, LABELS, sitk_to_dvf, BODY_HU, body_mask
 from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_manifest, read_volume, read_sitk,
                             nifti_nonfinite, write_json)
 
 # %% auto #0
-__all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff', 'body_outline',
-           'inspect_scan', 'load_scan', 'DataReport', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
+__all__ = ['PLAUSIBLE_CC', 'OUTSIDE_BODY_WARN', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff', 'inspect_scan', 'load_scan',
+           'DataReport', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
 
 # %% ../../nbs/01c_data.validate.ipynb #af0a6ec1
 @dataclass
@@ -89,21 +89,14 @@ PLAUSIBLE_CC = {            # organ -> (lowest, highest) volume in cc that check
     "rectum":           (5., 600.),    # typical 40-150 cc, depends on the contoured length and filling
     "bladder":          (5., 2000.),   # typical 100-500 cc, depends on filling
 }
-BODY_HU = -500.             # the body outline: voxels above this intensity, holes filled slice by slice
-OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside that outline
-
-def body_outline(image:np.ndarray # (D, H, W) CT in HU
-                ) -> np.ndarray: # bool (D, H, W)
-    "Voxels inside the body: above `BODY_HU`, holes (rectal gas, lungs) filled in each axial slice."
-    from scipy import ndimage as ndi
-    return np.stack([ndi.binary_fill_holes(s) for s in np.nan_to_num(image, nan=-1024.) > BODY_HU])
+OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside the body (`core.body_mask`)
 
 def _outside_fraction(image:np.ndarray, m:np.ndarray) -> float:
-    "Fraction of the mask `m` outside the body: below BODY_HU, and (if that is much) outside the filled outline."
+    "Fraction of the mask `m` outside the body: below BODY_HU, and (if that is much) outside `body_mask`."
     f = float((np.nan_to_num(image[m], nan=-1024.) <= BODY_HU).mean())   # outside needs air
     if f < OUTSIDE_BODY_WARN: return f
     ks = np.nonzero(m.any((1, 2)))[0]                                     # air, or gas inside the body?
-    return float((~body_outline(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
+    return float((~body_mask(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
 
 def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:float) -> list[str]:
     "Warnings about organs outside the body or of implausible volume."
