@@ -14,12 +14,12 @@ from torch import Tensor
 
 from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBatch, JRSOutput, MultiLevel
 from .models.gan import generator_adv_loss
+from .layers import gaussian_blur
 
 # %% auto #0
 __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ',
            'pooled_dice_per_organ', 'dice_loss', 'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc',
-           'ncc_loss', 'gaussian_blur', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss',
-           'gan_generator_loss']
+           'ncc_loss', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'gan_generator_loss']
 
 # %% ../nbs/06_losses.ipynb #82439aa4
 def _check_probs_labels(probs:Tensor, labels:Tensor):
@@ -151,22 +151,6 @@ def ncc_loss(a:Tensor, # (B,C,d,h,w) warped moving image
             ) -> Tensor: # scalar
     "1 - mean local NCC (CS paper, window 9)."
     return 1 - local_ncc(a, b, win, eps).mean()
-
-# %% ../nbs/06_losses.ipynb #c5a52ad8
-def gaussian_blur(x:Tensor, # (B,C,d,h,w)
-                  sigma:float # standard deviation in voxels (> 0)
-                 ) -> Tensor: # (B,C,d,h,w), edges padded by repetition
-    "Separable Gaussian smoothing of a 5-D tensor (kernel radius round(3 sigma))."
-    if not sigma > 0: raise ValueError(f"sigma must be > 0 voxels, got {sigma}")
-    r = int(3 * sigma + 0.5)
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2)); k = k / k.sum()
-    C = x.shape[1]
-    for ax in range(3):
-        shape = [1, 1, 1]; shape[ax] = 2 * r + 1
-        pad = [0] * 6; pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
-        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.view(1, 1, *shape).expand(C, 1, *shape), groups=C)
-    return x
 
 # %% ../nbs/06_losses.ipynb #4faacf65
 BE_TERMS = ("zz", "yy", "xx", "zy", "zx", "yx")

@@ -9,33 +9,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from .core import command
 from .data.dataset import JRSDataset
 from .metrics import evaluate_labels
 from .train import ARCHS, PRESETS, TrainConfig, Validator, make_config, train, dist_info
-from .inference import infer_pair
+from .inference import infer_pair, DEFAULT_TILE
 
 # %% auto #0
-__all__ = ['validate', 'validator', 'train_with_validation', 'train_cli']
+__all__ = ['pair_dsc', 'validate', 'validator', 'train_with_validation', 'train_cli']
 
 # %% ../nbs/09c_validation.ipynb #8bbf2a27
-def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
-    "Whole-volume validation: DSC per organ of the segmentation and registration paths on `n_pairs` pairs (an empty prediction scores 0)."
-    ds = JRSDataset(data, split, load_dvf=False)
-    rows = []
+def pair_dsc(net:torch.nn.Module, data:str|Path, split:str="val",
+             limit:int|None=None, # only the first `limit` pairs
+             tile:int=DEFAULT_TILE, device=None,
+             prefix:str="" # column names: prefix + organ
+            ) -> list[dict]:
+    "Whole-volume DSC per pair, path (seg / reg) and organ of `net` on a split (an empty prediction scores 0)."
+    ds, rows = JRSDataset(data, split, load_dvf=False), []
     was_training = net.training
-    for k in range(min(n_pairs, len(ds))):
-        pv = ds[k]; pred = infer_pair(net, pv, tile=tile, device=device)
+    for k in range(len(ds) if limit is None else min(limit, len(ds))):
+        pv = ds[k]
+        pred = infer_pair(net, pv, tile=tile, device=device)
         for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
             if lab is None: continue
             res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path,
-                         **{f"dsc_{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}})
+            dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}
+            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path, **dsc})
     net.train(was_training)
     return rows
 
+def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
+    "Validation during training: `pair_dsc` on the first `n_pairs` pairs, columns `dsc_<organ>`."
+    return pair_dsc(net, data, split, n_pairs, tile, device, prefix="dsc_")
+
 def validator(cfg:TrainConfig) -> Validator:
-    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`, on the network's device."
+    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`."
     return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, next(net.parameters()).device)
 
 def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bool=True) -> dict:

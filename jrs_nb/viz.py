@@ -67,6 +67,7 @@ def toy_view(shape:Sequence[int]=(24, 32, 32), # (D, H, W)
     "A small synthetic `ViewData` with every source (for tests and demonstrations)."
     from scipy import ndimage as ndi
     from jrs_nb.data.fixtures import toy_labels
+    from jrs_nb.deformation import warp_volume
     g = np.random.default_rng(seed)
     D, H, W = shape
     zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
@@ -75,10 +76,8 @@ def toy_view(shape:Sequence[int]=(24, 32, 32), # (D, H, W)
     gt = toy_labels(shape, spacing, seed=seed, scale=0.5, jitter_mm=0.)
     body = (yy**2 / .9 + xx**2 / .95 < 1)
     img = np.where(body, 20., -1000.) + (gt == 4) * -10 + (gt == 3) * -40 + (gt == 1) * 35 + g.normal(0, 15, shape)
-    def warp(vol, dvf, order):
-        coords = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij")).astype(np.float32)
-        coords += dvf / np.asarray(spacing, np.float32)[:, None, None, None]
-        return ndi.map_coordinates(vol, coords, order=order, mode="nearest")
+    def warp(vol, dvf, order):   # the package's one whole-volume warp
+        return warp_volume(vol, dvf, spacing, nearest=order == 0, default=0 if order == 0 else None)
     inv = -truth  # moving = fixed warped back (approximately): good enough for a toy
     moving, mov_lab = warp(img, inv, 1).astype(np.float32), warp(gt, inv, 0).astype(np.uint8)
     reg = truth * 0.8 + g.normal(0, .2, truth.shape).astype(np.float32)

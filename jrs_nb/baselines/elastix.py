@@ -20,7 +20,7 @@ from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 from ..predictions import predict_pairs, predictions_parser
 
 # %% auto #0
-__all__ = ['resample_with_dvf', 'ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
+__all__ = ['ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
 
 # %% ../../nbs/11_baselines.elastix.ipynb #3aeec7b6
 @dataclass
@@ -56,8 +56,6 @@ class ElastixResult(NamedTuple):
     dvf: np.ndarray           # (3, D, H, W) (dz, dy, dx) mm on the fixed grid
     warped_image: np.ndarray  # (D, H, W) moving image resampled by the DVF (HU)
     seconds: float            # wall time of the registration (without I/O)
-
-resample_with_dvf = warp_volume   # the old name: 10_evaluation still imports it from here
 
 def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
                      moving:np.ndarray, # (D, H, W) planning scan, HU, same grid

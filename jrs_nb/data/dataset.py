@@ -18,7 +18,7 @@ from .io import load_manifest, IMAGE_FILE, Manifest
 from .validate import load_scan, grid_diff
 
 # %% auto #0
-__all__ = ['LRU', 'Volume', 'PairVolumes', 'JRSDataset', 'show_pair']
+__all__ = ['LRU', 'Volume', 'PairVolumes', 'JRSDataset', 'crop_to_organs', 'show_pair']
 
 # %% ../../nbs/03_data.dataset.ipynb #272dc56d
 class LRU:
@@ -98,6 +98,15 @@ class JRSDataset(torch.utils.data.Dataset):
                                "moving scans must share one grid (affinely pre-align and resample them)", fx.path / IMAGE_FILE)
         return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing, p["patient"],
                            p["fixed"], p["moving"], fx.image_min, mv.image_min, fx.absent, mv.absent)
+
+# %% ../../nbs/03_data.dataset.ipynb #379f8cfa
+def crop_to_organs(pair:PairVolumes, margin:int=12) -> PairVolumes:
+    "The pair cut to the box around the organs of both scans, plus `margin` voxels."
+    z, y, x = np.nonzero((pair.fixed_seg > 0) | (pair.moving_seg > 0))
+    box = tuple(slice(max(int(a.min()) - margin, 0), int(a.max()) + margin + 1) for a in (z, y, x))
+    dvf = None if pair.dvf is None else pair.dvf[(slice(None), *box)]
+    return pair._replace(fixed=pair.fixed[box], moving=pair.moving[box], fixed_seg=pair.fixed_seg[box],
+                         moving_seg=pair.moving_seg[box], dvf=dvf)
 
 # %% ../../nbs/03_data.dataset.ipynb #22606989
 def show_pair(pv:PairVolumes, # a pair from JRSDataset
