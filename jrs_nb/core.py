@@ -40,7 +40,9 @@ def command(prog:str, # the command as the user typed it, e.g. "jrs-nb train"
         def run(argv:list[str]|None=None) -> int:
             try: return int(f(argv) or 0)
             except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-            except (ValueError, *also) as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
+            except (ValueError, *also) as e:
+                print(f"{prog}: error: {e}", file=sys.stderr)
+                return 2
         return run
     return deco
 
@@ -60,7 +62,8 @@ def array_to_sitk(arr:np.ndarray, # (D, H, W) scalar volume, or (D, H, W, C) vec
                  ) -> sitk.Image:
     "SimpleITK image with identity direction from a (z, y, x) array, spacing and origin."
     img = sitk.GetImageFromArray(np.ascontiguousarray(arr), isVector=is_vector)
-    img.SetSpacing(tuple(float(s) for s in spacing[::-1])); img.SetOrigin(tuple(float(o) for o in origin[::-1]))
+    img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    img.SetOrigin(tuple(float(o) for o in origin[::-1]))
     return img
 
 # %% ../nbs/00_core.ipynb #6fabfafb
@@ -70,8 +73,10 @@ ORGAN_NAMES = tuple(LABELS[i] for i in ORGANS)
 TARGETS = (1, 2)               # prostate, seminal vesicles
 OARS = (3, 4)                  # rectum, bladder
 N_CLASSES = len(LABELS)        # 5: softmax channels of a segmentation head
-ORGAN_COLORS = {1: (0.90, 0.20, 0.20), 2: (0.95, 0.65, 0.10), 3: (0.55, 0.35, 0.15), 4: (0.20, 0.55, 0.95)}
-PRETTY = {"prostate": "Prostate", "seminal_vesicles": "Seminal vesicles", "rectum": "Rectum", "bladder": "Bladder"}
+ORGAN_COLORS = {1: (0.90, 0.20, 0.20), 2: (0.95, 0.65, 0.10), 3: (0.55, 0.35, 0.15),
+                4: (0.20, 0.55, 0.95)}
+PRETTY = {"prostate": "Prostate", "seminal_vesicles": "Seminal vesicles", "rectum": "Rectum",
+          "bladder": "Bladder"}
 
 # %% ../nbs/00_core.ipynb #50219731
 def one_hot(labels:Tensor, # (B, 1, D, H, W) or (B, D, H, W) integer label map
@@ -106,7 +111,8 @@ def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
     "The patient's body: above `threshold`, opened and hole-filled per axial slice, largest connected region."
     from scipy import ndimage as ndi
     m = np.nan_to_num(np.asarray(hu, np.float32), nan=HU_MIN) > threshold
-    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
+    m = ndi.binary_opening(m,
+                           np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
     lab, n = ndi.label(m)
     if n > 1: m = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
     return np.stack([ndi.binary_fill_holes(s) for s in m])
@@ -118,7 +124,8 @@ def dvf_to_sitk(dvf:np.ndarray, # (3, D, H, W) displacement (dz, dy, dx) in mm
     "SimpleITK displacement-field image from a DVF in jrs_nb convention."
     dvf = np.asarray(dvf)
     if dvf.ndim != 4 or dvf.shape[0] != 3: raise ValueError(f"DVF must be (3, D, H, W), got {dvf.shape}")
-    return array_to_sitk(np.moveaxis(dvf[::-1], 0, -1).astype(np.float64), spacing, origin, is_vector=True)
+    return array_to_sitk(np.moveaxis(dvf[::-1], 0, -1).astype(np.float64), spacing, origin,
+                         is_vector=True)
 
 def sitk_to_dvf(img:sitk.Image # vector image with 3 components (dx, dy, dz) in mm
                ) -> np.ndarray: # (3, D, H, W) float32 (dz, dy, dx)
@@ -196,7 +203,9 @@ def seed_everything(seed:int=0, # base seed
                     deterministic:bool=False # also ask PyTorch for deterministic kernels
                    ) -> int:
     "Seed Python, NumPy and PyTorch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 
@@ -207,21 +216,28 @@ def rng(seed:int, *keys:int) -> np.random.Generator:
 # %% ../nbs/00_core.ipynb #1089808d
 MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__": the package itself)
     ["__init__", "core"],                                  # conventions
-    ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
-    ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
-    ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
+    ["data.io", "anatomy",
+     "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
+    ["data.dicom_write",
+     "deformation"],                   # DICOM writers; deformations and the whole-volume warp
+    ["data.fixtures",
+     "phantom"],                          # the small test pelvis; the synthetic cohort
     ["data.validate", "predictions"],                      # dataset checks; the predictions layout
-    ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
+    ["data.dicom",
+     "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
     ["data.dicom_import", "data.rtstruct", "data.dataset"],   # the import; RTSTRUCT export; pairs
     ["data.sampling"],                                     # the patch sampler
     ["layers"],                                            # network pieces
     ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
-    ["checkpoints", "refine", "qa"],                       # a network to and from a file; test-time refinement; contour QA
+    ["checkpoints", "refine",
+     "qa"],                       # a network to and from a file; test-time refinement; contour QA
     ["train"],
-    ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
-    ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
+    ["inference",
+     "baselines.elastix"],                    # predictions of a trained network or of elastix
+    ["pretrained", "validation",
+     "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
     ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
     ["report"],                                            # reads a reproduction folder, writes the report

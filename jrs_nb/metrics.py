@@ -35,7 +35,8 @@ def _union_box(a, b, shape, margin=1):
     "Union of two boxes (either may be None), grown by `margin` and clipped to `shape`."
     boxes = [x for x in (a, b) if x is not None]
     if not boxes: return None
-    return tuple(slice(max(min(x[i].start for x in boxes) - margin, 0), min(max(x[i].stop for x in boxes) + margin, n))
+    return tuple(slice(max(min(x[i].start for x in boxes) - margin, 0),
+                       min(max(x[i].stop for x in boxes) + margin, n))
                  for i, n in enumerate(shape))
 
 def _find_boxes(lab:np.ndarray, n:int) -> list:
@@ -55,7 +56,9 @@ def organ_boxes(pred:np.ndarray, # (D, H, W) predicted label map
                 gt:np.ndarray, # (D, H, W) ground-truth label map
                 organs:Sequence[int]=ORGANS, # label ids
                 margin:int=1 # voxels added on each side (clipped to the volume)
-               ) -> dict[int, tuple[slice, slice, slice] | None]: # label -> union box, None when absent from both
+               ) -> dict[int,
+                         tuple[slice, slice,
+                               slice] | None]: # label -> union box, None when absent from both
     "Bounding box of the union of each organ in `pred` and `gt`."
     pred, gt = _check_pair(pred, gt)
     n = max(organs)
@@ -73,7 +76,8 @@ def surface_voxels(mask:np.ndarray # (D, H, W) bool mask
     er = m.copy()
     for ax in range(3):
         for s in (slice(None, -2), slice(2, None)):
-            idx = list(c); idx[ax] = s
+            idx = list(c)
+            idx[ax] = s
             er &= p[tuple(idx)]
     return m & ~er
 
@@ -86,7 +90,8 @@ def _box_distances(p:np.ndarray, g:np.ndarray, sp:np.ndarray):
 def surface_distances(pred:np.ndarray, # (D, H, W) bool mask, non-empty
                       gt:np.ndarray, # (D, H, W) bool mask, non-empty
                       spacing:Sequence[float]=(1., 1., 1.) # (z, y, x) mm
-                     ) -> tuple[np.ndarray, np.ndarray]: # distances (mm) from pred surface to gt, and gt to pred
+                     ) -> tuple[np.ndarray,
+                                np.ndarray]: # distances (mm) from pred surface to gt, and gt to pred
     "Directed surface distances between two binary masks, in mm."
     pred, gt = _check_pair(np.asarray(pred, bool), np.asarray(gt, bool), "masks")
     if not pred.any() or not gt.any(): raise ValueError("surface_distances needs two non-empty masks")
@@ -126,8 +131,11 @@ def evaluate_labels(pred:np.ndarray, # (D, H, W) predicted label map (0..4)
             if empty_gt == "raise":
                 raise JRSDataError(f"the ground truth has no voxel of {name} (label {k}); fix the labels or pass "
                                    "empty_gt='nan' to skip it")
-            out[name] = _nan_result(gt_empty=True); continue
-        if fp[k-1] is None: out[name] = _nan_result(failed=True); continue
+            out[name] = _nan_result(gt_empty=True)
+            continue
+        if fp[k-1] is None:
+            out[name] = _nan_result(failed=True)
+            continue
         box = _union_box(fp[k-1], fg[k-1], pred.shape, 1)
         out[name] = _metrics_in_box(pred[box] == k, gt[box] == k, sp)
     return out
@@ -136,7 +144,8 @@ def evaluate_labels(pred:np.ndarray, # (D, H, W) predicted label map (0..4)
 _FULL = ndi.generate_binary_structure(3, 3)
 
 def keep_largest_components(labels:np.ndarray, # (D, H, W) label map
-                            n_keep:dict[int, int]|None=None, # label -> components kept; default {2: 2}, others 1
+                            n_keep:dict[int,
+                                        int]|None=None, # label -> components kept; default {2: 2}, others 1
                             min_fraction:float=0.2, # a kept 2nd, 3rd... component needs >= this x the largest
                             organs:Sequence[int]=ORGANS # labels to clean
                            ) -> np.ndarray: # (D, H, W) cleaned copy, same dtype
@@ -154,7 +163,8 @@ def keep_largest_components(labels:np.ndarray, # (D, H, W) label map
         if n <= 1: continue
         sizes = np.bincount(cc.ravel())[1:]
         order = np.argsort(sizes)[::-1][:max(1, n_keep.get(k, 1))]
-        keep = [i + 1 for j, i in enumerate(order) if j == 0 or sizes[i] >= min_fraction * sizes[order[0]]]
+        keep = [i + 1 for j,
+                i in enumerate(order) if j == 0 or sizes[i] >= min_fraction * sizes[order[0]]]
         drop = m & ~np.isin(cc, keep)
         out[box][drop] = 0
     return out
@@ -174,7 +184,8 @@ def dvf_quality(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
         det = det[mask]
     if det.size == 0: return dict(fold_pct=np.nan, jac_std=np.nan, jac_mean=np.nan)
     d = det.astype(np.float64)
-    return dict(fold_pct=float(100. * np.count_nonzero(d <= 0) / d.size), jac_std=float(d.std()), jac_mean=float(d.mean()))
+    return dict(fold_pct=float(100. * np.count_nonzero(d <= 0) / d.size), jac_std=float(d.std()),
+                jac_mean=float(d.mean()))
 
 # %% ../nbs/07_metrics.ipynb #7ff4e237
 def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
@@ -182,7 +193,8 @@ def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
               body:np.ndarray, # (D, H, W) bool body mask (all True for the whole volume), reported as 'body'
               labels:np.ndarray|None=None, # (D, H, W) fixed label map for per-organ errors
               organs:Sequence[int]=ORGANS
-             ) -> dict[str, dict]: # 'body' and each organ's name -> {mean, p95 (mm), n, slope, cosine}
+             ) -> dict[str,
+                       dict]: # 'body' and each organ's name -> {mean, p95 (mm), n, slope, cosine}
     "|phi_pred - phi_true| (mean, 95th percentile, mm), and slope and cosine of phi_pred onto phi_true, per region."
     pred, true = np.asarray(pred), np.asarray(true)
     if pred.shape != true.shape or pred.ndim != 4 or pred.shape[0] != 3:

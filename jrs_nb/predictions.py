@@ -47,12 +47,16 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
         if arr is None: continue
         arr = np.asarray(arr, np.uint8)
         if drop: arr = np.where(np.isin(arr, drop), 0, arr).astype(np.uint8)   # an absent organ is never predicted
-        write_volume(arr, d / PRED_FILES[kind], spacing, origin); files[kind] = kind
+        write_volume(arr, d / PRED_FILES[kind], spacing, origin)
+        files[kind] = kind
     if warped_image is not None:
-        write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16), d / PRED_FILES["warped_image"], spacing, origin)
+        write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16),
+                     d / PRED_FILES["warped_image"], spacing, origin)
         files["warped_image"] = "warped_image"
     name = {**PRED_FILES, "dvf": PRED_FILES["dvf"] + (".gz" if compress_dvf else "")}
-    if dvf is not None: write_dvf(dvf, d / name["dvf"], spacing, origin); files["dvf"] = "dvf"
+    if dvf is not None:
+        write_dvf(dvf, d / name["dvf"], spacing, origin)
+        files["dvf"] = "dvf"
     return {k: str(Path(patient) / fixed_scan / name[k]) for k in files}
 
 def load_index(out:str|Path) -> dict:
@@ -60,7 +64,8 @@ def load_index(out:str|Path) -> dict:
     p = Path(out) / PRED_INDEX
     if not p.exists(): return {"method": None, "pairs": {}}
     try: return json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", p) from None
+    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}",
+                                                         p) from None
 
 def save_index(out:str|Path, index:dict) -> Path:
     "Write the predictions index atomically."
@@ -96,7 +101,9 @@ def clear_predictions(out:str|Path) -> int:
 
 def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in its index are skipped)
                   pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
-                  predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
+                  predict:Callable[[int, dict],
+                                   tuple[dict, dict,
+                                         str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
                   overwrite:bool=False, # remove the predictions in `out` (else refuse others')
                   **header # what the index records about the method: method, data, split...
                  ) -> dict:
@@ -118,7 +125,8 @@ def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in 
         kw, extra, note = predict(k, p)
         files = write_prediction(out, p["patient"], p["fixed"], **kw)
         absent = kw.get("absent")
-        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
+        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"],
+                             "files": files,
                              **extra, **({"absent": dict(absent)} if absent else {})}
         save_index(out, idx)
         if note: print(f"[{k+1}/{len(pairs)}] {key}: {note}", flush=True)

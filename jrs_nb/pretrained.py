@@ -23,7 +23,8 @@ from .validation import pair_dsc
 __all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pack_run', 'recorded_cohort', 'regenerate_pair']
 
 # %% ../nbs/09b_pretrained.ipynb #3658a7c2
-RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl", "summary.json")  # copied beside model.pt
+RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl",
+             "summary.json")  # copied beside model.pt
 
 def available() -> list[str]:
     "Names of the trained runs shipped in the package."
@@ -59,18 +60,24 @@ def pack_run(run:str|Path, # a finished run folder (model.pt, config.json, logs)
     run, dest = Path(run), Path(dest)
     ck = load_checkpoint(run / "model.pt")
     cfg = json.loads((run / "config.json").read_text())
-    data = Path(data or cfg["train"]["data"]); man = load_manifest(data)
-    tmp = dest.with_name(f".{dest.name}.tmp"); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    data = Path(data or cfg["train"]["data"])
+    man = load_manifest(data)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
     atomic_save({"format": CKPT_FORMAT, "version": 1, "train_config": ck["train_config"],
-                 "model_config": ck["model_config"], "model": half, "iteration": ck["iteration"]}, tmp / "model.pt")
+                 "model_config": ck["model_config"], "model": half, "iteration": ck["iteration"]},
+                 tmp / "model.pt")
     for f in RUN_FILES:
         if (run / f).exists(): shutil.copy2(run / f, tmp / f)
     rows = pair_dsc(load_model(tmp / "model.pt"), data, "val")
     rec = {"name": dest.name, "arch": cfg["train"]["arch"], "iterations": ck["iteration"],
-           "cohort": {"generator": man.generator, "spacing": list(man.spacing)}, "split": "val", "pairs": rows}
+           "cohort": {"generator": man.generator, "spacing": list(man.spacing)}, "split": "val",
+           "pairs": rows}
     write_json(rec, tmp / "validation.json")
-    shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
     return rec
 
 # %% ../nbs/09b_pretrained.ipynb #72b487fd
@@ -93,5 +100,6 @@ def regenerate_pair(pair:str, # "A_p004/s01": patient / daily scan of the record
     P = _recorded_patient(name, patient)
     D = phantom.make_daily(P, int(scan[1:]), recorded_cohort(name)[0])
     fixed, moving = hu_to_unit(D.image), hu_to_unit(P.image)
-    return PairVolumes(fixed, moving, D.labels, P.labels, D.dvf, tuple(P.spacing), patient, scan, "s00",
+    return PairVolumes(fixed, moving, D.labels, P.labels, D.dvf, tuple(P.spacing), patient, scan,
+                       "s00",
                        float(fixed.min()), float(moving.min()))

@@ -24,11 +24,13 @@ KEYS = ("method", "path", "split", "patient", "pair", "organ")
 HIGHER_IS_BETTER = {"dsc": True, "msd": False, "hd95": False}
 NO_PATH = "-"
 
-def metric_rows(per_organ:dict[str, dict], # organ -> {dsc, msd, hd95, failed, ...} (`evaluate_labels`)
+def metric_rows(per_organ:dict[str,
+                               dict], # organ -> {dsc, msd, hd95, failed, ...} (`evaluate_labels`)
                 method:str, path:str=NO_PATH, split:str="test", patient:str="", pair:str=""
                ) -> list[dict]: # one row per organ
     "Long-form rows from one pair's per-organ metrics."
-    return [dict(method=method, path=path, split=split, patient=patient, pair=pair, organ=organ, **vals)
+    return [dict(method=method, path=path, split=split, patient=patient, pair=pair, organ=organ,
+                 **vals)
             for organ, vals in per_organ.items()]
 
 def check_results(df:pd.DataFrame, # long-form results
@@ -46,7 +48,8 @@ def select_paths(df:pd.DataFrame, # long-form results
                  on_split:str="val", # split the choice is made on
                  methods:Sequence[str]|None=None, # methods to do it for; None: all with more than one path
                  best:str="best" # path name of the added rows
-                ) -> tuple[pd.DataFrame, pd.DataFrame]: # (df + the "best" rows, choices: method x organ -> path)
+                ) -> tuple[pd.DataFrame,
+                           pd.DataFrame]: # (df + the "best" rows, choices: method x organ -> path)
     "Choose seg vs reg path per organ on one split, apply the choice to all splits."
     df = check_results(df, (metric,))
     if on_split not in set(df["split"]): raise ValueError(f"no rows of split {on_split!r} to choose paths on")
@@ -90,7 +93,8 @@ def wilcoxon_p(x:np.ndarray, y:np.ndarray) -> float:
 def summarize(df:pd.DataFrame, # long-form results
               metric:str="msd", # column to summarise
               split:str|None=None, # keep this split only (None: the table must hold one split)
-              reference:str|tuple[str, str]|None="crossstitch", # method (or (method, path)) tested against; None: no test
+              reference:str|tuple[str,
+                                  str]|None="crossstitch", # method (or (method, path)) tested against; None: no test
               alpha:float=0.05 # significance level of the dagger
              ) -> pd.DataFrame: # one row per (method, path, organ): n, failed, mean, sd, median, p, dagger
     "Per method, path and organ: mean, sd, median, failures and the Wilcoxon p-value against the reference."
@@ -107,7 +111,8 @@ def summarize(df:pd.DataFrame, # long-form results
         ref = ref_rows.set_index(["organ", "patient", "pair"])[metric]
     rows = []
     for (m, p, organ), ga in full.groupby(["method", "path", "organ"], sort=False):
-        g = ga[~ga["_absent"]]; reasons = list(dict.fromkeys(w for w in ga.loc[ga["_absent"], "_why"] if w))
+        g = ga[~ga["_absent"]]
+        reasons = list(dict.fromkeys(w for w in ga.loc[ga["_absent"], "_why"] if w))
         failed = g["failed"].astype(bool)
         v = g.loc[~failed, metric].dropna()
         pval = np.nan
@@ -116,7 +121,8 @@ def summarize(df:pd.DataFrame, # long-form results
                 ref.xs(organ, level="organ").rename("y"), how="inner")
             pval = wilcoxon_p(paired["x"].values, paired["y"].values)
         rows.append(dict(method=m, path=p, organ=organ, n=int(v.size), failed=int(failed.sum()),
-                         mean=v.mean() if v.size else np.nan, sd=v.std(ddof=1) if v.size > 1 else np.nan,
+                         mean=v.mean() if v.size else np.nan,
+                         sd=v.std(ddof=1) if v.size > 1 else np.nan,
                          median=v.median() if v.size else np.nan, p=pval, dagger=bool(pval < alpha),
                          absent=int(ga["_absent"].sum()), absent_reason="; ".join(reasons)))
     return pd.DataFrame(rows)
@@ -153,8 +159,10 @@ def paper_table(summary:pd.DataFrame, # output of `summarize`
 def to_markdown(table:pd.DataFrame, title:str|None=None) -> str:
     "A Markdown table (no extra dependency)."
     head = [table.index.name or "", *table.columns]
-    lines = [f"**{title}**\n" if title else None, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([str(i), *map(str, r)]) + " |" for i, r in zip(table.index, table.values)]
+    lines = [f"**{title}**\n" if title else None, "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([str(i), *map(str, r)]) + " |" for i,
+              r in zip(table.index, table.values)]
     return "\n".join(l for l in lines if l is not None) + "\n"
 
 def _tex(s:str) -> str:
@@ -167,7 +175,8 @@ def to_latex(table:pd.DataFrame, caption:str|None=None) -> str:
     "A LaTeX tabular (booktabs) of the table."
     cols = [table.index.name or "", *table.columns]
     out = ["\\begin{table}", "\\centering"] + ([f"\\caption{{{_tex(caption)}}}"] if caption else [])
-    out += [f"\\begin{{tabular}}{{l{'c' * len(table.columns)}}}", "\\toprule", " & ".join(map(_tex, cols)) + " \\\\",
+    out += [f"\\begin{{tabular}}{{l{'c' * len(table.columns)}}}", "\\toprule",
+            " & ".join(map(_tex, cols)) + " \\\\",
             "\\midrule"]
     out += [" & ".join(map(_tex, [i, *r])) + " \\\\" for i, r in zip(table.index, table.values)]
     return "\n".join(out + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
@@ -176,9 +185,11 @@ def write_tables(summary:pd.DataFrame, # output of `summarize`
                  out_dir:str|Path, stem:str, # files <stem>.md, .tex, .csv and <stem>_summary.csv
                  title:str|None=None, digits:int=2) -> list[Path]:
     "Write the papers' table as Markdown, LaTeX and CSV, plus the numeric summary as CSV."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     t = paper_table(summary, digits)
-    paths = [out / f"{stem}.md", out / f"{stem}.tex", out / f"{stem}.csv", out / f"{stem}_summary.csv"]
+    paths = [out / f"{stem}.md", out / f"{stem}.tex", out / f"{stem}.csv",
+             out / f"{stem}_summary.csv"]
     paths[0].write_text(to_markdown(t, title), encoding="utf-8")
     paths[1].write_text(to_latex(t, title), encoding="utf-8")
     t.to_csv(paths[2], encoding="utf-8")
@@ -195,7 +206,8 @@ def paper_tables(df:pd.DataFrame, # long-form results
                 ) -> dict[tuple[str, str], pd.DataFrame]: # (metric, split) -> summary
     "Path selection, summaries and table files for every metric and split; returns the summaries."
     df = check_results(df, metrics)
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if select_split in set(df["split"]):
         df, choices = select_paths(df, select_metric, select_split)
         if len(choices): choices.to_csv(out_dir / "path_choices.csv")
@@ -209,7 +221,8 @@ def paper_tables(df:pd.DataFrame, # long-form results
 # %% ../nbs/07a_tables.ipynb #647b0fa5
 def boxplot_organs(df:pd.DataFrame, # long-form results
                    metric:str="msd", split:str|None=None,
-                   rows:Sequence[tuple[str, str]]|None=None, # (method, path) boxes, default all in order
+                   rows:Sequence[tuple[str,
+                                       str]]|None=None, # (method, path) boxes, default all in order
                    figsize=(10, 3.2)):
     "Boxplots of one metric per organ (matplotlib figure)."
     import matplotlib.pyplot as plt
@@ -224,7 +237,8 @@ def boxplot_organs(df:pd.DataFrame, # long-form results
         g = df[(df["organ"] == organ) & ~df["failed"].astype(bool)]
         data = [g[(g["method"] == m) & (g["path"] == p)][metric].dropna().values for m, p in rows]
         ax.boxplot(data, showfliers=True)
-        ax.set_xticks(range(1, len(rows) + 1), [m if p == NO_PATH else f"{m}\n({p})" for m, p in rows],
+        ax.set_xticks(range(1, len(rows) + 1),
+                      [m if p == NO_PATH else f"{m}\n({p})" for m, p in rows],
                       rotation=60, fontsize=7)
         ax.set_title(PRETTY.get(organ, organ), fontsize=9)
     axs[0][0].set_ylabel(metric.upper() + ("" if metric == "dsc" else " (mm)"))

@@ -35,7 +35,8 @@ def pair_dsc(net:torch.nn.Module, data:str|Path, split:str="val",
         for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
             if lab is None: continue
             res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}
+            dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o,
+                   r in res.items()}
             rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path, **dsc})
     net.train(was_training)
     return rows
@@ -46,7 +47,8 @@ def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:
 
 def validator(cfg:TrainConfig) -> Validator:
     "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`."
-    return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, next(net.parameters()).device)
+    return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile,
+                                    next(net.parameters()).device)
 
 def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bool=True) -> dict:
     "`train.train` with whole-volume validation wired in (what `jrs-nb train` and the experiment notebook run)."
@@ -56,32 +58,42 @@ def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bo
 @command("jrs-nb train", also=(FloatingPointError,))
 def train_cli(argv:list[str]) -> int:
     "`jrs-nb train`: train (or resume) one network."
-    ap = argparse.ArgumentParser(prog="jrs-nb train", description="Train one JRS network on a dataset (resumes "
+    ap = argparse.ArgumentParser(prog="jrs-nb train",
+                                 description="Train one JRS network on a dataset (resumes "
                                  "automatically from OUT/checkpoint.pt). Under torchrun it trains data-parallel.")
     ap.add_argument("--arch", default="crossstitch", choices=ARCHS)
     ap.add_argument("--preset", default="demo", choices=list(PRESETS))
     ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
     ap.add_argument("--out", required=True, help="run folder")
-    for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float), ("filters", str), ("seed", int),
-                 ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int), ("val-every", int),
-                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float), ("schedule", str), ("warmup", int),
-                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float), ("seg-weight", float),
+    for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float),
+                 ("filters", str), ("seed", int),
+                 ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int),
+                 ("val-every", int),
+                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float),
+                 ("schedule", str), ("warmup", int),
+                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float),
+                 ("seg-weight", float),
                  ("dvf-model", str), ("dvf-weight", float), ("bending", float)):
         ap.add_argument(f"--{k}", type=t, default=None)
     for k in ("ncc-window",):
         ap.add_argument(f"--{k}", action=argparse.BooleanOptionalAction, default=None)
-    ap.add_argument("--warm-start", dest="warm_start", action=argparse.BooleanOptionalAction, default=None,
+    ap.add_argument("--warm-start", dest="warm_start", action=argparse.BooleanOptionalAction,
+                    default=None,
                     help="start jrs_reg / hard / crossstitch from trained single-task runs (default: the preset's)")
-    ap.add_argument("--init-seg", default=None, help="warm start: the trained seg run (folder or pretrained:seg)")
-    ap.add_argument("--init-reg", default=None, help="warm start: the trained reg run (folder or pretrained:reg)")
+    ap.add_argument("--init-seg", default=None,
+                    help="warm start: the trained seg run (folder or pretrained:seg)")
+    ap.add_argument("--init-reg", default=None,
+                    help="warm start: the trained reg run (folder or pretrained:reg)")
     ap.add_argument("--warm-lr", dest="warm_lr", type=float, default=None,
                     help="warm start: learning-rate factor of the copied weights (default: the preset's)")
     ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
                     help="double the batch by swapping fixed and moving (default: the preset's)")
-    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction, default=None,
+    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction,
+                    default=None,
                     help="Dice pooled over the batch (default: the preset's)")
-    ap.add_argument("--stop-after", type=int, default=None, help="end after this many iterations (resume later)")
+    ap.add_argument("--stop-after", type=int, default=None,
+                    help="end after this many iterations (resume later)")
     ap.add_argument("--quiet", action="store_true")
     a = vars(ap.parse_args(argv))
     preset, stop, quiet = a.pop("preset"), a.pop("stop_after"), a.pop("quiet")

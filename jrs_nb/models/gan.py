@@ -50,7 +50,8 @@ class PatchCritic(nn.Module):
     "PatchGAN WGAN critic shaped like the contracting path: (B, C, d, h, w) triple -> (B, 1, p, p, p) patch scores."
     def __init__(self, variant:Literal["none", "a", "b"]="a",
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2), as the base network
-                 padding:Literal["valid", "same"]="valid"): # "same" for inputs smaller than 29 voxels
+                 padding:Literal["valid",
+                                 "same"]="valid"): # "same" for inputs smaller than 29 voxels
         super().__init__()
         if variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if padding not in ("valid", "same"): raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
@@ -58,8 +59,10 @@ class PatchCritic(nn.Module):
         f0, f1, f2 = filters
         p = 0 if padding == "valid" else 1
         cin = 3 if variant == "a" else 2
-        self.body = nn.Sequential(ConvBlock(cin, f0, padding=p), ConvBlock(f0, f0, padding=p), DownConv(f0, f0),
-                                  ConvBlock(f0, f1, padding=p), ConvBlock(f1, f1, padding=p), DownConv(f1, f1),
+        self.body = nn.Sequential(ConvBlock(cin, f0, padding=p), ConvBlock(f0, f0, padding=p),
+                                  DownConv(f0, f0),
+                                  ConvBlock(f0, f1, padding=p), ConvBlock(f1, f1, padding=p),
+                                  DownConv(f1, f1),
                                   ConvBlock(f1, f2, padding=p), ConvBlock(f2, f2, padding=p))
         self.head = init_conv_(nn.Conv3d(f2, 1, 1))
 
@@ -89,7 +92,8 @@ def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
                     fixed_seg:Tensor, # (B, 1, n, n, n) int64 S_f
                     level:str="high", spacing:Sequence[float]=(1., 1., 1.),
                     seed:int=0, # everything random in Theta derives from it
-                    noise_sd:float=0.04, smooth_sd:float=0.04, log_gamma:float=0.4, max_mm:float=0.5,
+                    noise_sd:float=0.04, smooth_sd:float=0.04, log_gamma:float=0.4,
+                    max_mm:float=0.5,
                     n_classes:int=N_CLASSES
                    ) -> Triple: # (I_f, Theta(I_f), one-hot S_f) on the level grid
     "A 'well-aligned' real triple (I_f, Theta(I_f), S_f) for the critic."
@@ -99,14 +103,18 @@ def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
     B, dev = fixed.shape[0], fixed.device
     g = torch.Generator().manual_seed(int(seed))
     mags = torch.rand(B, generator=g, dtype=torch.float64) * max_mm                  # < max_mm
-    dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B, seed=int(torch.randint(2**31, (1,), generator=g)),
+    dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B,
+                            seed=int(torch.randint(2**31, (1,), generator=g)),
                             device=dev)
-    th = warp(fixed, dvf, level, spacing)                                           # 1. deformation (linear)
+    th = warp(fixed, dvf, level,
+              spacing)                                           # 1. deformation (linear)
     gam = torch.exp((torch.rand(B, generator=g) * 2 - 1) * log_gamma).to(dev).view(B, 1, 1, 1, 1)
     th = ((th + 1) / 2).clamp(0, 1) ** gam * 2 - 1                                  # 2. gamma
-    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd, spacing)                     # 3. smoothing (mm)
+    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd,
+                                         spacing)                     # 3. smoothing (mm)
     th = th + noise_sd * torch.randn(th.shape, generator=g).to(dev, th.dtype)        # 4. noise
-    return Triple(crop_to_level(fixed, level), th, one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))
+    return Triple(crop_to_level(fixed, level), th,
+                  one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))
 
 # %% ../../nbs/05c_models.gan.ipynb #ccc5cd3f
 def critic_loss(d_real:Tensor, # critic scores of real triples, any shape
@@ -132,7 +140,8 @@ def critic_steps(gen_step:int, # index of the generator update about to happen, 
     return warmup_steps if gen_step < warmup else steps
 
 # %% ../../nbs/05c_models.gan.ipynb #5b578e99
-def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
+def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
     "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
     n = real[0].shape[0]
     d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))
