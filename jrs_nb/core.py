@@ -111,8 +111,7 @@ def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
     "The patient's body: above `threshold`, opened and hole-filled per axial slice, largest connected region."
     from scipy import ndimage as ndi
     m = np.nan_to_num(np.asarray(hu, np.float32), nan=HU_MIN) > threshold
-    m = ndi.binary_opening(m,
-                           np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
+    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
     lab, n = ndi.label(m)
     if n > 1: m = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
     return np.stack([ndi.binary_fill_holes(s) for s in m])
@@ -216,28 +215,21 @@ def rng(seed:int, *keys:int) -> np.random.Generator:
 # %% ../nbs/00_core.ipynb #1089808d
 MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__": the package itself)
     ["__init__", "core"],                                  # conventions
-    ["data.io", "anatomy",
-     "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
-    ["data.dicom_write",
-     "deformation"],                   # DICOM writers; deformations and the whole-volume warp
-    ["data.fixtures",
-     "phantom"],                          # the small test pelvis; the synthetic cohort
+    ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
+    ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
+    ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
     ["data.validate", "predictions"],                      # dataset checks; the predictions layout
-    ["data.dicom",
-     "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
+    ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
     ["data.dicom_import", "data.rtstruct", "data.dataset"],   # the import; RTSTRUCT export; pairs
     ["data.sampling"],                                     # the patch sampler
     ["layers"],                                            # network pieces
     ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
-    ["checkpoints", "refine",
-     "qa"],                       # a network to and from a file; test-time refinement; contour QA
+    ["checkpoints", "refine", "qa"],                       # a network to and from a file; test-time refinement; contour QA
     ["train"],
-    ["inference",
-     "baselines.elastix"],                    # predictions of a trained network or of elastix
-    ["pretrained", "validation",
-     "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
+    ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
+    ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
     ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
     ["report"],                                            # reads a reproduction folder, writes the report

@@ -32,8 +32,7 @@ def exp_velocity(velocity:np.ndarray, # (3, D, H, W) stationary velocity (dz, dy
                 ) -> np.ndarray: # (3, D, H, W) float32 displacement of exp(velocity) in mm
     "Displacement of the flow of a stationary velocity field at time 1 (scaling and squaring)."
     vmax = float(np.sqrt((velocity ** 2).sum(0)).max())
-    n = max(3,
-            int(np.ceil(np.log2(max(vmax, 1e-6) / (0.5 * grid_mm)))) + 1)   # first step below half a grid cell
+    n = max(3, int(np.ceil(np.log2(max(vmax, 1e-6) / (0.5 * grid_mm)))) + 1)   # first step below half a grid cell
     u = (velocity / 2 ** n).astype(np.float32)
     idx = np.indices(velocity.shape[1:], dtype=np.float32)
     for _ in range(n): u = u + _sample(u, idx + u / grid_mm)      # u <- u o (id + u) + u
@@ -131,8 +130,7 @@ def mobility(anatomy:dict, axes:Sequence[np.ndarray]) -> Mobility:
     rhoP = ellipsoid_rho(z, y, x, np.asarray(P["c"]), P["a"], rot_x(P["tilt"]))
     firm = 1 - smoothstep(1.05, 1.5, rhoP)                            # the prostate keeps its shape
     rhoS = np.minimum(*(ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"], orthonormal_frame(L["d"])) for L in anatomy["sv"]))
-    firm = np.maximum(firm,
-                      0.7 * (1 - smoothstep(1.0, 1.6, rhoS)))  # the seminal vesicles mostly so
+    firm = np.maximum(firm, 0.7 * (1 - smoothstep(1.0, 1.6, rhoS)))  # the seminal vesicles mostly so
     return Mobility(soft, mob, firm, rhoP)
 
 # %% ../nbs/02_phantom.deformation.ipynb #7d7972ea
@@ -213,11 +211,9 @@ def _elastic_and_setup(v, axes, box, gen, info):
 # %% ../nbs/02_phantom.deformation.ipynb #960e8c4c
 def velocity(anatomy:dict, # from anatomy.draw_anatomy
              axes:Sequence[np.ndarray], # coarse grid axes (z, y, x) mm
-             bladder_range:tuple[float,
-                                 float], # range of the daily / planning bladder volume (the site's protocol)
+             bladder_range:tuple[float, float], # range of the daily / planning bladder volume (the site's protocol)
              gen:np.random.Generator, bladder_gain:float=1.,
-             box:tuple|None=None) -> tuple[np.ndarray,
-                                           dict]: # (lo, hi) mm of the elastic term's lattice (default: axes)
+             box:tuple|None=None) -> tuple[np.ndarray, dict]: # (lo, hi) mm of the elastic term's lattice (default: axes)
     "(velocity (3, D, H, W) mm, its random parameters) of one daily scan."
     mob = mobility(anatomy, axes)
     v = np.zeros((3, *(len(a) for a in axes)), np.float32)
@@ -246,12 +242,9 @@ def _on_output_grid(phi_c, coarse, shape, spacing, grid_mm) -> np.ndarray:
     return (np.round(dvf * 256) / 256).astype(np.float32)
 
 def make_dvf(anatomy:dict, # from anatomy.draw_anatomy
-             shape:Sequence[int],
-             spacing:Sequence[float], # output grid (D, H, W) and its (z, y, x) spacing, mm
-             fov:Sequence[float],
-             grid_mm:float, # field of view (z, y, x) mm and the velocity grid's spacing, mm
-             bladder_range:tuple[float,
-                                 float], # range of the daily / planning bladder volume factor
+             shape:Sequence[int], spacing:Sequence[float], # output grid (D, H, W) and its (z, y, x) spacing, mm
+             fov:Sequence[float], grid_mm:float, # field of view (z, y, x) mm and the velocity grid's spacing, mm
+             bladder_range:tuple[float, float], # range of the daily / planning bladder volume factor
              gen:np.random.Generator) -> tuple[np.ndarray, dict]:
     "(phi (3, D, H, W) float32 mm on the output grid, parameters) of one daily scan."
     state = gen.bit_generator.state

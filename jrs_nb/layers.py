@@ -63,8 +63,7 @@ def center_crop(x:Tensor, # (B, C, D, H, W)
     return x[(slice(None), slice(None), *sl)]
 
 # %% ../nbs/04_layers.ipynb #8e8a44a9
-LEVEL_GEOMETRY = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS},
-                  "input": (0, 1)}  # level -> (crop, stride)
+LEVEL_GEOMETRY = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS}, "input": (0, 1)}  # level -> (crop, stride)
 
 def level_shape(spatial:Sequence[int], # (D, H, W) of the input patch
                 level:str="high"
@@ -147,8 +146,7 @@ def random_smooth_dvf(shape:Sequence[int], # (d, h, w) of the field
     return f.float().to(device)
 
 # %% ../nbs/04_layers.ipynb #aa4dfe08
-DVF_MODELS = ("voxel", "coarse",
-              "svf")  # per-voxel heads (papers) | low level upsampled | low level as velocity
+DVF_MODELS = ("voxel", "coarse", "svf")  # per-voxel heads (papers) | low level upsampled | low level as velocity
 
 def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patch (4 input voxels apart)
                  spatial:Sequence[int], # (D, H, W) of the input patch
@@ -161,8 +159,7 @@ def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patc
                          f"{tuple(spatial)} patch, got {tuple(low.shape)}")
     c, s = LEVEL_GEOMETRY["low"]
     dt = low.dtype if low.dtype in (torch.float32, torch.float64) else torch.float32
-    idx = (sample_points(spatial, level, low.device,
-                         dt) - c) / s        # (3, d, h, w) low-grid indices
+    idx = (sample_points(spatial, level, low.device, dt) - c) / s        # (3, d, h, w) low-grid indices
     size = torch.as_tensor(want, device=low.device, dtype=dt).view(3, 1, 1, 1)
     grid = (2 * idx / (size - 1).clamp(min=1) - 1).permute(1, 2, 3, 0).flip(-1)[None]
     grid = grid.expand(low.shape[0], *grid.shape[1:])

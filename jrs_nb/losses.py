@@ -63,8 +63,7 @@ def pooled_dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
 
 def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
               labels:Tensor, # (B,1,d,h,w) int64 label map
-              eps:float=1e-7,
-              batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)
+              eps:float=1e-7, batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)
              ) -> Tensor: # scalar
     "1 - mean soft Dice over the four organs (CS paper)."
     _check_probs_labels(probs, labels)
@@ -99,8 +98,7 @@ def marginal_cross_entropy(logits:Tensor, # (B,5,d,h,w) segmentation logits
                                                                         labels[:, 0].long())
     lp = logits.float().log_softmax(1)
     merged = torch.cat([torch.ones_like(absent[:, :1]), absent], 1).to(lp.device, torch.bool)   # (B,5): bg + absent
-    lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")),
-                            1)   # log(p_0 + sum p_absent)
+    lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")), 1)   # log(p_0 + sum p_absent)
     lab = labels[:, 0].long()
     return -torch.where(lab == 0, lp_bg, lp.gather(1, lab[:, None])[:, 0]).mean()
 
@@ -168,8 +166,7 @@ def _check_dvf(dvf:Tensor):
 
 def bending_terms(dvf:Tensor, # (B,3,D,H,W) DVF (dz, dy, dx) in mm
                   spacing:Sequence[float]=(1., 1., 1.) # (z, y, x) grid spacing of `dvf` in mm
-                 ) -> dict[str,
-                           Tensor]: # term -> (B,3,D-2,H-2,W-2) squared derivative map, factor 2 included on mixed terms
+                 ) -> dict[str, Tensor]: # term -> (B,3,D-2,H-2,W-2) squared derivative map, factor 2 included on mixed terms
     "The six squared second-derivative maps of the bending energy (central differences)."
     _check_dvf(dvf)
     h = [float(s) for s in spacing]
@@ -278,8 +275,7 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
 
 def jrs_loss(name:str, # network: seg | reg | jrs_reg | hard | crossstitch
              out:MultiLevel, batch:PairBatch,
-             weights:Mapping[str,
-                             float]=CS_WEIGHTS, # term -> weight (CS paper: Dice 1, NCC 1, bending 0.5)
+             weights:Mapping[str, float]=CS_WEIGHTS, # term -> weight (CS paper: Dice 1, NCC 1, bending 0.5)
              spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm
              **kwargs # passed to `weighted_loss` (level_weights, eps_dice, batch_dice)
             ) -> tuple[Tensor, dict[str, float]]: # total loss, logged terms

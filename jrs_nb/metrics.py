@@ -56,9 +56,7 @@ def organ_boxes(pred:np.ndarray, # (D, H, W) predicted label map
                 gt:np.ndarray, # (D, H, W) ground-truth label map
                 organs:Sequence[int]=ORGANS, # label ids
                 margin:int=1 # voxels added on each side (clipped to the volume)
-               ) -> dict[int,
-                         tuple[slice, slice,
-                               slice] | None]: # label -> union box, None when absent from both
+               ) -> dict[int, tuple[slice, slice, slice] | None]: # label -> union box, None when absent from both
     "Bounding box of the union of each organ in `pred` and `gt`."
     pred, gt = _check_pair(pred, gt)
     n = max(organs)
@@ -90,8 +88,7 @@ def _box_distances(p:np.ndarray, g:np.ndarray, sp:np.ndarray):
 def surface_distances(pred:np.ndarray, # (D, H, W) bool mask, non-empty
                       gt:np.ndarray, # (D, H, W) bool mask, non-empty
                       spacing:Sequence[float]=(1., 1., 1.) # (z, y, x) mm
-                     ) -> tuple[np.ndarray,
-                                np.ndarray]: # distances (mm) from pred surface to gt, and gt to pred
+                     ) -> tuple[np.ndarray, np.ndarray]: # distances (mm) from pred surface to gt, and gt to pred
     "Directed surface distances between two binary masks, in mm."
     pred, gt = _check_pair(np.asarray(pred, bool), np.asarray(gt, bool), "masks")
     if not pred.any() or not gt.any(): raise ValueError("surface_distances needs two non-empty masks")
@@ -144,8 +141,7 @@ def evaluate_labels(pred:np.ndarray, # (D, H, W) predicted label map (0..4)
 _FULL = ndi.generate_binary_structure(3, 3)
 
 def keep_largest_components(labels:np.ndarray, # (D, H, W) label map
-                            n_keep:dict[int,
-                                        int]|None=None, # label -> components kept; default {2: 2}, others 1
+                            n_keep:dict[int, int]|None=None, # label -> components kept; default {2: 2}, others 1
                             min_fraction:float=0.2, # a kept 2nd, 3rd... component needs >= this x the largest
                             organs:Sequence[int]=ORGANS # labels to clean
                            ) -> np.ndarray: # (D, H, W) cleaned copy, same dtype
@@ -193,8 +189,7 @@ def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm
               body:np.ndarray, # (D, H, W) bool body mask (all True for the whole volume), reported as 'body'
               labels:np.ndarray|None=None, # (D, H, W) fixed label map for per-organ errors
               organs:Sequence[int]=ORGANS
-             ) -> dict[str,
-                       dict]: # 'body' and each organ's name -> {mean, p95 (mm), n, slope, cosine}
+             ) -> dict[str, dict]: # 'body' and each organ's name -> {mean, p95 (mm), n, slope, cosine}
     "|phi_pred - phi_true| (mean, 95th percentile, mm), and slope and cosine of phi_pred onto phi_true, per region."
     pred, true = np.asarray(pred), np.asarray(true)
     if pred.shape != true.shape or pred.ndim != 4 or pred.shape[0] != 3:

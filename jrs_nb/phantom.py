@@ -27,8 +27,7 @@ __all__ = ['MIN_FOV', 'MAX_VOXELS', 'COHORT_PRESETS', 'SITE_INDEX', 'PhantomConf
            'Daily', 'make_daily', 'generate_cohort', 'cohort_summary', 'phantom_cli']
 
 # %% ../nbs/02_phantom.ipynb #851a8b75
-MIN_FOV = (160., 176.,
-           176.)   # (z, y, x) mm: the smallest field of view that holds the organs and their motion
+MIN_FOV = (160., 176., 176.)   # (z, y, x) mm: the smallest field of view that holds the organs and their motion
 MAX_VOXELS = 64_000_000        # memory guard for one volume
 
 def _check_grid(cfg):

@@ -101,9 +101,7 @@ def clear_predictions(out:str|Path) -> int:
 
 def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in its index are skipped)
                   pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
-                  predict:Callable[[int, dict],
-                                   tuple[dict, dict,
-                                         str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
+                  predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
                   overwrite:bool=False, # remove the predictions in `out` (else refuse others')
                   **header # what the index records about the method: method, data, split...
                  ) -> dict:

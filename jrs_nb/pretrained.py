@@ -23,8 +23,7 @@ from .validation import pair_dsc
 __all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pack_run', 'recorded_cohort', 'regenerate_pair']
 
 # %% ../nbs/09b_pretrained.ipynb #3658a7c2
-RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl",
-             "summary.json")  # copied beside model.pt
+RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl", "summary.json")  # copied beside model.pt
 
 def available() -> list[str]:
     "Names of the trained runs shipped in the package."

@@ -240,8 +240,7 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
     warm = lambda a: bool(preset_settings(preset, a).get("warm_start")) and not rp.pretrained
     starts = {n for a in archs if warm(a) for n in WARM_START.get(a, ())}
     archs = [n for n in SINGLE_TASK if n in starts and n not in archs] + archs   # joint networks start from these runs
-    phases = {"data": [], "single": [], "runs": [], "evaluate": [],
-              "report": []}   # "single": runs the others start from
+    phases = {"data": [], "single": [], "runs": [], "evaluate": [], "report": []}   # "single": runs the others start from
     if data is None:
         data = root / "data"
         phases["data"].append(Step("cohort", "data",

@@ -24,8 +24,7 @@ KEYS = ("method", "path", "split", "patient", "pair", "organ")
 HIGHER_IS_BETTER = {"dsc": True, "msd": False, "hd95": False}
 NO_PATH = "-"
 
-def metric_rows(per_organ:dict[str,
-                               dict], # organ -> {dsc, msd, hd95, failed, ...} (`evaluate_labels`)
+def metric_rows(per_organ:dict[str, dict], # organ -> {dsc, msd, hd95, failed, ...} (`evaluate_labels`)
                 method:str, path:str=NO_PATH, split:str="test", patient:str="", pair:str=""
                ) -> list[dict]: # one row per organ
     "Long-form rows from one pair's per-organ metrics."
@@ -48,8 +47,7 @@ def select_paths(df:pd.DataFrame, # long-form results
                  on_split:str="val", # split the choice is made on
                  methods:Sequence[str]|None=None, # methods to do it for; None: all with more than one path
                  best:str="best" # path name of the added rows
-                ) -> tuple[pd.DataFrame,
-                           pd.DataFrame]: # (df + the "best" rows, choices: method x organ -> path)
+                ) -> tuple[pd.DataFrame, pd.DataFrame]: # (df + the "best" rows, choices: method x organ -> path)
     "Choose seg vs reg path per organ on one split, apply the choice to all splits."
     df = check_results(df, (metric,))
     if on_split not in set(df["split"]): raise ValueError(f"no rows of split {on_split!r} to choose paths on")
@@ -93,8 +91,7 @@ def wilcoxon_p(x:np.ndarray, y:np.ndarray) -> float:
 def summarize(df:pd.DataFrame, # long-form results
               metric:str="msd", # column to summarise
               split:str|None=None, # keep this split only (None: the table must hold one split)
-              reference:str|tuple[str,
-                                  str]|None="crossstitch", # method (or (method, path)) tested against; None: no test
+              reference:str|tuple[str, str]|None="crossstitch", # method (or (method, path)) tested against; None: no test
               alpha:float=0.05 # significance level of the dagger
              ) -> pd.DataFrame: # one row per (method, path, organ): n, failed, mean, sd, median, p, dagger
     "Per method, path and organ: mean, sd, median, failures and the Wilcoxon p-value against the reference."
@@ -221,8 +218,7 @@ def paper_tables(df:pd.DataFrame, # long-form results
 # %% ../nbs/07a_tables.ipynb #647b0fa5
 def boxplot_organs(df:pd.DataFrame, # long-form results
                    metric:str="msd", split:str|None=None,
-                   rows:Sequence[tuple[str,
-                                       str]]|None=None, # (method, path) boxes, default all in order
+                   rows:Sequence[tuple[str, str]]|None=None, # (method, path) boxes, default all in order
                    figsize=(10, 3.2)):
     "Boxplots of one metric per organ (matplotlib figure)."
     import matplotlib.pyplot as plt

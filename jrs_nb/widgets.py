@@ -168,8 +168,7 @@ ALPHA_VIEWS = ("heatmap", "sharing", "histogram", "evolution", "compare")
 
 class AlphaExplorer(_Viewer):
     "Cross-stitch alphas over training: heatmaps, sharing, histograms, evolution, two-checkpoint comparison."
-    def __init__(self,
-                 history="pretrained:crossstitch", # run folder, alphas.jsonl, "pretrained:NAME", or a list of (iteration, alphas)
+    def __init__(self, history="pretrained:crossstitch", # run folder, alphas.jsonl, "pretrained:NAME", or a list of (iteration, alphas)
                  compare=None, # optional alphas to compare with (run folder, checkpoint, model, dict)
                  compare_name:str="other"):
         self.history = load_alpha_history(history) if isinstance(history, (str, Path)) else \

@@ -99,8 +99,7 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
             raise JRSDataError(f"planning grid {moving.shape} @ {sp_m} differs from daily grid {fixed.shape} @ {sp}", mdir / IMAGE_FILE)
         r = elastix_register(fixed, moving, sp, cfg)
         wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
-        ab = m.absent(p["patient"],
-                      p["fixed"])   # organs declared absent in the daily scan: removed, recorded
+        ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
         kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image,
                   absent=ab)
         return kw, {"seconds": round(r.seconds, 3)}, f"{r.seconds:.1f} s" if progress else None

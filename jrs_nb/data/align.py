@@ -37,15 +37,13 @@ def iso_grid(img:sitk.Image, # source image (any direction)
     return ref
 
 def resample_image(img:sitk.Image, ref:sitk.Image, # source image, reference grid
-                   interpolator:Interp="linear",
-                   transform:sitk.Transform|None=None, # maps ref points -> img points
+                   interpolator:Interp="linear", transform:sitk.Transform|None=None, # maps ref points -> img points
                    default:float=HU_MIN) -> sitk.Image:
     "`img` resampled on `ref`'s grid (float32), optionally through `transform`."
     return sitk.Resample(img, ref, transform or sitk.Transform(), _INTERP[interpolator],
                          float(default), sitk.sitkFloat32)
 
-def resample_masks(masks:dict[int, np.ndarray], src:sitk.Image,
-                   ref:sitk.Image, # {label: bool (z,y,x)} on src's grid
+def resample_masks(masks:dict[int, np.ndarray], src:sitk.Image, ref:sitk.Image, # {label: bool (z,y,x)} on src's grid
                    transform:sitk.Transform|None=None) -> dict[int, np.ndarray]:
     "Per-organ masks on `ref`'s grid: each mask's indicator interpolated linearly (`io.resample_indicator`), >= 0.5."
     return {l: resample_indicator(m, src, ref, transform) >= 0.5 for l, m in masks.items()}
@@ -93,8 +91,7 @@ def affine_align(fixed:sitk.Image, # planning CT (HU), identity direction (as `r
     zf = fixed.GetOrigin()[2] + np.array([0, (fixed.GetSize()[2] - 1) * fixed.GetSpacing()[2]])
     zm = moving.GetOrigin()[2] + np.array([0, (moving.GetSize()[2] - 1) * moving.GetSpacing()[2]])
     zlim = (max(zf.min(), zm.min()), min(zf.max(), zm.max()))
-    s0 = _bone_centroid(moving, zlim) - _bone_centroid(fixed,
-                                                       zlim)   # initial translation (x, y, z) mm
+    s0 = _bone_centroid(moving, zlim) - _bone_centroid(fixed, zlim)   # initial translation (x, y, z) mm
     m0 = sitk.Image(moving)
     m0.SetOrigin(tuple(np.array(moving.GetOrigin()) - s0))
     po = itk.ParameterObject.New()
@@ -130,8 +127,7 @@ def organ_bbox(masks:dict[int, np.ndarray], # {label: bool (z, y, x)} on `img`'s
     if transform is not None: pts = np.array([transform.TransformPoint(p.tolist()) for p in pts])
     return pts.min(0), pts.max(0)
 
-def crop_grid(ref:sitk.Image, lo:Sequence[float],
-              hi:Sequence[float], # reference grid, box (x, y, z) mm
+def crop_grid(ref:sitk.Image, lo:Sequence[float], hi:Sequence[float], # reference grid, box (x, y, z) mm
               margin_mm:float=40. # added on every side
              ) -> sitk.Image:
     "The part of `ref`'s grid (identity direction) covering the box plus a margin, on the same voxel lattice."

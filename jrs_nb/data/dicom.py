@@ -123,8 +123,7 @@ def normalise_roi_name(name:str) -> str:
     s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-\.]+", "", s.lower())
 
-PROSTATE_BED = ("bed", "fossa",
-                "loge")   # words that make a prostate ROI a prostate bed (post-prostatectomy)
+PROSTATE_BED = ("bed", "fossa", "loge")   # words that make a prostate ROI a prostate bed (post-prostatectomy)
 
 def is_prostate_bed(name:str) -> bool:
     "Whether a ROI name that maps to the prostate names a prostate bed: it contains 'bed', 'fossa' or 'loge', or ends in 'PB'."
@@ -215,8 +214,7 @@ class CTSeries:
     time: str = ""
     description: str = ""
     files: list[Path] = field(default_factory=list)
-    headers: list = field(default_factory=list,
-                          repr=False)  # pydicom datasets (no pixels), same order as files
+    headers: list = field(default_factory=list, repr=False)  # pydicom datasets (no pixels), same order as files
     structs: list["StructSet"] = field(default_factory=list, repr=False)
 
     @property

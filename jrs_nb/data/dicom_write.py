@@ -122,10 +122,8 @@ def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
 def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axial, LPS, as written by `write_ct_series`)
                    ct_files:Sequence[Path], # the CT slices, sorted along the normal (`data.raster.sort_slices`)
                    path:str|Path, # output RTSTRUCT file
-                   roi_names:dict[int,
-                                  str]|None=None, # label -> ROI name; default core.PRETTY names
-                   extra_rois:dict[str,
-                                   np.ndarray]|None=None, # more ROIs: name -> bool (z, y, x) mask
+                   roi_names:dict[int, str]|None=None, # label -> ROI name; default core.PRETTY names
+                   extra_rois:dict[str, np.ndarray]|None=None, # more ROIs: name -> bool (z, y, x) mask
                    empty:Sequence[int]=(), # labels written as ROIs without contours
                    label:str="jrs_nb", description:str="jrs_nb contours",
                    date:str|None=None, time:str|None=None

@@ -31,8 +31,7 @@ PELVIS_FOV = (144., 240., 240.)   # (z, y, x) mm: the field of view the pelvis i
 class PelvisDraw:
     "What varies between patients and between the scans of one patient."
     size: float = 1.                      # patient size: body, bones, bladder, prostate
-    setup_shift: tuple = (0., 0.,
-                          0.)     # (z, y, x) mm: the whole patient moves (daily set-up error)
+    setup_shift: tuple = (0., 0., 0.)     # (z, y, x) mm: the whole patient moves (daily set-up error)
     organ_shift: tuple = (0., 0., 0.)     # (z, y, x) mm: the prostate and seminal vesicles move
     fill: float = 1.                      # bladder filling (a volume factor)
     gas_z: float = 0.                     # z (mm) of the gas bubble in the rectum
@@ -41,8 +40,7 @@ class PelvisDraw:
 def draw_pelvis(seed:int=0, patient:int=0, scan:int=0, # scan 0 = planning, > 0 = daily
                 setup_shift_mm:float=6., # SD of the daily whole-patient shift
                 organ_shift_mm:float=3. # SD of the daily prostate/SV shift
-               ) -> tuple[PelvisDraw,
-                          np.random.Generator]: # the draw, and the scan's generator (it draws the noise next)
+               ) -> tuple[PelvisDraw, np.random.Generator]: # the draw, and the scan's generator (it draws the noise next)
     "The variation of one scan; the planning scan has no shift and no filling change."
     g, gs = rng(seed, patient, 0), rng(seed, patient, scan + 1)
     size = 1 + 0.06 * g.standard_normal()
@@ -51,8 +49,7 @@ def draw_pelvis(seed:int=0, patient:int=0, scan:int=0, # scan 0 = planning, > 0 
     fill = float(np.exp(gs.normal(0, 0.25))) if scan else 1.
     return PelvisDraw(size, tuple(d), tuple(o), fill, float(gs.uniform(-25, 20))), gs
 
-def grid_positions(shape:Sequence[int],
-                   spacing:Sequence[float]) -> np.ndarray: # (3, *shape) float64 (z, y, x) mm
+def grid_positions(shape:Sequence[int], spacing:Sequence[float]) -> np.ndarray: # (3, *shape) float64 (z, y, x) mm
     "Positions of the voxels of a grid centred on 0."
     return np.stack(np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * float(s) for n,
                                   s in zip(shape, spacing)], indexing="ij"))
@@ -87,8 +84,7 @@ def _organs(Z, Y, X, v:PelvisDraw) -> dict[str, np.ndarray]:
 
 def pelvis(q:np.ndarray, # (3, ...) positions (z, y, x) in mm, relative to the centre of a PELVIS_FOV field
            v:PelvisDraw=PelvisDraw()
-          ) -> tuple[np.ndarray,
-                     np.ndarray]: # HU float32 and labels uint8 (0..4), both of shape q.shape[1:]
+          ) -> tuple[np.ndarray, np.ndarray]: # HU float32 and labels uint8 (0..4), both of shape q.shape[1:]
     "HU and labels of the pelvis at positions `q`."
     Z, Y, X = (q[i] - v.setup_shift[i] for i in range(3))
     hu = _body_hu(Z, Y, X, v.size)
@@ -114,13 +110,11 @@ def toy_labels(shape:Sequence[int]=(48, 64, 64), # (D, H, W)
     return pelvis(grid_positions(shape, spacing) / scale, v)[1]
 
 # %% ../../nbs/01b_data.fixtures.ipynb #f0044f71
-TOY_BUMPS = ((12., -22., 0.), (-5., 30., 0.),
-             (-12., -4., 0.))   # bladder, rectum, prostate: (z, y, x) mm in the pelvis frame
+TOY_BUMPS = ((12., -22., 0.), (-5., 30., 0.), (-12., -4., 0.))   # bladder, rectum, prostate: (z, y, x) mm in the pelvis frame
 
 def toy_dvf(p:np.ndarray, # (3, ...) positions (z, y, x) in mm of the grid, centred on 0
             g:np.random.Generator, # per-scan randomness
-            scale=(1., 1.,
-                   1.), # (z, y, x) grid field of view / PELVIS_FOV: where the organs are on this grid
+            scale=(1., 1., 1.), # (z, y, x) grid field of view / PELVIS_FOV: where the organs are on this grid
             amplitude:float=4. # typical bump amplitude in mm
            ) -> np.ndarray: # (3, ...) float32 displacement (dz, dy, dx) in mm
     "A smooth invertible toy DVF: a small shift plus Gaussian bumps at the bladder, rectum and prostate."
@@ -148,12 +142,9 @@ def _toy_manifest(root:Path, n_patients:int, n_daily:int, n_val:int, n_test:int)
 
 # %% ../../nbs/01b_data.fixtures.ipynb #777ac46a
 def make_toy_dataset(root:str|Path, # folder to create (the dataset root)
-                     n_patients:int=3,
-                     n_daily:int=2, # patients, and daily scans per patient (1 planning each)
-                     shape=(40, 48, 56),
-                     spacing=(3., 3., 3.), # (z, y, x) grid and mm spacing of every scan
-                     seed:int=0, n_val:int=1,
-                     n_test:int=0, # patients for validation and test (the rest train)
+                     n_patients:int=3, n_daily:int=2, # patients, and daily scans per patient (1 planning each)
+                     shape=(40, 48, 56), spacing=(3., 3., 3.), # (z, y, x) grid and mm spacing of every scan
+                     seed:int=0, n_val:int=1, n_test:int=0, # patients for validation and test (the rest train)
                      noise:float=12., # sd of the scanner noise in HU
                      with_dvf:bool=True # write the ground-truth dvf_to_planning.nii.gz of daily scans
                     ) -> Manifest:
@@ -248,14 +239,12 @@ def _break_cohort(folder:Path, out:dict, shape, spacing, seed:int, n_daily:int):
     save_dicom(ds, f.with_name("CT.dup.dcm"))
     (p0[0]["folder"] / "CT.corrupt.dcm").write_bytes(b"\0" * 128 + b"DICM" + os.urandom(300))   # corrupt file
     (p0[0]["folder"] / "notes.txt").write_text("not DICOM")
-    hu, lab = pelvis_scan(shape, spacing, seed, 9,
-                          0)          # an RTSTRUCT whose CT was not exported
+    hu, lab = pelvis_scan(shape, spacing, seed, 9, 0)          # an RTSTRUCT whose CT was not exported
     tmp = folder / "_orphan_ct"
     info = write_ct_series(hu, tmp, spacing, patient_id="JRS001")
     write_rtstruct(lab, info["files"], folder / "JRS001" / "RS.orphan.dcm")
     shutil.rmtree(tmp)
-    hu, lab = pelvis_scan(shape, spacing, seed, 1,
-                          7)          # a non-axial (coronal) series of patient 2,
+    hu, lab = pelvis_scan(shape, spacing, seed, 1, 7)          # a non-axial (coronal) series of patient 2,
     d = folder / "JRS002" / "mixed"                            # with a second series in the same folder
     write_ct_series(hu, d, spacing, patient_id="JRS002", date="20240501", orientation="coronal",
                     description="Coronal MPR")

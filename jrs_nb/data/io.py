@@ -153,20 +153,17 @@ def nifti_nonfinite(path:str|Path) -> tuple[int, tuple|None]:
 @dataclass
 class Manifest:
     "Contents of `<root>/manifest.json`."
-    patients: dict[str,
-                   dict]          # patient id -> {"site": str, "scans": [scan ids, planning first], "planning": scan id,
+    patients: dict[str, dict]          # patient id -> {"site": str, "scans": [scan ids, planning first], "planning": scan id,
                                        #                "absent": {scan id: {organ name: reason}} (optional)}
     splits: dict[str, list[str]]       # split name ("train", "val", "test") -> patient ids
     pairs: list[dict]                  # {"patient", "moving" (planning scan), "fixed" (daily scan), "split"}
-    spacing: list[float] = field(default_factory=lambda: [1., 1.,
-                                                          1.])  # common (z, y, x) spacing in mm
+    spacing: list[float] = field(default_factory=lambda: [1., 1., 1.])  # common (z, y, x) spacing in mm
     sites: dict[str, dict] = field(default_factory=dict)   # site id -> description / acquisition profile
     name: str = "dataset"
     generator: dict | None = None      # generator parameters and seed (synthetic cohorts only)
     format: str = FORMAT
     version: int = 1
-    root: Path | None = field(default=None, compare=False,
-                              repr=False)  # folder the manifest was read from
+    root: Path | None = field(default=None, compare=False, repr=False)  # folder the manifest was read from
 
     def scan_dir(self, patient:str, scan:str) -> Path:
         "Folder of `scan` of `patient`."

@@ -30,8 +30,7 @@ def dataset_scan_of(labels:str|Path # a label file
     "The dataset scan a label file belongs to: a scan folder of a dataset, or a pair folder of a predictions folder."
     p = Path(labels).resolve()
     if len(p.parents) < 4: return None
-    cands = [(p.parents[3], p.parents[1].name, p.parent.name,
-              p.parents[2].name)]   # <root>/<site>/<patient>/<scan>/file
+    cands = [(p.parents[3], p.parents[1].name, p.parent.name, p.parents[2].name)]   # <root>/<site>/<patient>/<scan>/file
     idx = p.parents[2] / "predictions.json"                                         # <out>/<patient>/<fixed>/file
     if idx.exists():
         try: data = json.loads(idx.read_text()).get("data")
@@ -213,12 +212,10 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
                     out:str|Path, # RTSTRUCT file to write
                     transform:str|Path|sitk.Transform|None=None, # planning -> daily; None: the import's, when known
                     series_uid:str|None=None, # when ct_dir holds several series (default: the scan's, when known)
-                    roi_names:dict[int,
-                                   str]|None=None, # label -> ROI name (default: the clinic's names, else PRETTY)
+                    roi_names:dict[int, str]|None=None, # label -> ROI name (default: the clinic's names, else PRETTY)
                     priority:Sequence[int]|None=None,
                     label:str="jrs_nb",
-                    absent:dict[str,
-                                str]|None=None, # organs absent in this scan {organ: reason}: never written
+                    absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
                     notes:list|None=None, # receives what was decided (transform, clipped, absent)
                     allow_missing:Sequence[str]=() # organs of the planning contours it may lack
                    ) -> dict:

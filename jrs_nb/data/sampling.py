@@ -28,8 +28,7 @@ CENTRE_CLASSES = ("oar", "target", "torso")
 
 def centre_candidates(labels:np.ndarray, # (D, H, W) fixed label map 0..4
                       image:np.ndarray # (D, H, W) fixed image, network scale [-1, 1]
-                     ) -> tuple[np.ndarray, np.ndarray,
-                                np.ndarray]: # flat voxel indices of OAR, target, torso
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # flat voxel indices of OAR, target, torso
     "Flat indices of the voxels a centre may be drawn from, per class (OAR, target, torso)."
     lab = labels.ravel()
     oar = np.flatnonzero(np.isin(lab, OARS))
@@ -87,8 +86,7 @@ class PatchDataset(torch.utils.data.Dataset):
     "Seeded n^3 patch pairs with class-balanced centres drawn from the fixed labels."
     def __init__(self, volumes:JRSDataset, # the whole-volume pairs
                  n:int=96, # patch size (core.check_patch_size: a multiple of 4, >= 48)
-                 seed:int=0,
-                 length:int|None=None, # items per epoch (default: patches_per_pair per pair)
+                 seed:int=0, length:int|None=None, # items per epoch (default: patches_per_pair per pair)
                  patches_per_pair:int=1, # consecutive items sharing a pair (cache friendly)
                  epoch:int=0):
         self.volumes, self.n, self.seed, self.epoch = volumes, check_patch_size(n), int(seed), int(epoch)
@@ -103,8 +101,7 @@ class PatchDataset(torch.utils.data.Dataset):
     def preload(self):
         "Load every pair's volumes and centre candidates into this process's caches, grown to hold them (forked workers inherit them)."
         scans = {(p["patient"], p[k]) for p in self.volumes.pairs for k in ("fixed", "moving")}
-        self.volumes.cache.maxsize = max(self.volumes.cache.maxsize,
-                                         len(scans))   # grow the caches to hold them all
+        self.volumes.cache.maxsize = max(self.volumes.cache.maxsize, len(scans))   # grow the caches to hold them all
         self._cands.maxsize = max(self._cands.maxsize, len(self.volumes))
         for k in range(len(self.volumes)):
             pv = self.volumes[k]
@@ -197,8 +194,7 @@ def collate_pairs(items:Sequence[PatchPair], swap:bool=False, iterations:int=10)
 def _worker_init(_): torch.set_num_threads(1)
 
 def make_loader(root:str|Path, split:str="train", # dataset root and split
-                n:int=96, batch_size:int=2, seed:int=0,
-                workers:int=0, # patch size, pairs per batch, seed, workers
+                n:int=96, batch_size:int=2, seed:int=0, workers:int=0, # patch size, pairs per batch, seed, workers
                 swap:bool=False, # append each pair swapped (doubles the batch)
                 length:int|None=None, patches_per_pair:int=1, cache_size:int=4, epoch:int=0,
                 load_dvf:bool=True,

@@ -91,8 +91,7 @@ def _resample_hint(spacing) -> str:
 PLAUSIBLE_CC = {            # organ -> (lowest, highest) volume in cc that check-data accepts without a warning
     "prostate":         (2., 400.),    # typical 20-60 cc; a large BPH gland reaches 200+
     "seminal_vesicles": (0.5, 80.),    # both lobes, typical 5-15 cc
-    "rectum":           (5.,
-                         600.),    # typical 40-150 cc, depends on the contoured length and filling
+    "rectum":           (5., 600.),    # typical 40-150 cc, depends on the contoured length and filling
     "bladder":          (5., 2000.),   # typical 100-500 cc, depends on filling
 }
 OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside the body (`core.body_mask`)

@@ -73,8 +73,7 @@ class CrossStitchUNet(nn.Module):
 
     def forward(self, xs:Tensor, # (B, seg_in, n, n, n) segmentation-path input
                 xr:Tensor # (B, reg_in, n, n, n) registration-path input
-               ) -> tuple[dict[str, Levels],
-                          dict[str, Levels]]: # heads of the seg path, heads of the reg path
+               ) -> tuple[dict[str, Levels], dict[str, Levels]]: # heads of the seg path, heads of the reg path
         S, R, st = self.seg, self.reg, self.stitch
         S.check_input(xs)
         R.check_input(xr)
@@ -86,8 +85,7 @@ class CrossStitchUNet(nn.Module):
         # x8 and x11 mix the upsampled maps before the concat; a unit is per-voxel and upsampling is nearest-neighbour,
         # so stitching first and upsampling after gives the same numbers on 1/8 of the voxels (less memory on big tiles)
         s, r = st["x8"](sl, rl)                                                       # x8
-        sm, rm = S.dec2(merge_skip(upsample2(s), s4)), R.dec2(merge_skip(upsample2(r),
-                                                                         r4))   # x10: mid
+        sm, rm = S.dec2(merge_skip(upsample2(s), s4)), R.dec2(merge_skip(upsample2(r), r4))   # x10: mid
         s, r = st["x11"](sm, rm)                                                      # x11
         sh = S.dec1(merge_skip(upsample2(s), s1))
         del s, s1                          # x13: high, one path at a time

@@ -50,8 +50,7 @@ class PatchCritic(nn.Module):
     "PatchGAN WGAN critic shaped like the contracting path: (B, C, d, h, w) triple -> (B, 1, p, p, p) patch scores."
     def __init__(self, variant:Literal["none", "a", "b"]="a",
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2), as the base network
-                 padding:Literal["valid",
-                                 "same"]="valid"): # "same" for inputs smaller than 29 voxels
+                 padding:Literal["valid", "same"]="valid"): # "same" for inputs smaller than 29 voxels
         super().__init__()
         if variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if padding not in ("valid", "same"): raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
@@ -106,12 +105,10 @@ def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
     dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B,
                             seed=int(torch.randint(2**31, (1,), generator=g)),
                             device=dev)
-    th = warp(fixed, dvf, level,
-              spacing)                                           # 1. deformation (linear)
+    th = warp(fixed, dvf, level, spacing)                                           # 1. deformation (linear)
     gam = torch.exp((torch.rand(B, generator=g) * 2 - 1) * log_gamma).to(dev).view(B, 1, 1, 1, 1)
     th = ((th + 1) / 2).clamp(0, 1) ** gam * 2 - 1                                  # 2. gamma
-    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd,
-                                         spacing)                     # 3. smoothing (mm)
+    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd, spacing)                     # 3. smoothing (mm)
     th = th + noise_sd * torch.randn(th.shape, generator=g).to(dev, th.dtype)        # 4. noise
     return Triple(crop_to_level(fixed, level), th,
                   one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))

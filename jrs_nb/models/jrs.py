@@ -27,28 +27,23 @@ __all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PA
 NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's five networks
 SINGLE_TASK = ("seg", "reg")                     # trained on one task
 JOINT_NETWORKS = ("jrs_reg", "hard", "crossstitch")   # trained on both tasks
-TWO_PATH = ("hard",
-            "crossstitch")               # with a segmentation and a registration output (a path per organ to choose)
+TWO_PATH = ("hard", "crossstitch")               # with a segmentation and a registration output (a path per organ to choose)
 NEEDS = {"seg": (), "reg": ("moving",), "jrs_reg": ("moving", "moving_seg"),
          "hard": ("moving", "moving_seg"),
-         "crossstitch": ("moving",
-                         "moving_seg")}  # inputs a network cannot run without (besides `fixed`)
+         "crossstitch": ("moving", "moving_seg")}  # inputs a network cannot run without (besides `fixed`)
 PAPER_PARAMS = 7.8e5  # trainable parameters of every network in the CS paper
 
 @dataclass
 class JRSConfig:
     "Everything needed to rebuild a JRS network (stored in checkpoints)."
     name: str = "crossstitch"                       # seg | reg | jrs_reg | hard | crossstitch
-    filters: tuple[int, int,
-                   int] | None = None     # (f0, f1, f2); None: (16, 32, 64) for crossstitch, else (23, 45, 91)
+    filters: tuple[int, int, int] | None = None     # (f0, f1, f2); None: (16, 32, 64) for crossstitch, else (23, 45, 91)
     n_classes: int = N_CLASSES                      # segmentation classes incl. background (labels 0..n_classes-1)
-    spacing: tuple[float, float, float] = (1., 1.,
-                                           1.)  # (z, y, x) voxel size in mm, converts the DVF (mm) to voxels
+    spacing: tuple[float, float, float] = (1., 1., 1.)  # (z, y, x) voxel size in mm, converts the DVF (mm) to voxels
     alpha_mean: float = 0.5                         # cross-stitch alpha initialisation: truncated normal in [0, 1]
     alpha_std: float = 0.25
     seed: int = 0                                   # seed of the alpha initialisation
-    window: tuple[float,
-                  float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
+    window: tuple[float, float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
     dvf_model: str = "voxel"                        # voxel (papers) | coarse | svf: `layers.DVF_MODELS`, see `deform`
     in_channels: dict = field(init=False)           # derived: path -> input channels
 
@@ -238,8 +233,7 @@ def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es 
     return n
 
 # %% ../../nbs/05b_models.jrs.ipynb #4df0a296
-WARM_START = {"jrs_reg": ("reg",), "hard": ("reg",),
-              "crossstitch": ("reg",)}  # joint network -> the trained networks it needs
+WARM_START = {"jrs_reg": ("reg",), "hard": ("reg",), "crossstitch": ("reg",)}  # joint network -> the trained networks it needs
 
 def _copy_unet_(dst:nn.Module, src:nn.Module, what:str) -> list[str]:
     "Copy `src`'s UNet weights into `dst` (same filters); input channels `dst` has beyond `src`'s start at zero. The names copied."
@@ -252,8 +246,7 @@ def _copy_unet_(dst:nn.Module, src:nn.Module, what:str) -> list[str]:
         if w.shape == v.shape: v.copy_(w)
         elif v.ndim == 5 and w.ndim == 5 and w.shape[0] == v.shape[0] and w.shape[2:] == v.shape[2:] and w.shape[1] < v.shape[1]:
             v.zero_()
-            v[:,
-              :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
+            v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
         else:
             raise ValueError(f"{what}: weight {k!r} is {tuple(w.shape)}, the network needs {tuple(v.shape)} "
                              "(trained with other filters?)")
@@ -272,8 +265,7 @@ def _check_source(net:JRSNet, src, need:str):
 def warm_start(net:JRSNet, # a joint network (`WARM_START`'s keys), freshly built
                seg:JRSNet|None=None, # a trained `seg` network: crossstitch's seg path (optional)
                reg:JRSNet|None=None, # a trained `reg` network (jrs_reg, hard, crossstitch)
-               alpha:tuple[float, float]=(0.9,
-                                          0.1) # cross-stitch units: (same task, other task), Misra et al.
+               alpha:tuple[float, float]=(0.9, 0.1) # cross-stitch units: (same task, other task), Misra et al.
               ) -> set[str]: # names of `net`'s parameters (and buffers) that were copied
     "Start a joint network from trained single-task networks (Misra et al., CVPR 2016), in place."
     if net.name not in WARM_START: raise ValueError(f"warm_start starts a joint network ({', '.join(WARM_START)}), not {net.name!r}")
