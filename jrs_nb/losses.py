@@ -21,7 +21,7 @@ __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS
            'pooled_dice_per_organ', 'dice_loss', 'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc',
            'ncc_loss', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'gan_generator_loss']
 
-# %% ../nbs/06_losses.ipynb #82439aa4
+# %% ../nbs/06_losses.ipynb #a3ffe0bb
 def _check_probs_labels(probs:Tensor, labels:Tensor):
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
         raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
@@ -37,6 +37,7 @@ def organ_one_hot(labels:Tensor, # (B,1,d,h,w) integer label map
     organs = torch.tensor(ORGANS, device=labels.device).view(1, -1, 1, 1, 1)
     return (labels == organs).to(dtype)
 
+# %% ../nbs/06_losses.ipynb #1e845866
 def _organ_dice(probs:Tensor, onehot:Tensor, eps:float, dims:tuple) -> Tensor:
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
         raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
@@ -61,6 +62,7 @@ def pooled_dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
     "Soft Dice of each organ (background excluded) over the whole batch."
     return _organ_dice(probs, onehot, eps, (0, 2, 3, 4))
 
+# %% ../nbs/06_losses.ipynb #9fdc21d9
 def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
               labels:Tensor, # (B,1,d,h,w) int64 label map
               eps:float=1e-7, batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)

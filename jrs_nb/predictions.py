@@ -19,7 +19,7 @@ from .data.io import write_volume, write_dvf, write_json, read_volume, read_dvf
 __all__ = ['PRED_INDEX', 'PRED_FILES', 'RUN_KEYS', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key',
            'read_prediction', 'other_run', 'clear_predictions', 'predict_pairs', 'predictions_parser']
 
-# %% ../nbs/09_predictions.ipynb #d117ca57
+# %% ../nbs/09_predictions.ipynb #4c08ffc3
 PRED_INDEX = "predictions.json"
 # the DVF is written uncompressed: gzip saved 9 % of a predicted DVF (16.8 of 18.4 MB) at 10x the write time (2.6 s
 # instead of 0.26 s on 3.9 M voxels), the largest part of the inference pipeline around the network
@@ -59,6 +59,7 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
         files["dvf"] = "dvf"
     return {k: str(Path(patient) / fixed_scan / name[k]) for k in files}
 
+# %% ../nbs/09_predictions.ipynb #d52cc347
 def load_index(out:str|Path) -> dict:
     "The predictions index (empty skeleton when there is none yet)."
     p = Path(out) / PRED_INDEX
@@ -73,6 +74,7 @@ def save_index(out:str|Path, index:dict) -> Path:
 
 def pair_key(patient:str, fixed_scan:str) -> str: return f"{patient}/{fixed_scan}"
 
+# %% ../nbs/09_predictions.ipynb #df27b486
 def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.ndarray:
     "Read one output (`seg`, `warped_labels`, `dvf`, `warped_image`) of one pair."
     if kind not in PRED_FILES: raise ValueError(f"kind must be one of {list(PRED_FILES)}, got {kind!r}")
