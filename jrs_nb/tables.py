@@ -66,7 +66,7 @@ def select_paths(df:pd.DataFrame, # long-form results
     out = pd.concat([df[df["path"] != best], *added], ignore_index=True) if added else df
     return out, pd.DataFrame(choices).T.rename_axis("method")
 
-# %% ../nbs/07a_tables.ipynb #45cdc01a
+# %% ../nbs/07a_tables.ipynb #fb65b165
 def _reference_rows(df, reference, metric, best="best"):
     if isinstance(reference, tuple):
         ref = df[(df["method"] == reference[0]) & (df["path"] == reference[1])]
@@ -88,6 +88,7 @@ def wilcoxon_p(x:np.ndarray, y:np.ndarray) -> float:
     if np.count_nonzero(d) < 1: return np.nan
     return float(stats.wilcoxon(d).pvalue)
 
+# %% ../nbs/07a_tables.ipynb #1fc3f581
 def summarize(df:pd.DataFrame, # long-form results
               metric:str="msd", # column to summarise
               split:str|None=None, # keep this split only (None: the table must hold one split)
@@ -124,7 +125,7 @@ def summarize(df:pd.DataFrame, # long-form results
                          absent=int(ga["_absent"].sum()), absent_reason="; ".join(reasons)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/07a_tables.ipynb #9cc178d4
+# %% ../nbs/07a_tables.ipynb #80753bfa
 def _fmt(r, digits):
     na, why = int(r.get("absent", 0) or 0), r.get("absent_reason", "") or ""
     if na and not r["n"] and not r["failed"]: return "absent" + (f": {why}" if why else "")   # never a silently missing column
@@ -137,6 +138,7 @@ def _fmt(r, digits):
     if na: s += f" [{na} absent]"
     return s
 
+# %% ../nbs/07a_tables.ipynb #02437ee0
 def paper_table(summary:pd.DataFrame, # output of `summarize`
                 digits:int=2, # decimals
                 methods:Sequence[str]|None=None # row order (default: order of appearance), paths grouped per method
