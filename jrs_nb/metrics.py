@@ -18,7 +18,7 @@ from .core import LABELS, ORGANS, JRSDataError
 __all__ = ['METRICS', 'organ_boxes', 'surface_voxels', 'surface_distances', 'evaluate_labels', 'keep_largest_components',
            'dvf_quality', 'dvf_error']
 
-# %% ../nbs/07_metrics.ipynb #383c51d8
+# %% ../nbs/07_metrics.ipynb #3415f01d
 def _check_pair(pred, gt, what="label maps"):
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape: raise ValueError(f"{what} must have the same shape, got {pred.shape} and {gt.shape}")
@@ -39,6 +39,7 @@ def _union_box(a, b, shape, margin=1):
                        min(max(x[i].stop for x in boxes) + margin, n))
                  for i, n in enumerate(shape))
 
+# %% ../nbs/07_metrics.ipynb #51f9b383
 def _find_boxes(lab:np.ndarray, n:int) -> list:
     "`ndi.find_objects(lab, n)`, run only inside the bounding box of the non-zero voxels (found by two projections)."
     if lab.dtype.kind not in "iu": lab = lab.astype(np.int32)
@@ -52,6 +53,7 @@ def _find_boxes(lab:np.ndarray, n:int) -> list:
     return [None if b is None else tuple(slice(s.start + o, s.stop + o) for s, o in zip(b, off))
             for b in ndi.find_objects(sub, n)]
 
+# %% ../nbs/07_metrics.ipynb #4fe9f60c
 def organ_boxes(pred:np.ndarray, # (D, H, W) predicted label map
                 gt:np.ndarray, # (D, H, W) ground-truth label map
                 organs:Sequence[int]=ORGANS, # label ids
