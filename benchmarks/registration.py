@@ -26,7 +26,7 @@ import torch
 from jrs_nb.core import unit_to_hu
 from jrs_nb.data.dataset import JRSDataset
 from jrs_nb.deformation import warp_volume
-from jrs_nb.evaluation import body_mask
+from jrs_nb.core import body_mask
 from jrs_nb.inference import infer_pair
 from jrs_nb.metrics import dvf_error, dvf_quality, evaluate_labels
 from jrs_nb.checkpoints import load_model

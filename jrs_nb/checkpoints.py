@@ -26,29 +26,35 @@ CKPT_FORMAT = "jrs_nb-checkpoint"
 def rng_state() -> dict:
     "The Python, NumPy and PyTorch RNG states as tensors and primitives (what `torch.load(weights_only=True)` reads)."
     npst = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
+    return {"torch": torch.get_rng_state(),
+            "numpy": [npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
             "python": [list(v) if isinstance(v, tuple) else v for v in random.getstate()]}
 
 def set_rng_state(s:dict):
     "Restore the RNG states `rng_state` saved."
     torch.set_rng_state(s["torch"])
-    n = s["numpy"]; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
-    p = s["python"]; random.setstate((p[0], tuple(p[1]), p[2]))
+    n = s["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    p = s["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
 
 # %% ../nbs/07b_checkpoints.ipynb #dd4e4ff7
 def atomic_save(obj:dict, path:str|Path) -> Path:
     "torch.save to a temporary file, then rename into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        torch.save(obj, tmp); os.replace(tmp, path)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
 
 def model_checkpoint(net:torch.nn.Module, iteration:int, train_config:dict, **extra) -> dict:
     "The checkpoint dict of `net` (its config and weights) plus `extra` entries (optimiser and RNG states for resuming...)."
-    return {"format": CKPT_FORMAT, "version": 1, "train_config": train_config, "model_config": net.config.to_dict(),
+    return {"format": CKPT_FORMAT, "version": 1, "train_config": train_config,
+            "model_config": net.config.to_dict(),
             "model": net.state_dict(), "iteration": iteration, **extra}
 
 def load_checkpoint(path:str|Path, map_location="cpu") -> dict:
@@ -80,7 +86,8 @@ def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt),
     p = resolve_run(path)
     if p.is_dir(): p = p / "model.pt" if (p / "model.pt").exists() else p / "checkpoint.pt"
     ck = load_checkpoint(p)
-    net = build_from_config(ck["model_config"]); net.load_state_dict(ck["model"])   # copies cast float16 to float32
+    net = build_from_config(ck["model_config"])
+    net.load_state_dict(ck["model"])   # copies cast float16 to float32
     return net.to(get_device(device)).eval()
 
 # %% ../nbs/07b_checkpoints.ipynb #6764bb95
@@ -95,7 +102,9 @@ class CsvLog:
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, keys); w.writeheader(); w.writerows(self.rows)
+            w = csv.DictWriter(f, keys)
+            w.writeheader()
+            w.writerows(self.rows)
         os.replace(tmp, self.path)
 
 def trim_jsonl(path:Path, upto:int):

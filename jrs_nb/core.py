@@ -17,10 +17,10 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['AXES', 'LABELS', 'ORGANS', 'ORGAN_NAMES', 'TARGETS', 'OARS', 'N_CLASSES', 'ORGAN_COLORS', 'PRETTY', 'HU_MIN',
-           'HU_MAX', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'MODULE_LAYERS', 'JRSDataError', 'command',
-           'sitk_to_array', 'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'dvf_to_sitk', 'sitk_to_dvf',
-           'check_patch_size', 'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput', 'MultiLevel', 'get_device',
-           'seed_everything', 'rng']
+           'HU_MAX', 'BODY_HU', 'LEVELS', 'LEVEL_CROP', 'LEVEL_STRIDE', 'MIN_PATCH', 'MODULE_LAYERS', 'JRSDataError',
+           'command', 'sitk_to_array', 'array_to_sitk', 'one_hot', 'hu_to_unit', 'unit_to_hu', 'body_mask',
+           'dvf_to_sitk', 'sitk_to_dvf', 'check_patch_size', 'level_size', 'crop_to_level', 'PairBatch', 'JRSOutput',
+           'MultiLevel', 'get_device', 'seed_everything', 'rng']
 
 # %% ../nbs/00_core.ipynb #6b0f329c
 class JRSDataError(ValueError):
@@ -40,7 +40,9 @@ def command(prog:str, # the command as the user typed it, e.g. "jrs-nb train"
         def run(argv:list[str]|None=None) -> int:
             try: return int(f(argv) or 0)
             except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-            except (ValueError, *also) as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
+            except (ValueError, *also) as e:
+                print(f"{prog}: error: {e}", file=sys.stderr)
+                return 2
         return run
     return deco
 
@@ -60,7 +62,8 @@ def array_to_sitk(arr:np.ndarray, # (D, H, W) scalar volume, or (D, H, W, C) vec
                  ) -> sitk.Image:
     "SimpleITK image with identity direction from a (z, y, x) array, spacing and origin."
     img = sitk.GetImageFromArray(np.ascontiguousarray(arr), isVector=is_vector)
-    img.SetSpacing(tuple(float(s) for s in spacing[::-1])); img.SetOrigin(tuple(float(o) for o in origin[::-1]))
+    img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    img.SetOrigin(tuple(float(o) for o in origin[::-1]))
     return img
 
 # %% ../nbs/00_core.ipynb #6fabfafb
@@ -70,8 +73,10 @@ ORGAN_NAMES = tuple(LABELS[i] for i in ORGANS)
 TARGETS = (1, 2)               # prostate, seminal vesicles
 OARS = (3, 4)                  # rectum, bladder
 N_CLASSES = len(LABELS)        # 5: softmax channels of a segmentation head
-ORGAN_COLORS = {1: (0.90, 0.20, 0.20), 2: (0.95, 0.65, 0.10), 3: (0.55, 0.35, 0.15), 4: (0.20, 0.55, 0.95)}
-PRETTY = {"prostate": "Prostate", "seminal_vesicles": "Seminal vesicles", "rectum": "Rectum", "bladder": "Bladder"}
+ORGAN_COLORS = {1: (0.90, 0.20, 0.20), 2: (0.95, 0.65, 0.10), 3: (0.55, 0.35, 0.15),
+                4: (0.20, 0.55, 0.95)}
+PRETTY = {"prostate": "Prostate", "seminal_vesicles": "Seminal vesicles", "rectum": "Rectum",
+          "bladder": "Bladder"}
 
 # %% ../nbs/00_core.ipynb #50219731
 def one_hot(labels:Tensor, # (B, 1, D, H, W) or (B, D, H, W) integer label map
@@ -97,6 +102,20 @@ def unit_to_hu(x:np.ndarray|Tensor) -> np.ndarray|Tensor:
     "Inverse of `hu_to_unit` (inside the clipping range)."
     return x * 1000.
 
+# %% ../nbs/00_core.ipynb #158b29a3
+BODY_HU = -500.  # halfway between air (-1000 HU) and water-like tissue: where a blurred skin edge lies
+
+def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
+              threshold:float=BODY_HU # HU
+             ) -> np.ndarray: # (D, H, W) bool
+    "The patient's body: above `threshold`, opened and hole-filled per axial slice, largest connected region."
+    from scipy import ndimage as ndi
+    m = np.nan_to_num(np.asarray(hu, np.float32), nan=HU_MIN) > threshold
+    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
+    lab, n = ndi.label(m)
+    if n > 1: m = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
+    return np.stack([ndi.binary_fill_holes(s) for s in m])
+
 # %% ../nbs/00_core.ipynb #04876268
 def dvf_to_sitk(dvf:np.ndarray, # (3, D, H, W) displacement (dz, dy, dx) in mm
                 spacing:Sequence[float]=(1.,1.,1.), origin:Sequence[float]=(0.,0.,0.) # (z, y, x)
@@ -104,7 +123,8 @@ def dvf_to_sitk(dvf:np.ndarray, # (3, D, H, W) displacement (dz, dy, dx) in mm
     "SimpleITK displacement-field image from a DVF in jrs_nb convention."
     dvf = np.asarray(dvf)
     if dvf.ndim != 4 or dvf.shape[0] != 3: raise ValueError(f"DVF must be (3, D, H, W), got {dvf.shape}")
-    return array_to_sitk(np.moveaxis(dvf[::-1], 0, -1).astype(np.float64), spacing, origin, is_vector=True)
+    return array_to_sitk(np.moveaxis(dvf[::-1], 0, -1).astype(np.float64), spacing, origin,
+                         is_vector=True)
 
 def sitk_to_dvf(img:sitk.Image # vector image with 3 components (dx, dy, dz) in mm
                ) -> np.ndarray: # (3, D, H, W) float32 (dz, dy, dx)
@@ -182,7 +202,9 @@ def seed_everything(seed:int=0, # base seed
                     deterministic:bool=False # also ask PyTorch for deterministic kernels
                    ) -> int:
     "Seed Python, NumPy and PyTorch (all devices)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
     return seed
 

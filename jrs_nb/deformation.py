@@ -11,8 +11,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from .anatomy import (grid_axes, open_grid, smoothstep, rot_x, orthonormal_frame, ellipsoid_rho, bspline_eval,
-                            SmoothNoise, rectum_geometry, rectum_centre_line, organ_fields, bone_field, cavity_field)
+from .anatomy import (grid_axes, open_grid, smoothstep, rot_x, orthonormal_frame,
+                            ellipsoid_rho, bspline_eval,
+                            SmoothNoise, rectum_geometry, rectum_centre_line, organ_fields,
+                            bone_field, cavity_field)
 
 # %% auto #0
 __all__ = ['exp_velocity', 'jacobian_determinant', 'warp_volume', 'coarse_axes', 'Mobility', 'mobility', 'velocity', 'make_dvf']
@@ -20,7 +22,8 @@ __all__ = ['exp_velocity', 'jacobian_determinant', 'warp_volume', 'coarse_axes',
 # %% ../nbs/02_phantom.deformation.ipynb #f78277a2
 def _sample(field:np.ndarray, coords:np.ndarray, order:int=1, cval:float|None=None) -> np.ndarray:
     "Sample a (C, D, H, W) or (D, H, W) array at voxel coordinates (3, ...): the border value outside, or `cval`."
-    kw = dict(order=order, mode="nearest") if cval is None else dict(order=order, mode="constant", cval=cval)
+    kw = dict(order=order, mode="nearest") if cval is None else dict(order=order, mode="constant",
+                                                                     cval=cval)
     if field.ndim == 4: return np.stack([ndi.map_coordinates(f, coords, **kw) for f in field])
     return ndi.map_coordinates(field, coords, **kw)
 
@@ -47,7 +50,8 @@ def jacobian_determinant(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
     sp = np.asarray(spacing, dtype=np.float64).reshape(-1)
     sp = np.repeat(sp, 3) if sp.size == 1 else sp
     if sp.size != 3 or not np.all(sp > 0): raise ValueError(f"spacing must be 3 positive numbers (z, y, x) mm, got {spacing}")
-    D = phi.shape[1]; det = np.empty(phi.shape[1:], np.float32)
+    D = phi.shape[1]
+    det = np.empty(phi.shape[1:], np.float32)
     for z0 in range(0, D, chunk):
         z1 = min(z0 + chunk, D)
         a, b = max(z0 - 1, 0), min(z1 + 1, D)
@@ -61,7 +65,8 @@ def jacobian_determinant(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
     return det
 
 # %% ../nbs/02_phantom.deformation.ipynb #66f96ec0
-def _reach_box(volume:np.ndarray, dvf:np.ndarray, spacing, default) -> tuple[slice, slice, slice]|None:
+def _reach_box(volume:np.ndarray, dvf:np.ndarray, spacing, default) -> tuple[slice, slice,
+                                                                             slice]|None:
     "Box of the voxels whose sample point can lie within 2 voxels of a voxel != default (None: all default)."
     keep = volume != default
     if not keep.any(): return None
@@ -69,7 +74,8 @@ def _reach_box(volume:np.ndarray, dvf:np.ndarray, spacing, default) -> tuple[sli
     for ax in range(3):                        # box of the non-default voxels, grown by the largest displacement
         nz = np.flatnonzero(keep.any(axis=tuple(a for a in range(3) if a != ax)))
         reach = float(np.abs(dvf[ax]).max() / spacing[ax]) + 2
-        box.append(slice(max(int(nz[0] - reach), 0), min(int(nz[-1] + reach) + 1, volume.shape[ax])))
+        box.append(slice(max(int(nz[0] - reach), 0),
+                         min(int(nz[-1] + reach) + 1, volume.shape[ax])))
     return tuple(box)
 
 def warp_volume(volume:np.ndarray, # (D, H, W) moving volume (image or label map)
@@ -92,7 +98,8 @@ def warp_volume(volume:np.ndarray, # (D, H, W) moving volume (image or label map
         sl = (slice(z0, min(z0 + slab, box[0].stop)), box[1], box[2])
         idx = np.indices([s.stop - s.start for s in sl], dtype=np.float32)
         coords = idx + np.array([s.start for s in sl], np.float32)[:, None, None, None] + dvf[(slice(None), *sl)] / sp
-        out[sl] = ndi.map_coordinates(src, coords, order=0 if nearest else 1, mode="constant", cval=default)
+        out[sl] = ndi.map_coordinates(src, coords, order=0 if nearest else 1, mode="constant",
+                                      cval=default)
     return out
 
 # %% ../nbs/02_phantom.deformation.ipynb #04f57849
@@ -129,13 +136,18 @@ def mobility(anatomy:dict, axes:Sequence[np.ndarray]) -> Mobility:
 # %% ../nbs/02_phantom.deformation.ipynb #7d7972ea
 def _bladder_filling(v, anatomy, axes, mob:Mobility, bladder_range, gen, gain, info) -> float:
     "Add the bladder's scaling about its neck to `v`; returns the drawn volume factor."
-    z, y, x = axes; Z, Y, X = open_grid(z, y, x)
-    B = anatomy["bladder"]; lo, hi = bladder_range
-    f = float(np.exp(gen.uniform(np.log(lo), np.log(hi)))); info["bladder_factor_target"] = f
-    a = np.log(f) / 3 * gain; s = np.exp(a)
+    z, y, x = axes
+    Z, Y, X = open_grid(z, y, x)
+    B = anatomy["bladder"]
+    lo, hi = bladder_range
+    f = float(np.exp(gen.uniform(np.log(lo), np.log(hi))))
+    info["bladder_factor_target"] = f
+    a = np.log(f) / 3 * gain
+    s = np.exp(a)
     cB, aB = np.asarray(B["c"]), np.asarray(B["a"])
     neck = cB + [-0.85 * aB[0], 0.3 * aB[1], 0.]
-    rho = np.minimum(ellipsoid_rho(z, y, x, cB, aB * 1.12), ellipsoid_rho(z, y, x, neck + s * (cB - neck), aB * 1.12 * s))
+    rho = np.minimum(ellipsoid_rho(z, y, x, cB, aB * 1.12),
+                     ellipsoid_rho(z, y, x, neck + s * (cB - neck), aB * 1.12 * s))
     w = (1 - smoothstep(1., 1.6, rho)) * mob.mobile * (1 - mob.firm)
     for k, P_ in enumerate((Z, Y, X)): v[k] += a * (P_ - np.float32(neck[k])) * w
     return f
@@ -143,23 +155,30 @@ def _bladder_filling(v, anatomy, axes, mob:Mobility, bladder_range, gen, gain, i
 def _rectal_filling(v, anatomy, axes, mob:Mobility, gen, info) -> float:
     "Add the radial expansion of the rectum around the ampulla to `v`; returns the radius change (mm)."
     z, y, x = axes
-    r = anatomy["rectum"]; dr = float(np.clip(gen.normal(0, 2.5), -5, 7)); info["rectal_radius_change_mm"] = dr
+    r = anatomy["rectum"]
+    dr = float(np.clip(gen.normal(0, 2.5), -5, 7))
+    info["rectal_radius_change_mm"] = dr
     aR = np.log((r["r"][1] + dr) / r["r"][1])
     tube, dy, dx = rectum_geometry(anatomy, z, y, x)
     zl, (yc, xc, rad, cos) = rectum_centre_line(anatomy)
     radz = np.interp(z, zl, rad).astype(np.float32)[:, None, None]
     zamp = r["z0"] + r["t_amp"] * 110
     wR = np.exp(-((z - zamp) / 38.) ** 2)[:, None, None] * (1 - smoothstep(1.1, 1.9, (tube + radz) / radz)) * mob.mobile * (1 - mob.firm)
-    v[1] += aR * dy * wR; v[2] += aR * dx * wR
+    v[1] += aR * dy * wR
+    v[2] += aR * dx * wR
     return dr
 
 # %% ../nbs/02_phantom.deformation.ipynb #1464c203
 def _prostate_motion(v, anatomy, axes, mob:Mobility, bladder_factor, radius_change, gen, info):
     "Add the prostate's rigid motion, pushed by the rectum (AP, tilt) and the bladder (SI), to `v`."
-    Z, Y, X = open_grid(*axes); c = np.asarray(anatomy["prostate"]["c"]); f, dr = bladder_factor, radius_change
-    t = np.array([-3.0 * np.log(f) + gen.normal(0, 2.8), -0.45 * dr + gen.normal(0, 2.7), gen.normal(0, 1.)])
+    Z, Y, X = open_grid(*axes)
+    c = np.asarray(anatomy["prostate"]["c"])
+    f, dr = bladder_factor, radius_change
+    t = np.array([-3.0 * np.log(f) + gen.normal(0, 2.8), -0.45 * dr + gen.normal(0, 2.7),
+                  gen.normal(0, 1.)])
     th = np.deg2rad(0.7 * dr + gen.normal(0, 3.7))
-    info.update(prostate_shift_mm=t.round(2).tolist(), prostate_rotation_deg=round(float(np.rad2deg(th)), 2))
+    info.update(prostate_shift_mm=t.round(2).tolist(),
+                prostate_rotation_deg=round(float(np.rad2deg(th)), 2))
     wP = (1 - smoothstep(1.25, 2.1, mob.prostate_rho)) * mob.soft
     v[0] += (t[0] - th * (Y - np.float32(c[1]))) * wP
     v[1] += (t[1] + th * (Z - np.float32(c[0]))) * wP
@@ -167,11 +186,16 @@ def _prostate_motion(v, anatomy, axes, mob:Mobility, bladder_factor, radius_chan
 
 def _vesicle_bending(v, anatomy, axes, mob:Mobility, gen):
     "Add the seminal vesicles' bending (the tips move most) to `v`."
-    z, y, x = axes; Z, Y, X = open_grid(z, y, x)
+    z, y, x = axes
+    Z, Y, X = open_grid(z, y, x)
     for L in anatomy["sv"]:
-        d = np.asarray(L["d"]); base = np.asarray(L["base"]); tip = gen.normal(0, 3., 3)
+        d = np.asarray(L["d"])
+        base = np.asarray(L["base"])
+        tip = gen.normal(0, 3., 3)
         along = np.clip(((Z - base[0]) * d[0] + (Y - base[1]) * d[1] + (X - base[2]) * d[2]) / (2 * L["a"][0]), 0, 1)
-        wS = (1 - smoothstep(1.2, 2.2, ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"], orthonormal_frame(d)))) * along * mob.mobile
+        wS = (1 - smoothstep(1.2, 2.2,
+                             ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"],
+                                           orthonormal_frame(d)))) * along * mob.mobile
         for k in range(3): v[k] += tip[k] * wS
 
 def _elastic_and_setup(v, axes, box, gen, info):
@@ -179,8 +203,10 @@ def _elastic_and_setup(v, axes, box, gen, info):
     lo, hi = box if box is not None else ([a_[0] for a_ in axes], [a_[-1] for a_ in axes])
     el = SmoothNoise(gen, lo, hi, 45., 3)
     for k in range(3): v[k] += 1.2 * el(*axes, k)
-    sh = gen.normal(0, 0.7, 3); sh *= min(1., 1.8 / max(np.linalg.norm(sh), 1e-9))
-    v += sh.astype(np.float32)[:, None, None, None]; info["setup_shift_mm"] = sh.round(2).tolist()
+    sh = gen.normal(0, 0.7, 3)
+    sh *= min(1., 1.8 / max(np.linalg.norm(sh), 1e-9))
+    v += sh.astype(np.float32)[:, None, None, None]
+    info["setup_shift_mm"] = sh.round(2).tolist()
 
 # %% ../nbs/02_phantom.deformation.ipynb #960e8c4c
 def velocity(anatomy:dict, # from anatomy.draw_anatomy
@@ -190,7 +216,8 @@ def velocity(anatomy:dict, # from anatomy.draw_anatomy
              box:tuple|None=None) -> tuple[np.ndarray, dict]: # (lo, hi) mm of the elastic term's lattice (default: axes)
     "(velocity (3, D, H, W) mm, its random parameters) of one daily scan."
     mob = mobility(anatomy, axes)
-    v = np.zeros((3, *(len(a) for a in axes)), np.float32); info = {}
+    v = np.zeros((3, *(len(a) for a in axes)), np.float32)
+    info = {}
     f = _bladder_filling(v, anatomy, axes, mob, bladder_range, gen, bladder_gain, info)
     dr = _rectal_filling(v, anatomy, axes, mob, gen, info)
     _prostate_motion(v, anatomy, axes, mob, f, dr, gen, info)
@@ -199,7 +226,8 @@ def velocity(anatomy:dict, # from anatomy.draw_anatomy
     return v, info
 
 # %% ../nbs/02_phantom.deformation.ipynb #245752ed
-def _flow(anatomy, axes, grid_mm, bladder_range, gen, state, gain, box) -> tuple[np.ndarray, dict, float]:
+def _flow(anatomy, axes, grid_mm, bladder_range, gen, state, gain, box) -> tuple[np.ndarray, dict,
+                                                                                 float]:
     "(phi on `axes`, velocity parameters, achieved bladder volume factor), drawing from `state`."
     gen.bit_generator.state = state                       # same draws, only the bladder gain changes
     v, info = velocity(anatomy, axes, bladder_range, gen, bladder_gain=gain, box=box)
@@ -220,11 +248,14 @@ def make_dvf(anatomy:dict, # from anatomy.draw_anatomy
              gen:np.random.Generator) -> tuple[np.ndarray, dict]:
     "(phi (3, D, H, W) float32 mm on the output grid, parameters) of one daily scan."
     state = gen.bit_generator.state
-    ca = coarse_axes(fov, grid_mm); box = ([a[0] for a in ca], [a[-1] for a in ca])
+    ca = coarse_axes(fov, grid_mm)
+    box = ([a[0] for a in ca], [a[-1] for a in ca])
     flow = lambda gain, axes: _flow(anatomy, axes, grid_mm, bladder_range, gen, state, gain, box)
-    B = anatomy["bladder"]; m = 1.6 * max(B["a"]) + 10      # calibrate on the coarse grid around the bladder
+    B = anatomy["bladder"]
+    m = 1.6 * max(B["a"]) + 10      # calibrate on the coarse grid around the bladder
     _, info, f1 = flow(1., [a[(a > c - m) & (a < c + m)] for a, c in zip(ca, B["c"])])
-    f0 = info["bladder_factor_target"]; gain = 1.
+    f0 = info["bladder_factor_target"]
+    gain = 1.
     if abs(np.log(f0)) > 0.01 and abs(np.log(f1)) > 1e-3: gain = float(np.clip(np.log(f0) / np.log(f1), 0.5, 2.5))
     phi_c, info, f1 = flow(gain, ca)
     info["bladder_factor"] = round(f1, 4)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .core import JRSDataError, command, hu_to_unit
+from .core import JRSDataError, command, hu_to_unit, body_mask
 from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
 from .predictions import load_index, read_prediction, PRED_INDEX
 from .metrics import evaluate_labels, dvf_quality, dvf_error
@@ -21,7 +21,7 @@ from .tables import metric_rows, NO_PATH, paper_tables, boxplot_organs
 from .models.jrs import TWO_PATH
 
 # %% auto #0
-__all__ = ['UNWARPED', 'body_mask', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
+__all__ = ['UNWARPED', 'evaluate_predictions', 'evaluate', 'evaluate_cli']
 
 # %% ../nbs/10_evaluation.ipynb #1a27f9e7
 UNWARPED = "unwarped"   # the method name of the planning contours as they are (no registration)
@@ -48,13 +48,6 @@ def _unwarped_rows(man, p:dict, gt:np.ndarray, sp, ab:dict, mab:dict, split:str,
     return metric_rows(res, UNWARPED, NO_PATH, split, p["patient"], key)
 
 # %% ../nbs/10_evaluation.ipynb #eed13a70
-def body_mask(hu:np.ndarray, threshold:float=-400.) -> np.ndarray:
-    "Body: voxels above `threshold` HU, largest component, holes (gas) filled slice by slice."
-    m = hu > threshold
-    lab, n = ndimage.label(m)
-    if n > 1: m = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
-    return np.stack([ndimage.binary_fill_holes(s) for s in m])
-
 def _paths(method:str, files:dict) -> list[tuple[str, str]]:
     "(path name, prediction kind) pairs of a method's outputs."
     kinds = [k for k in ("seg", "warped_labels") if k in files]

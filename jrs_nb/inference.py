@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
-from .core import hu_to_unit
+from .core import hu_to_unit, body_mask
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.io import LABELS_FILE, MANIFEST
@@ -29,10 +29,9 @@ from .refine import RefineSettings, refine_dvf, check_refine
 from .qa import contour_qa
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_HU', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction',
-           'predict_volume', 'body_mask', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array',
-           'on_model_grid', 'infer_pair', 'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour',
-           'contour_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction', 'predict_volume',
+           'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid', 'infer_pair',
+           'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour', 'contour_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -111,20 +110,9 @@ def predict_volume(model:torch.nn.Module, # a JRS network (`build_model`), any o
     return VolumePrediction(seg, dvf, secs)
 
 # %% ../nbs/09a_inference.ipynb #3eceab7e
-BODY_HU = -500.  # body: the largest connected region above this HU, holes (bowel gas) filled
-
-def body_mask(image:np.ndarray, # (D, H, W) CT, network units [-1, 1] (HU / 1000)
-              threshold_hu:float=BODY_HU) -> np.ndarray: # (D, H, W) bool
-    "The patient's body: largest connected component above `threshold_hu`, with enclosed air filled."
-    from scipy import ndimage as ndi
-    m = np.asarray(image) > threshold_hu / 1000.
-    cc, n = ndi.label(m)
-    if n > 1: m = cc == (np.argmax(np.bincount(cc.ravel())[1:]) + 1)
-    return ndi.binary_fill_holes(m)
-
 BODY_MARGIN = 8  # voxels of air kept around the body's bounding box when inference crops to the body
 
-def body_box(body:np.ndarray, # (D, H, W) bool body mask (`body_mask`)
+def body_box(body:np.ndarray, # (D, H, W) bool body mask (`core.body_mask`)
              margin:int=BODY_MARGIN) -> tuple[slice, slice, slice]:
     "The body's bounding box grown by `margin` voxels, clipped to the volume (the whole volume when there is no body)."
     if not body.any(): return tuple(slice(0, n) for n in body.shape)
@@ -164,7 +152,7 @@ def resample_array(a:np.ndarray, # (D, H, W) volume, or (C, D, H, W) field (each
     if shape is None: shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(a.shape, spacing, new_spacing))
     edge = np.pad(a, [(0, 1)] * 3, mode="edge")   # a finer grid's last voxels lie beyond a coarser grid's last centre
     img = sitk.GetImageFromArray(np.ascontiguousarray(edge)); img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-    out = resample_to_spacing(img, new_spacing, is_label=kind == "labels", label_mode="linear", size=shape)
+    out = resample_to_spacing(img, new_spacing, is_label=kind == "labels", size=shape)
     return sitk.GetArrayFromImage(out).astype(a.dtype, copy=False)
 
 def on_model_grid(model:torch.nn.Module, pair, # a `PairVolumes`
@@ -196,7 +184,7 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
     "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
     t0 = time.perf_counter()
     work = on_model_grid(model, pair, resample)
-    body = body_mask(work.fixed)
+    body = body_mask(unit_to_hu(work.fixed))
     box = body_box(body) if crop_body else tuple(slice(0, n) for n in work.fixed.shape)
     needs_moving = model.config.name != "seg"
     p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
@@ -210,7 +198,8 @@ def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
         if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
         if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
     if seg is not None and postprocess:   # nothing outside the body, then the largest components
-        seg = keep_largest_components(np.where(body if work is pair else body_mask(pair.fixed), seg, 0).astype(np.uint8))
+        inside = body if work is pair else body_mask(unit_to_hu(pair.fixed))
+        seg = keep_largest_components(np.where(inside, seg, 0).astype(np.uint8))
     wl = wi = None
     if dvf is not None:
         wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0).astype(np.uint8)

@@ -20,7 +20,7 @@ from .data.sampling import sample_field
 # %% auto #0
 __all__ = ['LEVEL_GEOMETRY', 'DVF_MODELS', 'init_conv_', 'ConvBlock', 'DownConv', 'upsample2', 'center_crop', 'level_shape',
            'sample_points', 'warp', 'warp_labels', 'warp_label_probs', 'check_label_map', 'random_smooth_dvf',
-           'upsample_low', 'integrate_velocity', 'sitk_warp']
+           'upsample_low', 'integrate_velocity', 'sitk_warp', 'gaussian_blur']
 
 # %% ../nbs/04_layers.ipynb #55270227
 def init_conv_(conv:nn.Conv3d, std:float=0.02) -> nn.Conv3d:
@@ -58,7 +58,8 @@ def center_crop(x:Tensor, # (B, C, D, H, W)
     for n, m in zip(x.shape[2:], size):
         if m > n or (n - m) % 2: raise ValueError(f"cannot centre-crop {tuple(x.shape[2:])} to {tuple(size)}: "
                                                   "each axis must shrink by an even number of voxels")
-        c = (n - m) // 2; sl.append(slice(c, c + m))
+        c = (n - m) // 2
+        sl.append(slice(c, c + m))
     return x[(slice(None), slice(None), *sl)]
 
 # %% ../nbs/04_layers.ipynb #8e8a44a9
@@ -162,7 +163,8 @@ def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patc
     size = torch.as_tensor(want, device=low.device, dtype=dt).view(3, 1, 1, 1)
     grid = (2 * idx / (size - 1).clamp(min=1) - 1).permute(1, 2, 3, 0).flip(-1)[None]
     grid = grid.expand(low.shape[0], *grid.shape[1:])
-    out = F.grid_sample(low.to(dt), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    out = F.grid_sample(low.to(dt), grid, mode="bilinear", padding_mode="border",
+                        align_corners=True)
     return out.to(low.dtype)
 
 # %% ../nbs/04_layers.ipynb #1db03748
@@ -193,3 +195,25 @@ def sitk_warp(moving:np.ndarray, # (D, H, W) moving image
     out = sitk.Resample(array_to_sitk(moving.astype(np.float32), spacing), ref, tx,
                         sitk.sitkLinear if linear else sitk.sitkNearestNeighbor, 0.)
     return sitk.GetArrayFromImage(out)
+
+# %% ../nbs/04_layers.ipynb #0dc0d456
+def gaussian_blur(x:Tensor, # (B, C, D, H, W)
+                  sigma:float, # standard deviation (> 0): voxels, or mm when `spacing` is given
+                  spacing:Sequence[float]|None=None # (z, y, x) mm of the voxels
+                 ) -> Tensor: # (B, C, D, H, W), edges padded by repetition
+    "Separable Gaussian smoothing of a 5-D tensor; kernel radius round(3 sigma) voxels along each axis."
+    if not sigma > 0: raise ValueError(f"sigma must be > 0, got {sigma}")
+    C = x.shape[1]
+    for ax, sp in enumerate(spacing or (1., 1., 1.)):
+        s = sigma / float(sp)
+        r = int(3 * s + 0.5)
+        t = torch.arange(-r, r + 1, dtype=torch.float64, device=x.device)
+        k = torch.exp(-t ** 2 / (2 * s ** 2))
+        k = (k / k.sum()).to(x.dtype)
+        shape = [1, 1, 1]
+        shape[ax] = 2 * r + 1
+        pad = [0] * 6
+        pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
+        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.view(1, 1, *shape).expand(C, 1, *shape),
+                     groups=C)
+    return x

@@ -14,14 +14,14 @@ from torch import Tensor
 
 from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBatch, JRSOutput, MultiLevel
 from .models.gan import generator_adv_loss
+from .layers import gaussian_blur
 
 # %% auto #0
 __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS', 'organ_one_hot', 'dice_per_organ',
            'pooled_dice_per_organ', 'dice_loss', 'masked_dice_loss', 'marginal_cross_entropy', 'box_sum', 'local_ncc',
-           'ncc_loss', 'gaussian_blur', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss',
-           'gan_generator_loss']
+           'ncc_loss', 'bending_terms', 'bending_energy', 'weighted_loss', 'jrs_loss', 'gan_generator_loss']
 
-# %% ../nbs/06_losses.ipynb #82439aa4
+# %% ../nbs/06_losses.ipynb #a3ffe0bb
 def _check_probs_labels(probs:Tensor, labels:Tensor):
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
         raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
@@ -37,6 +37,7 @@ def organ_one_hot(labels:Tensor, # (B,1,d,h,w) integer label map
     organs = torch.tensor(ORGANS, device=labels.device).view(1, -1, 1, 1, 1)
     return (labels == organs).to(dtype)
 
+# %% ../nbs/06_losses.ipynb #1e845866
 def _organ_dice(probs:Tensor, onehot:Tensor, eps:float, dims:tuple) -> Tensor:
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
         raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
@@ -61,6 +62,7 @@ def pooled_dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
     "Soft Dice of each organ (background excluded) over the whole batch."
     return _organ_dice(probs, onehot, eps, (0, 2, 3, 4))
 
+# %% ../nbs/06_losses.ipynb #9fdc21d9
 def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
               labels:Tensor, # (B,1,d,h,w) int64 label map
               eps:float=1e-7, batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)
@@ -94,7 +96,8 @@ def marginal_cross_entropy(logits:Tensor, # (B,5,d,h,w) segmentation logits
                            absent:Optional[Tensor]=None # (B,4) bool: organs declared absent per sample
                           ) -> Tensor: # scalar, mean over voxels
     "Cross-entropy where, in each sample, background and the organs declared absent count as one class."
-    if absent is None or not bool(absent.any()): return F.cross_entropy(logits.float(), labels[:, 0].long())
+    if absent is None or not bool(absent.any()): return F.cross_entropy(logits.float(),
+                                                                        labels[:, 0].long())
     lp = logits.float().log_softmax(1)
     merged = torch.cat([torch.ones_like(absent[:, :1]), absent], 1).to(lp.device, torch.bool)   # (B,5): bg + absent
     lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")), 1)   # log(p_0 + sum p_absent)
@@ -111,7 +114,8 @@ def box_sum(x:Tensor, # (N,C,D,H,W)
     p = win // 2
     for d in (2, 3, 4):
         n = x.shape[d]
-        pad = [0] * 6; pad[2 * (4 - d)], pad[2 * (4 - d) + 1] = p + 1, p  # F.pad lists the last axis first
+        pad = [0] * 6
+        pad[2 * (4 - d)], pad[2 * (4 - d) + 1] = p + 1, p  # F.pad lists the last axis first
         c = F.pad(x, pad).cumsum(d)
         x = c.narrow(d, win, n) - c.narrow(d, 0, n)
     return x
@@ -122,7 +126,8 @@ def _window_count(shape:Sequence[int], win:int, device) -> Tensor:
     for n in shape:
         i = torch.arange(n, device=device)
         counts.append((torch.clamp(i + p, max=n - 1) - torch.clamp(i - p, min=0) + 1).float())
-    return (counts[0].view(-1, 1, 1) * counts[1].view(1, -1, 1) * counts[2].view(1, 1, -1))[None, None]
+    return (counts[0].view(-1, 1, 1) * counts[1].view(1, -1, 1) * counts[2].view(1, 1, -1))[None,
+                                                                                            None]
 
 # %% ../nbs/06_losses.ipynb #bc1118e9
 def local_ncc(a:Tensor, # (B,C,d,h,w) e.g. the warped moving image
@@ -134,7 +139,8 @@ def local_ncc(a:Tensor, # (B,C,d,h,w) e.g. the warped moving image
     if a.ndim != 5 or a.shape != b.shape:
         raise ValueError(f"local_ncc expects two (B,C,d,h,w) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = a.float(), b.float()
-    a = a - a.detach().mean((2, 3, 4), keepdim=True); b = b - b.detach().mean((2, 3, 4), keepdim=True)
+    a = a - a.detach().mean((2, 3, 4), keepdim=True)
+    b = b - b.detach().mean((2, 3, 4), keepdim=True)
     B, C = a.shape[:2]
     with torch.autocast(a.device.type, enabled=False):
         s = box_sum(torch.cat([a, b, a * a, b * b, a * b], 1), win)
@@ -151,22 +157,6 @@ def ncc_loss(a:Tensor, # (B,C,d,h,w) warped moving image
             ) -> Tensor: # scalar
     "1 - mean local NCC (CS paper, window 9)."
     return 1 - local_ncc(a, b, win, eps).mean()
-
-# %% ../nbs/06_losses.ipynb #c5a52ad8
-def gaussian_blur(x:Tensor, # (B,C,d,h,w)
-                  sigma:float # standard deviation in voxels (> 0)
-                 ) -> Tensor: # (B,C,d,h,w), edges padded by repetition
-    "Separable Gaussian smoothing of a 5-D tensor (kernel radius round(3 sigma))."
-    if not sigma > 0: raise ValueError(f"sigma must be > 0 voxels, got {sigma}")
-    r = int(3 * sigma + 0.5)
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2)); k = k / k.sum()
-    C = x.shape[1]
-    for ax in range(3):
-        shape = [1, 1, 1]; shape[ax] = 2 * r + 1
-        pad = [0] * 6; pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
-        x = F.conv3d(F.pad(x, pad, mode="replicate"), k.view(1, 1, *shape).expand(C, 1, *shape), groups=C)
-    return x
 
 # %% ../nbs/06_losses.ipynb #4faacf65
 BE_TERMS = ("zz", "yy", "xx", "zy", "zx", "yx")
@@ -213,13 +203,16 @@ CS_WEIGHTS = {"dice_seg": 1., "ncc": 1., "bending": 0.5, "dice_warp": 1.,  # CS 
               "ce_seg": 1.,  # cross-entropy of the seg head: not in the papers, added by the CPU recipes (train.PRESETS)
               "dvf_sup": 0.}  # squared error to a known true DVF: not in the papers (TrainConfig.dvf_weight sets it)
 LEVEL_WEIGHTS = {lvl: 1 / 3 for lvl in LEVELS}                            # deep supervision
-_NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",), "dice_warp": ("warped_seg",),
+_NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",),
+          "dice_warp": ("warped_seg",),
           "ce_seg": ("seg",), "dvf_sup": ("dvf",)}
 
 # %% ../nbs/06_losses.ipynb #0e68d542
-def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor, spacing:Sequence[float],
+def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor,
+                 spacing:Sequence[float],
                  level:str, eps_dice:float, batch_dice:bool,
-                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None, ncc_sigma:float=0.,
+                 fixed_absent:Optional[Tensor]=None, moving_absent:Optional[Tensor]=None,
+                 ncc_sigma:float=0.,
                  true_dvf:Optional[Tensor]=None) -> dict[str, Tensor]:
     "Unweighted loss terms at one level."
     for t in terms:
@@ -231,11 +224,13 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
                                  f"to that level is {tuple(fixed.shape[2:])}: is the batch patch size the network's?")
     out, target = {}, None
     if {"dice_seg", "ce_seg", "dice_warp"} & set(terms):
-        _check_probs_labels(o.seg if {"dice_seg", "ce_seg"} & set(terms) else o.warped_seg, fixed_seg)
+        _check_probs_labels(o.seg if {"dice_seg", "ce_seg"} & set(terms) else o.warped_seg,
+                            fixed_seg)
         target = organ_one_hot(fixed_seg)
     fa = fixed_absent   # organs declared absent: left out of the Dice terms, merged with background in the cross-entropy
     wa = fa if moving_absent is None else moving_absent if fa is None else fa | moving_absent
-    if "dice_seg" in terms: out["dice_seg"] = masked_dice_loss(o.seg.float().softmax(1), target, fa, eps_dice, batch_dice)
+    if "dice_seg" in terms: out["dice_seg"] = masked_dice_loss(o.seg.float().softmax(1), target, fa,
+                                                               eps_dice, batch_dice)
     if "ce_seg" in terms: out["ce_seg"] = marginal_cross_entropy(o.seg, fixed_seg, fa)
     if "ncc" in terms:
         a, b = (o.warped_image, fixed) if not ncc_sigma else (gaussian_blur(o.warped_image.float(), ncc_sigma), gaussian_blur(fixed.float(), ncc_sigma))
@@ -245,7 +240,8 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
     if "dvf_sup" in terms:   # mean squared length (mm^2) of the error to the true DVF
         if true_dvf is None: raise ValueError("loss term 'dvf_sup' needs the batch's true DVF (batch.dvf), which is None")
         out["dvf_sup"] = ((o.dvf.float() - true_dvf.float()) ** 2).sum(1).mean()
-    if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa, eps_dice, batch_dice)
+    if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa,
+                                                                 eps_dice, batch_dice)
     return out
 
 # %% ../nbs/06_losses.ipynb #d08ccbca
@@ -264,9 +260,11 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
     if not isinstance(out, MultiLevel): raise ValueError(f"expected a core.MultiLevel output, got {type(out).__name__}")
     total, logged = 0., {}
     for lvl in LEVELS:
-        lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl), crop_to_level(batch.fixed_seg, lvl),
+        lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl),
+                          crop_to_level(batch.fixed_seg, lvl),
                           spacing, lvl, eps_dice, batch_dice,
-                          getattr(batch, "fixed_absent", None), getattr(batch, "moving_absent", None), ncc_sigma,
+                          getattr(batch, "fixed_absent", None),
+                          getattr(batch, "moving_absent", None), ncc_sigma,
                           None if batch.dvf is None else crop_to_level(batch.dvf, lvl))
         for t, v in lt.items():
             total = total + level_weights[lvl] * weights[t] * v
@@ -304,5 +302,6 @@ def gan_generator_loss(out:MultiLevel, # generator (registration network) output
     if critic_fake is not None:
         lg = generator_adv_loss(critic_fake)
         total = total + weights["adversarial"] * lg
-        logs["adversarial"] = lg.item(); logs["total"] = logs["total"] + weights["adversarial"] * logs["adversarial"]
+        logs["adversarial"] = lg.item()
+        logs["total"] = logs["total"] + weights["adversarial"] * logs["adversarial"]
     return total, logs

@@ -18,7 +18,7 @@ from .core import LABELS, ORGANS, JRSDataError
 __all__ = ['METRICS', 'organ_boxes', 'surface_voxels', 'surface_distances', 'evaluate_labels', 'keep_largest_components',
            'dvf_quality', 'dvf_error']
 
-# %% ../nbs/07_metrics.ipynb #383c51d8
+# %% ../nbs/07_metrics.ipynb #3415f01d
 def _check_pair(pred, gt, what="label maps"):
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape: raise ValueError(f"{what} must have the same shape, got {pred.shape} and {gt.shape}")
@@ -35,9 +35,11 @@ def _union_box(a, b, shape, margin=1):
     "Union of two boxes (either may be None), grown by `margin` and clipped to `shape`."
     boxes = [x for x in (a, b) if x is not None]
     if not boxes: return None
-    return tuple(slice(max(min(x[i].start for x in boxes) - margin, 0), min(max(x[i].stop for x in boxes) + margin, n))
+    return tuple(slice(max(min(x[i].start for x in boxes) - margin, 0),
+                       min(max(x[i].stop for x in boxes) + margin, n))
                  for i, n in enumerate(shape))
 
+# %% ../nbs/07_metrics.ipynb #51f9b383
 def _find_boxes(lab:np.ndarray, n:int) -> list:
     "`ndi.find_objects(lab, n)`, run only inside the bounding box of the non-zero voxels (found by two projections)."
     if lab.dtype.kind not in "iu": lab = lab.astype(np.int32)
@@ -51,6 +53,7 @@ def _find_boxes(lab:np.ndarray, n:int) -> list:
     return [None if b is None else tuple(slice(s.start + o, s.stop + o) for s, o in zip(b, off))
             for b in ndi.find_objects(sub, n)]
 
+# %% ../nbs/07_metrics.ipynb #4fe9f60c
 def organ_boxes(pred:np.ndarray, # (D, H, W) predicted label map
                 gt:np.ndarray, # (D, H, W) ground-truth label map
                 organs:Sequence[int]=ORGANS, # label ids
@@ -73,7 +76,8 @@ def surface_voxels(mask:np.ndarray # (D, H, W) bool mask
     er = m.copy()
     for ax in range(3):
         for s in (slice(None, -2), slice(2, None)):
-            idx = list(c); idx[ax] = s
+            idx = list(c)
+            idx[ax] = s
             er &= p[tuple(idx)]
     return m & ~er
 
@@ -126,8 +130,11 @@ def evaluate_labels(pred:np.ndarray, # (D, H, W) predicted label map (0..4)
             if empty_gt == "raise":
                 raise JRSDataError(f"the ground truth has no voxel of {name} (label {k}); fix the labels or pass "
                                    "empty_gt='nan' to skip it")
-            out[name] = _nan_result(gt_empty=True); continue
-        if fp[k-1] is None: out[name] = _nan_result(failed=True); continue
+            out[name] = _nan_result(gt_empty=True)
+            continue
+        if fp[k-1] is None:
+            out[name] = _nan_result(failed=True)
+            continue
         box = _union_box(fp[k-1], fg[k-1], pred.shape, 1)
         out[name] = _metrics_in_box(pred[box] == k, gt[box] == k, sp)
     return out
@@ -154,7 +161,8 @@ def keep_largest_components(labels:np.ndarray, # (D, H, W) label map
         if n <= 1: continue
         sizes = np.bincount(cc.ravel())[1:]
         order = np.argsort(sizes)[::-1][:max(1, n_keep.get(k, 1))]
-        keep = [i + 1 for j, i in enumerate(order) if j == 0 or sizes[i] >= min_fraction * sizes[order[0]]]
+        keep = [i + 1 for j,
+                i in enumerate(order) if j == 0 or sizes[i] >= min_fraction * sizes[order[0]]]
         drop = m & ~np.isin(cc, keep)
         out[box][drop] = 0
     return out
@@ -174,7 +182,8 @@ def dvf_quality(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
         det = det[mask]
     if det.size == 0: return dict(fold_pct=np.nan, jac_std=np.nan, jac_mean=np.nan)
     d = det.astype(np.float64)
-    return dict(fold_pct=float(100. * np.count_nonzero(d <= 0) / d.size), jac_std=float(d.std()), jac_mean=float(d.mean()))
+    return dict(fold_pct=float(100. * np.count_nonzero(d <= 0) / d.size), jac_std=float(d.std()),
+                jac_mean=float(d.mean()))
 
 # %% ../nbs/07_metrics.ipynb #7ff4e237
 def dvf_error(pred:np.ndarray, # (3, D, H, W) predicted DVF (dz, dy, dx) mm

@@ -15,7 +15,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .core import LABELS, ORGANS, ORGAN_NAMES, command, rng
-from .data.io import (Manifest, write_volume, write_dvf, scan_dir, MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE,
+from .data.io import (Manifest, write_volume, write_dvf, scan_dir, MANIFEST, IMAGE_FILE,
+                            LABELS_FILE, DVF_FILE,
                             FORMAT)
 from .anatomy import TARGET_CC, grid_origin, draw_anatomy, render_patient
 from .scanner import SITES, acquire
@@ -89,7 +90,8 @@ class PhantomConfig:
 
 COHORT_PRESETS = {
     "demo": PhantomConfig(dvf_grid_mm=6.),
-    "paper": PhantomConfig(spacing=(1., 1., 1.), fov=(176., 256., 384.), n_train=12, n_val=6, n_test=14,
+    "paper": PhantomConfig(spacing=(1., 1., 1.), fov=(176., 256., 384.), n_train=12, n_val=6,
+                           n_test=14,
                            daily_a=(7, 10), daily_b=(3, 3)),
 }
 
@@ -144,15 +146,19 @@ def _rectal_gas(clean, lumen, spacing, gen, info):
     if len(idx) == 0: return clean
     gas = lumen & (clean < -500)
     if gas.any() and gen.random() < 0.5:                      # gas replaced by faeces
-        clean[gas] = (-40 + 25 * gen.standard_normal(int(gas.sum()))).astype(np.float32); info["gas"] = "vanished"
+        clean[gas] = (-40 + 25 * gen.standard_normal(int(gas.sum()))).astype(np.float32)
+        info["gas"] = "vanished"
     if gen.random() < 0.5:                                    # a new pocket, flat gas-fluid level, anterior
-        c = idx[gen.integers(len(idx))]; rad = gen.uniform(5, 11)
+        c = idx[gen.integers(len(idx))]
+        rad = gen.uniform(5, 11)
         zc, yc, xc = c
-        sl = tuple(slice(max(int(q - rad / s) - 1, 0), int(q + rad / s) + 2) for q, s in zip(c, spacing))
+        sl = tuple(slice(max(int(q - rad / s) - 1, 0), int(q + rad / s) + 2) for q,
+                   s in zip(c, spacing))
         Zs, Ys, Xs = np.ogrid[sl]
         ball = (((Zs - zc) * spacing[0]) ** 2 + ((Ys - yc) * spacing[1]) ** 2 + ((Xs - xc) * spacing[2]) ** 2 < rad ** 2)
         m = ball & (Ys <= yc) & lumen[sl]
-        clean[sl][m] = -960.; info["gas"] = info.get("gas", "") + "+appeared"
+        clean[sl][m] = -960.
+        info["gas"] = info.get("gas", "") + "+appeared"
     return clean
 
 def make_daily(patient:Patient, # from make_patient
@@ -165,8 +171,10 @@ def make_daily(patient:Patient, # from make_patient
                          f"{patient.labels.shape} @ {patient.spacing} mm")
     if scan < 1: raise ValueError(f"daily scan index must be >= 1 (0 is the planning scan), got {scan}")
     site, key, sp = SITES[patient.site], patient.key, cfg.spacing
-    dvf, info = make_dvf(patient.params, cfg.shape, sp, cfg.fov, cfg.dvf_grid_mm, site.bladder_factor, rng(*key, scan, 0))
-    jac = float(jacobian_determinant(dvf, sp).min()); info["min_jacobian"] = round(jac, 4)
+    dvf, info = make_dvf(patient.params, cfg.shape, sp, cfg.fov, cfg.dvf_grid_mm,
+                         site.bladder_factor, rng(*key, scan, 0))
+    jac = float(jacobian_determinant(dvf, sp).min())
+    info["min_jacobian"] = round(jac, 4)
     labels = warp_volume(patient.labels, dvf, sp, nearest=True, default=0)
     lumen = warp_volume(patient.lumen.astype(np.float32), dvf, sp, default=0.) > 0.5
     clean = warp_volume(patient.clean, dvf, sp, default=-1000.)
@@ -185,22 +193,32 @@ def _n_daily(cfg, site, i, seed):
     return int(rng(seed, SITE_INDEX[site], i, 999).integers(lo, hi + 1))
 
 def _volumes_cc(labels, spacing):
-    v = np.prod(spacing) / 1e3; cnt = np.bincount(labels.ravel(), minlength=len(LABELS))
+    v = np.prod(spacing) / 1e3
+    cnt = np.bincount(labels.ravel(), minlength=len(LABELS))
     return {LABELS[k]: round(float(cnt[k] * v), 2) for k in ORGANS}
 
 def _one_patient(args) -> dict:
     "Generate and write one patient (runs in a worker process)."
     cfg, site, i, pid, seed, out = args
-    t0 = time.time(); P = make_patient(cfg, site, i, seed); tp = time.time() - t0
+    t0 = time.time()
+    P = make_patient(cfg, site, i, seed)
+    tp = time.time() - t0
     sp, org = cfg.spacing, grid_origin(cfg.shape, cfg.spacing)
     d = scan_dir(out, site, pid, "s00")
-    write_volume(P.image, d / IMAGE_FILE, sp, org); write_volume(P.labels, d / LABELS_FILE, sp, org)
-    scans = {"s00": {"volumes_cc": _volumes_cc(P.labels, sp), "seconds": round(time.time() - t0, 2)}}
+    write_volume(P.image, d / IMAGE_FILE, sp, org)
+    write_volume(P.labels, d / LABELS_FILE, sp, org)
+    scans = {"s00": {"volumes_cc": _volumes_cc(P.labels, sp),
+                     "seconds": round(time.time() - t0, 2)}}
     for k in range(1, _n_daily(cfg, site, i, seed) + 1):
-        t1 = time.time(); D = make_daily(P, k, cfg); sid = f"s{k:02d}"; d = scan_dir(out, site, pid, sid)
-        write_volume(D.image, d / IMAGE_FILE, sp, org); write_volume(D.labels, d / LABELS_FILE, sp, org)
+        t1 = time.time()
+        D = make_daily(P, k, cfg)
+        sid = f"s{k:02d}"
+        d = scan_dir(out, site, pid, sid)
+        write_volume(D.image, d / IMAGE_FILE, sp, org)
+        write_volume(D.labels, d / LABELS_FILE, sp, org)
         write_dvf(D.dvf, d / DVF_FILE, sp, org)
-        scans[sid] = {"volumes_cc": _volumes_cc(D.labels, sp), **D.info, "seconds": round(time.time() - t1, 2)}
+        scans[sid] = {"volumes_cc": _volumes_cc(D.labels, sp), **D.info,
+                      "seconds": round(time.time() - t1, 2)}
     return dict(site=site, pid=pid, scans=scans, planning_seconds=round(tp, 2))
 
 # %% ../nbs/02_phantom.ipynb #ccee8a75
@@ -238,7 +256,8 @@ def _run_patients(jobs:list, workers:int, verbose:bool) -> list[dict]:
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: "1" for k in _THREAD_VARS})   # one BLAS thread per worker process
         try:
-            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+            with ProcessPoolExecutor(min(workers, len(jobs)),
+                                     mp_context=mp.get_context("spawn")) as ex:
                 return list(ex.map(_one_patient, jobs))
         finally:
             for k, v in saved.items():
@@ -250,21 +269,26 @@ def _run_patients(jobs:list, workers:int, verbose:bool) -> list[dict]:
         if verbose: print(f"  {j[3]}: {len(results[-1]['scans'])} scans", flush=True)
     return results
 
-def _cohort_manifest(cfg:PhantomConfig, results:list[dict], preset:str, seed:int, overrides:dict, elapsed:float) -> Manifest:
+def _cohort_manifest(cfg:PhantomConfig, results:list[dict], preset:str, seed:int, overrides:dict,
+                     elapsed:float) -> Manifest:
     "The manifest of a generated cohort (not yet saved)."
     patients, pairs, splits = {}, [], {"train": [], "val": [], "test": []}
     for (s, i, pid, split), r in zip(_patient_ids(cfg), results):
         sids = list(r["scans"])
-        patients[pid] = {"site": s, "scans": sids, "planning": "s00", "split": split, "synthetic": r["scans"]}
+        patients[pid] = {"site": s, "scans": sids, "planning": "s00", "split": split,
+                         "synthetic": r["scans"]}
         splits[split].append(pid)
         pairs += [{"patient": pid, "moving": "s00", "fixed": sid, "split": split} for sid in sids[1:]]
     gen = {"name": "jrs_nb.phantom", "preset": preset, "seed": int(seed), "config": asdict(cfg),
-           "overrides": {k: v for k, v in overrides.items() if v is not None}, "elapsed_s": round(elapsed, 1),
+           "overrides": {k: v for k, v in overrides.items() if v is not None},
+           "elapsed_s": round(elapsed, 1),
            "dvf": "dvf_to_planning: daily(x) = planning(x + phi(x)), phi in mm on the daily grid",
-           "min_jacobian": min((sc["min_jacobian"] for p in patients.values() for k, sc in p["synthetic"].items()
+           "min_jacobian": min((sc["min_jacobian"] for p in patients.values() for k,
+                                sc in p["synthetic"].items()
                                 if k != "s00"), default=None)}
     return Manifest(patients=patients, splits=splits, pairs=pairs, spacing=list(cfg.spacing),
-                    sites={k: asdict(v) for k, v in SITES.items()}, name=f"jrs_nb synthetic pelvis ({preset}, seed {seed})",
+                    sites={k: asdict(v) for k, v in SITES.items()},
+                    name=f"jrs_nb synthetic pelvis ({preset}, seed {seed})",
                     generator=gen)
 
 # %% ../nbs/02_phantom.ipynb #470c0531
@@ -278,10 +302,12 @@ def generate_cohort(out:str|Path, # dataset root to write
     "Generate and write a synthetic cohort; returns its (saved) manifest."
     cfg = cohort_config(preset, **overrides)
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    out = Path(out); old = _check_out(out, overwrite)
+    out = Path(out)
+    old = _check_out(out, overwrite)
     if old is not None: _remove_old(out, old)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time(); jobs = [(cfg, s, i, pid, int(seed), out) for s, i, pid, _ in _patient_ids(cfg)]
+    t0 = time.time()
+    jobs = [(cfg, s, i, pid, int(seed), out) for s, i, pid, _ in _patient_ids(cfg)]
     results = _run_patients(jobs, workers, verbose)
     m = _cohort_manifest(cfg, results, preset, seed, overrides, time.time() - t0)
     m.save(out)
@@ -297,7 +323,8 @@ def cohort_summary(m:Manifest, # manifest of a generated cohort (with root)
     lines = [f"{'site':<5}{'split':<7}{'patients':>9}{'scans':>7}{'pairs':>7}"]
     for site in sorted({p["site"] for p in m.patients.values()}):
         for split in ("train", "val", "test"):
-            ps = [k for k, p in m.patients.items() if p["site"] == site and k in m.splits.get(split, [])]
+            ps = [k for k,
+                  p in m.patients.items() if p["site"] == site and k in m.splits.get(split, [])]
             if not ps: continue
             n_pairs = sum(1 for q in m.pairs if q["patient"] in ps)
             lines.append(f"{site:<5}{split:<7}{len(ps):>9}{sum(len(m.patients[k]['scans']) for k in ps):>7}{n_pairs:>7}")
@@ -306,13 +333,16 @@ def cohort_summary(m:Manifest, # manifest of a generated cohort (with root)
         v = [p["synthetic"]["s00"]["volumes_cc"][name] for p in m.patients.values() if "synthetic" in p]
         tgt = "-".join(f"{t:g}" for t in TARGET_CC[name]) if name in TARGET_CC else "-"
         if v: lines.append(f"{name:<22}{np.mean(v):>8.1f}{np.min(v):>8.1f}{np.max(v):>8.1f}   {tgt}")
-    daily = [sc for p in m.patients.values() for k, sc in p.get("synthetic", {}).items() if k != "s00"]
+    daily = [sc for p in m.patients.values() for k,
+             sc in p.get("synthetic", {}).items() if k != "s00"]
     g = m.generator or {}
     if daily:
         bf = {s: [sc["bladder_factor"] for p in m.patients.values() if p["site"] == s
                   for k, sc in p["synthetic"].items() if k != "s00"] for s in sorted({p["site"] for p in m.patients.values()})}
-        lines += ["", f"min Jacobian determinant over {len(daily)} daily DVFs: {min(sc['min_jacobian'] for sc in daily):.3f}"]
-        lines += [f"daily/planning bladder volume, site {s}: {min(v):.2f}-{max(v):.2f}" for s, v in bf.items() if v]
+        lines += ["",
+                  f"min Jacobian determinant over {len(daily)} daily DVFs: {min(sc['min_jacobian'] for sc in daily):.3f}"]
+        lines += [f"daily/planning bladder volume, site {s}: {min(v):.2f}-{max(v):.2f}" for s,
+                  v in bf.items() if v]
     size = _disk_bytes(m.root) if m.root is not None else 0
     lines += [f"generation time: {g.get('elapsed_s', float('nan')):.1f} s   disk: {size / 2**20:.1f} MiB   "
               f"grid: {tuple(g.get('config', {}).get('fov', ()))} mm at {tuple(m.spacing)} mm"]
@@ -325,21 +355,29 @@ def phantom_cli(argv:list[str]|None=None) -> int:
     ap = argparse.ArgumentParser(prog="jrs-nb phantom",
                                  description="Generate the synthetic pelvic CT cohort (planning + daily scans with ground-truth DVFs).")
     ap.add_argument("--out", required=True, help="dataset root to write")
-    ap.add_argument("--preset", default="demo", choices=sorted(COHORT_PRESETS), help="demo (CPU, 2 mm) or paper (1 mm, papers' split)")
+    ap.add_argument("--preset", default="demo", choices=sorted(COHORT_PRESETS),
+                    help="demo (CPU, 2 mm) or paper (1 mm, papers' split)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--spacing", type=float, nargs="+", metavar="MM", help="grid spacing: one value or z y x")
-    ap.add_argument("--fov", type=float, nargs=3, metavar=("Z", "Y", "X"), help="field of view in mm")
+    ap.add_argument("--spacing", type=float, nargs="+", metavar="MM",
+                    help="grid spacing: one value or z y x")
+    ap.add_argument("--fov", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                    help="field of view in mm")
     ap.add_argument("--n-train", type=int, help="site A training patients")
     ap.add_argument("--n-val", type=int, help="site A validation patients")
     ap.add_argument("--n-test", type=int, help="site B test patients")
-    ap.add_argument("--daily-a", type=int, nargs=2, metavar=("MIN", "MAX"), help="daily scans per site-A patient")
-    ap.add_argument("--daily-b", type=int, nargs=2, metavar=("MIN", "MAX"), help="daily scans per site-B patient")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
-    ap.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty folder that is not a jrs_nb dataset")
+    ap.add_argument("--daily-a", type=int, nargs=2, metavar=("MIN", "MAX"),
+                    help="daily scans per site-A patient")
+    ap.add_argument("--daily-b", type=int, nargs=2, metavar=("MIN", "MAX"),
+                    help="daily scans per site-B patient")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="parallel processes")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="allow writing into a non-empty folder that is not a jrs_nb dataset")
     a = ap.parse_args(argv)
     sp = a.spacing
     if sp is not None and len(sp) not in (1, 3): ap.error("--spacing takes one value or three (z y x)")
-    ov = dict(spacing=None if sp is None else (tuple(sp) if len(sp) == 3 else sp[0]), fov=a.fov, n_train=a.n_train,
+    ov = dict(spacing=None if sp is None else (tuple(sp) if len(sp) == 3 else sp[0]), fov=a.fov,
+              n_train=a.n_train,
               n_val=a.n_val, n_test=a.n_test, daily_a=a.daily_a, daily_b=a.daily_b)
     if a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}")
     cfg = cohort_config(a.preset, **ov)

@@ -19,7 +19,7 @@ from .data.io import write_volume, write_dvf, write_json, read_volume, read_dvf
 __all__ = ['PRED_INDEX', 'PRED_FILES', 'RUN_KEYS', 'pred_dir', 'write_prediction', 'load_index', 'save_index', 'pair_key',
            'read_prediction', 'other_run', 'clear_predictions', 'predict_pairs', 'predictions_parser']
 
-# %% ../nbs/09_predictions.ipynb #d117ca57
+# %% ../nbs/09_predictions.ipynb #4c08ffc3
 PRED_INDEX = "predictions.json"
 # the DVF is written uncompressed: gzip saved 9 % of a predicted DVF (16.8 of 18.4 MB) at 10x the write time (2.6 s
 # instead of 0.26 s on 3.9 M voxels), the largest part of the inference pipeline around the network
@@ -47,20 +47,26 @@ def write_prediction(out:str|Path, patient:str, fixed_scan:str,
         if arr is None: continue
         arr = np.asarray(arr, np.uint8)
         if drop: arr = np.where(np.isin(arr, drop), 0, arr).astype(np.uint8)   # an absent organ is never predicted
-        write_volume(arr, d / PRED_FILES[kind], spacing, origin); files[kind] = kind
+        write_volume(arr, d / PRED_FILES[kind], spacing, origin)
+        files[kind] = kind
     if warped_image is not None:
-        write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16), d / PRED_FILES["warped_image"], spacing, origin)
+        write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16),
+                     d / PRED_FILES["warped_image"], spacing, origin)
         files["warped_image"] = "warped_image"
     name = {**PRED_FILES, "dvf": PRED_FILES["dvf"] + (".gz" if compress_dvf else "")}
-    if dvf is not None: write_dvf(dvf, d / name["dvf"], spacing, origin); files["dvf"] = "dvf"
+    if dvf is not None:
+        write_dvf(dvf, d / name["dvf"], spacing, origin)
+        files["dvf"] = "dvf"
     return {k: str(Path(patient) / fixed_scan / name[k]) for k in files}
 
+# %% ../nbs/09_predictions.ipynb #d52cc347
 def load_index(out:str|Path) -> dict:
     "The predictions index (empty skeleton when there is none yet)."
     p = Path(out) / PRED_INDEX
     if not p.exists(): return {"method": None, "pairs": {}}
     try: return json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", p) from None
+    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}",
+                                                         p) from None
 
 def save_index(out:str|Path, index:dict) -> Path:
     "Write the predictions index atomically."
@@ -68,6 +74,7 @@ def save_index(out:str|Path, index:dict) -> Path:
 
 def pair_key(patient:str, fixed_scan:str) -> str: return f"{patient}/{fixed_scan}"
 
+# %% ../nbs/09_predictions.ipynb #df27b486
 def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.ndarray:
     "Read one output (`seg`, `warped_labels`, `dvf`, `warped_image`) of one pair."
     if kind not in PRED_FILES: raise ValueError(f"kind must be one of {list(PRED_FILES)}, got {kind!r}")
@@ -118,7 +125,8 @@ def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in 
         kw, extra, note = predict(k, p)
         files = write_prediction(out, p["patient"], p["fixed"], **kw)
         absent = kw.get("absent")
-        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"], "files": files,
+        idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"],
+                             "files": files,
                              **extra, **({"absent": dict(absent)} if absent else {})}
         save_index(out, idx)
         if note: print(f"[{k+1}/{len(pairs)}] {key}: {note}", flush=True)

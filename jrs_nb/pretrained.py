@@ -6,21 +6,21 @@ Docs: https://jrs-nb.github.io/jrs_nb/pretrained.html.md"""
 
 # %% ../nbs/09b_pretrained.ipynb #b21e83ea
 from __future__ import annotations
-import json, shutil
+import functools, json, shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import JRSDataError
+from . import phantom
+from .core import JRSDataError, hu_to_unit
+from .data.dataset import PairVolumes
 from .data.io import write_json, load_manifest
-from .data.dataset import JRSDataset
 from .checkpoints import WEIGHTS_DIR, PRETRAINED, CKPT_FORMAT, resolve_run, load_checkpoint, load_model, atomic_save
-from .inference import infer_pair
-from .metrics import evaluate_labels
+from .validation import pair_dsc
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pair_dsc', 'pack_run']
+__all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pack_run', 'recorded_cohort', 'regenerate_pair']
 
 # %% ../nbs/09b_pretrained.ipynb #3658a7c2
 RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl", "summary.json")  # copied beside model.pt
@@ -50,18 +50,6 @@ def record(name:str) -> dict:
     p = resolve_run(f"{PRETRAINED}{name}") / "validation.json"
     return json.loads(p.read_text())
 
-def pair_dsc(net:torch.nn.Module, data:str|Path, split:str="val", limit:int|None=None) -> list[dict]:
-    "Whole-volume DSC per pair, path (seg / reg) and organ of `net` on a split (an empty prediction scores 0)."
-    ds, rows = JRSDataset(data, split, load_dvf=False), []
-    for k in range(len(ds) if limit is None else min(limit, len(ds))):
-        pv = ds[k]; pred = infer_pair(net, pv)
-        for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
-            if lab is None: continue
-            res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path,
-                         **{o: 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}})
-    return rows
-
 # %% ../nbs/09b_pretrained.ipynb #3cc5da31
 def pack_run(run:str|Path, # a finished run folder (model.pt, config.json, logs)
              dest:str|Path, # the folder to write (e.g. jrs_nb/weights/crossstitch)
@@ -71,16 +59,46 @@ def pack_run(run:str|Path, # a finished run folder (model.pt, config.json, logs)
     run, dest = Path(run), Path(dest)
     ck = load_checkpoint(run / "model.pt")
     cfg = json.loads((run / "config.json").read_text())
-    data = Path(data or cfg["train"]["data"]); man = load_manifest(data)
-    tmp = dest.with_name(f".{dest.name}.tmp"); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    data = Path(data or cfg["train"]["data"])
+    man = load_manifest(data)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
     atomic_save({"format": CKPT_FORMAT, "version": 1, "train_config": ck["train_config"],
-                 "model_config": ck["model_config"], "model": half, "iteration": ck["iteration"]}, tmp / "model.pt")
+                 "model_config": ck["model_config"], "model": half, "iteration": ck["iteration"]},
+                 tmp / "model.pt")
     for f in RUN_FILES:
         if (run / f).exists(): shutil.copy2(run / f, tmp / f)
     rows = pair_dsc(load_model(tmp / "model.pt"), data, "val")
     rec = {"name": dest.name, "arch": cfg["train"]["arch"], "iterations": ck["iteration"],
-           "cohort": {"generator": man.generator, "spacing": list(man.spacing)}, "split": "val", "pairs": rows}
+           "cohort": {"generator": man.generator, "spacing": list(man.spacing)}, "split": "val",
+           "pairs": rows}
     write_json(rec, tmp / "validation.json")
-    shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
     return rec
+
+# %% ../nbs/09b_pretrained.ipynb #72b487fd
+def recorded_cohort(name:str="crossstitch") -> tuple[phantom.PhantomConfig, int]:
+    "The phantom configuration and seed of the cohort the shipped run `name` was trained on."
+    gen = record(name)["cohort"]["generator"]
+    return phantom.cohort_config(gen["preset"], **gen["overrides"]), int(gen["seed"])
+
+@functools.lru_cache(maxsize=2)
+def _recorded_patient(name:str, patient:str):
+    cfg, seed = recorded_cohort(name)
+    site, idx = patient.split("_p")
+    return phantom.make_patient(cfg, site, int(idx), seed)
+
+def regenerate_pair(pair:str, # "A_p004/s01": patient / daily scan of the recorded cohort
+                    name:str="crossstitch" # the shipped run whose cohort it is
+                   ) -> PairVolumes:
+    "A pair of a shipped run's cohort, regenerated in memory (planning scan s00 -> the daily scan)."
+    patient, scan = pair.split("/")
+    P = _recorded_patient(name, patient)
+    D = phantom.make_daily(P, int(scan[1:]), recorded_cohort(name)[0])
+    fixed, moving = hu_to_unit(D.image), hu_to_unit(P.image)
+    return PairVolumes(fixed, moving, D.labels, P.labels, D.dvf, tuple(P.spacing), patient, scan,
+                       "s00",
+                       float(fixed.min()), float(moving.min()))

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from .core import N_CLASSES, one_hot, get_device
 from .data.sampling import sample_field
-from .losses import ncc_loss, gaussian_blur, bending_energy, dice_per_organ
+from .losses import ncc_loss, bending_energy, dice_per_organ
+from .layers import gaussian_blur
 
 
 # %% auto #0

@@ -38,7 +38,8 @@ def method_rows(res:pd.DataFrame, metric:str="msd") -> pd.DataFrame:
 
 def organ_means(res:pd.DataFrame, split:str, metric:str="msd") -> pd.DataFrame:
     "Method x organ mean of `metric` on one split (failures excluded), plus the mean over organs."
-    r = method_rows(res, metric); r = r[(r["split"] == split) & ~r["failed"].astype(bool)]
+    r = method_rows(res, metric)
+    r = r[(r["split"] == split) & ~r["failed"].astype(bool)]
     t = r.groupby(["method", "organ"])[metric].mean().unstack("organ")
     t = t[[o for o in ORGAN_NAMES if o in t.columns]]
     return t.assign(mean=t.mean(axis=1))
@@ -54,7 +55,9 @@ def verdict(res:pd.DataFrame) -> list[dict]:
     if val is None or not set(JOINT_NETWORKS) & set(val.index) or not set(SINGLE_TASK) & set(val.index):
         add(f1, "not tested", "needs validation results of at least one joint and one single-task network")
     else:
-        m = val["mean"]; single = m[[a for a in SINGLE_TASK if a in m.index]]; joint = m[[a for a in JOINT_NETWORKS if a in m.index]]
+        m = val["mean"]
+        single = m[[a for a in SINGLE_TASK if a in m.index]]
+        joint = m[[a for a in JOINT_NETWORKS if a in m.index]]
         beat = [a for a in joint.index if joint[a] < single.min()]
         o = "reproduced" if len(beat) == len(joint) else "partly" if beat else "not reproduced"
         add(f1, o, f"best single-task {single.idxmin()} {single.min():.2f} mm; joint: " +
@@ -132,12 +135,17 @@ def plot_alphas(path:str|Path, figsize=(10, 3.4)):
     names = ["seg←seg", "seg←reg", "reg←seg", "reg←reg"]
     for i, (k, a) in enumerate(al.items()):
         m = a.mean(1).reshape(len(its), 4)
-        a0.plot(its, m[:, 1], color=f"C{i}", label=f"{k}: seg←reg"); a0.plot(its, m[:, 2], "--", color=f"C{i}")
-    a0.set_xlabel("iteration"); a0.set_ylabel("mean alpha (solid seg←reg, dashed reg←seg)")
-    a0.legend(fontsize=6, ncol=2); a0.set_title("mixing weights during training", fontsize=9)
+        a0.plot(its, m[:, 1], color=f"C{i}", label=f"{k}: seg←reg")
+        a0.plot(its, m[:, 2], "--", color=f"C{i}")
+    a0.set_xlabel("iteration")
+    a0.set_ylabel("mean alpha (solid seg←reg, dashed reg←seg)")
+    a0.legend(fontsize=6, ncol=2)
+    a0.set_title("mixing weights during training", fontsize=9)
     fin = np.stack([a[-1].mean(0).reshape(4) for a in al.values()])
-    im = a1.imshow(fin, cmap="viridis", aspect="auto"); fig.colorbar(im, ax=a1)
-    a1.set_xticks(range(4), names, fontsize=7, rotation=30); a1.set_yticks(range(len(al)), list(al), fontsize=7)
+    im = a1.imshow(fin, cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=a1)
+    a1.set_xticks(range(4), names, fontsize=7, rotation=30)
+    a1.set_yticks(range(len(al)), list(al), fontsize=7)
     for (r, c), v in np.ndenumerate(fin): a1.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w")
     a1.set_title(f"final alphas (iteration {its[-1]}), channel mean", fontsize=9)
     fig.tight_layout()
@@ -146,12 +154,14 @@ def plot_alphas(path:str|Path, figsize=(10, 3.4)):
 # %% ../nbs/12a_report.ipynb #11493286
 def quartile_cases(res:pd.DataFrame, method:str, split:str, metric:str="msd") -> list[tuple[str, str, float]]:
     "(label, pair, value) of the pairs at the 1st, 2nd and 3rd quartile of the mean-over-organs metric."
-    r = method_rows(res, metric); r = r[(r["method"] == method) & (r["split"] == split) & ~r["failed"].astype(bool)]
+    r = method_rows(res, metric)
+    r = r[(r["method"] == method) & (r["split"] == split) & ~r["failed"].astype(bool)]
     per = r.groupby("pair")[metric].mean().sort_values()
     if per.empty: return []
     out = []
     for q, lab in ((0.25, "Q1"), (0.5, "median"), (0.75, "Q3")):
-        i = int(round(q * (len(per) - 1))); out.append((lab, per.index[i], float(per.iloc[i])))
+        i = int(round(q * (len(per) - 1)))
+        out.append((lab, per.index[i], float(per.iloc[i])))
     return out
 
 def plot_quartile_contours(data:str|Path, pred:str|Path, # dataset root; the method's predictions folder
@@ -164,24 +174,28 @@ def plot_quartile_contours(data:str|Path, pred:str|Path, # dataset root; the met
     man, idx = load_manifest(data), load_index(pred)
     fig, axs = plt.subplots(1, max(len(cases), 1), figsize=figsize, dpi=72, squeeze=False)
     for ax, (lab, pair, val) in zip(axs[0], cases):
-        p = idx["pairs"][pair]; sdir = man.scan_dir(p["patient"], p["fixed"])
+        p = idx["pairs"][pair]
+        sdir = man.scan_dir(p["patient"], p["fixed"])
         img, gt = read_volume(sdir / IMAGE_FILE)[0], read_volume(sdir / LABELS_FILE)[0]
         preds = {k: read_prediction(pred, p["patient"], p["fixed"], k) for k in ("seg", "warped_labels") if k in p["files"]}
-        zs = np.nonzero((gt == 1).any((1, 2)))[0]; z = int(zs.mean()) if len(zs) else gt.shape[0] // 2
+        zs = np.nonzero((gt == 1).any((1, 2)))[0]
+        z = int(zs.mean()) if len(zs) else gt.shape[0] // 2
         ax.imshow(img[z], cmap="gray", vmin=-300, vmax=400)
         for l, organ in LABELS.items():
             if l == 0: continue
             k = (kinds or {}).get(organ) or next(iter(preds))
             for a, ls in ((gt, "-"), (preds.get(k, next(iter(preds.values()))), "--")):
                 if (a[z] == l).any(): ax.contour(a[z] == l, levels=[0.5], colors=[ORGAN_COLORS[l]], linestyles=ls, linewidths=1)
-        ax.set_title(f"{lab}: {pair} ({val:.2f} mm)", fontsize=8); ax.axis("off")
+        ax.set_title(f"{lab}: {pair} ({val:.2f} mm)", fontsize=8)
+        ax.axis("off")
     fig.suptitle(title or "ground truth (solid) and prediction (dashed)", fontsize=9)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/12a_report.ipynb #f37c8a5f
 def _md_table(df:pd.DataFrame) -> str:
-    d = df.copy(); d.index = d.index.map(str)
+    d = df.copy()
+    d.index = d.index.map(str)
     return to_markdown(d.astype(object).where(d.notna(), ""))
 
 def _inline(s:str) -> str:
@@ -191,20 +205,28 @@ def _inline(s:str) -> str:
 
 def render_report(blocks:list[tuple], out:str|Path, title:str) -> dict[str, Path]:
     "Write report.md (figures in out/figures) and a self-contained report.html (figures embedded as base64)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     md, ht = [f"# {title}\n"], [f"<h1>{html.escape(title)}</h1>"]
     for kind, x, cap in blocks:
         if kind in ("h2", "h3"):
-            md.append(f"{'#' * int(kind[1])} {x}\n"); ht.append(f"<{kind}>{html.escape(x)}</{kind}>")
+            md.append(f"{'#' * int(kind[1])} {x}\n")
+            ht.append(f"<{kind}>{html.escape(x)}</{kind}>")
         elif kind == "p":
-            md.append(x + "\n"); ht.append(f"<p>{_inline(x)}</p>")
+            md.append(x + "\n")
+            ht.append(f"<p>{_inline(x)}</p>")
         elif kind == "list":
-            md.append("\n".join(f"- {i}" for i in x) + "\n"); ht.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in x) + "</ul>")
+            md.append("\n".join(f"- {i}" for i in x) + "\n")
+            ht.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in x) + "</ul>")
         elif kind == "table":
-            if cap: md.append(f"**{cap}**\n"); ht.append(f"<p class='cap'>{_inline(cap)}</p>")
-            md.append(_md_table(x)); ht.append(x.to_html(na_rep="", border=0, classes="t"))
+            if cap:
+                md.append(f"**{cap}**\n")
+                ht.append(f"<p class='cap'>{_inline(cap)}</p>")
+            md.append(_md_table(x))
+            ht.append(x.to_html(na_rep="", border=0, classes="t"))
         elif kind == "img":
-            p = Path(x); md.append(f"![{cap}](figures/{p.name})\n\n*{cap}*\n")
+            p = Path(x)
+            md.append(f"![{cap}](figures/{p.name})\n\n*{cap}*\n")
             b64 = base64.b64encode(p.read_bytes()).decode()
             ht.append(f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(cap)}'><figcaption>{_inline(cap)}</figcaption></figure>")
         else: raise ValueError(f"unknown block kind {kind!r}")
@@ -219,7 +241,9 @@ def render_report(blocks:list[tuple], out:str|Path, title:str) -> dict[str, Path
 # %% ../nbs/12a_report.ipynb #95e6c4ef
 def _savefig(fig, path:Path) -> Path:
     import matplotlib.pyplot as plt
-    path.parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=72, bbox_inches="tight"); plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=72, bbox_inches="tight")
+    plt.close(fig)
     return path
 
 def _steps_table(root:Path) -> pd.DataFrame:
@@ -336,7 +360,8 @@ def _table_blocks(sel:pd.DataFrame, splits:list, ref:str|None, info:dict) -> lis
     for m, mname in (("msd", "MSD (mm)"), ("dsc", "DSC"), ("hd95", "95%HD (mm)")):
         if m != "msd": out.append(("h2", mname, None))
         for s in splits:
-            t = paper_table(summarize(sel, m, s, ref)); info["tables"][f"{m}_{s}"] = t
+            t = paper_table(summarize(sel, m, s, ref))
+            info["tables"][f"{m}_{s}"] = t
             out.append(("table", t, f"{mname}, {SPLIT_NAMES[s]}: mean ± sd (median)"))
         if m == "msd":
             out.append(("table", _published_msd(sel), "MSD (mm) of the cross-stitch network: published (CS paper) beside ours"))
@@ -362,7 +387,8 @@ def _figure_blocks(ev:Path, res:pd.DataFrame, splits:list, ref:str|None, choices
         for m in ("msd", "dsc"):
             f = ev / f"box_{m}_{s}.png"
             if f.exists():
-                figs.mkdir(parents=True, exist_ok=True); shutil.copy(f, figs / f.name)
+                figs.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, figs / f.name)
                 out.append(("img", figs / f.name, f"{m.upper()} per organ, {s} split"))
     fsplit = "test" if "test" in splits else splits[0] if splits else None
     if fsplit and ref and data and data.get(ref, {}).get(fsplit):
@@ -427,7 +453,10 @@ def build_report(root:str|Path, # the reproduction folder
                  out:str|Path|None=None, # where the report goes (default root/report)
                  preset:str="", reference:str="crossstitch") -> dict:
     "Collate a reproduction into report.md + report.html; returns paths, the verdict and the MSD tables."
-    root = Path(root); ev = Path(evaluation or root / "evaluate"); out = Path(out or root / "report"); figs = out / "figures"
+    root = Path(root)
+    ev = Path(evaluation or root / "evaluate")
+    out = Path(out or root / "report")
+    figs = out / "figures"
     info = {"verdict": [], "tables": {}}
     res, pairs, data = _read_evaluation(ev)
     blocks = _intro_blocks(root, preset, reference)

@@ -38,12 +38,14 @@ class ReproPreset:
     eval_pairs: int = 0                            # network predictions per split (0: all)
     pretrained: bool = False                       # use the networks shipped in the package instead of training them
 
-TINY_COHORT = dict(fov=(160., 176., 176.), spacing=4., n_train=1, n_val=1, n_test=1, daily_a=(2, 2), daily_b=(1, 1))
+TINY_COHORT = dict(fov=(160., 176., 176.), spacing=4., n_train=1, n_val=1, n_test=1, daily_a=(2, 2),
+                   daily_b=(1, 1))
 REPRO_PRESETS = {
     "smoke": ReproPreset("demo", TINY_COHORT, elastix_iterations=10, elastix_resolutions=2, tile=96,
                          elastix_splits="val", elastix_pairs=1),
     # the README main command: the five networks shipped in the package (trained by `cpu` on this cohort), elastix, report
-    "demo":  ReproPreset("demo", {}, elastix_iterations=30, elastix_resolutions=2, tile=208, elastix_pairs=2, eval_pairs=3,
+    "demo":  ReproPreset("demo", {}, elastix_iterations=30, elastix_resolutions=2, tile=208,
+                         elastix_pairs=2, eval_pairs=3,
                          pretrained=True),
     "cpu":   ReproPreset("demo", {}, elastix_iterations=100, tile=208),
     "paper": ReproPreset("paper", {}, elastix_iterations=100, tile=160),
@@ -88,7 +90,8 @@ def notebook_parameters(path:str|Path) -> dict[str, tuple[str, object]]:
     src = _src(cells[0])
     out = {}
     for node in ast.parse(src).body:
-        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name) or node.value is None:
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target,
+                                                                 ast.Name) or node.value is None:
             raise ValueError(f"{path}: parameters must be `name: type = literal` lines, got {ast.unparse(node)!r}")
         ann = ast.unparse(node.annotation)
         try: val = ast.literal_eval(node.value)
@@ -123,7 +126,8 @@ def _stamp(root:Path, names:Sequence[str]) -> dict:
 
 def is_done(step:Step, root:str|Path) -> bool:
     "Whether `step` finished with the same parameters and inputs and its outputs still exist."
-    root = Path(root); st = read_status(root / step.name)
+    root = Path(root)
+    st = read_status(root / step.name)
     return (st.get("status") == "done" and st.get("params") == json.loads(json.dumps(step.params))
             and st.get("inputs") == _stamp(root, step.needs) and all((root / step.name / o).exists() for o in step.outputs))
 
@@ -147,13 +151,17 @@ def _command(step:Step, folder:Path, nbdir:Path) -> list[list[str]]:
         write_json(step.params, folder / "parameters.json")
         src = folder / f".{step.notebook}.input.ipynb"   # a copy whose parameters cell carries papermill's tag
         src.write_text(json.dumps(tag_parameters(json.loads((nbdir / f"{step.notebook}.ipynb").read_text(encoding="utf-8")))))
-        return [[sys.executable, "-m", "papermill", str(src), str(folder / f"{step.notebook}.ipynb"),
-                 "-f", str(folder / "parameters.json"), "--cwd", str(folder), "-k", "python3", "-l", "python", "--log-output",
+        return [[sys.executable, "-m", "papermill", str(src),
+                 str(folder / f"{step.notebook}.ipynb"),
+                 "-f", str(folder / "parameters.json"), "--cwd", str(folder), "-k", "python3", "-l",
+                 "python", "--log-output",
                  "--no-progress-bar"]]
     if step.kind == "elastix":
         p = step.params
-        return [[sys.executable, "-c", _CLI, "elastix", "--data", p["data"], "--out", str(folder / s), "--split", s,
-                 "--iterations", str(p["iterations"]), "--resolutions", str(p["resolutions"]), "--seed", str(p["seed"])]
+        return [[sys.executable, "-c", _CLI, "elastix", "--data", p["data"], "--out",
+                 str(folder / s), "--split", s,
+                 "--iterations", str(p["iterations"]), "--resolutions", str(p["resolutions"]),
+                 "--seed", str(p["seed"])]
                 + (["--limit", str(p["pairs"])] if p.get("pairs") else [])
                 for s in p["splits"].split(",")]
     raise ValueError(f"unknown step kind {step.kind!r}")
@@ -161,10 +169,14 @@ def _command(step:Step, folder:Path, nbdir:Path) -> list[list[str]]:
 # %% ../nbs/12_reproduce.ipynb #7a220823
 def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None) -> dict:
     "Execute one step (never raises): writes and returns its status."
-    root = Path(root); folder = root / step.name; folder.mkdir(parents=True, exist_ok=True)
+    root = Path(root)
+    folder = root / step.name
+    folder.mkdir(parents=True, exist_ok=True)
     st = {"name": step.name, "kind": step.kind, "notebook": step.notebook, "params": step.params,
-          "inputs": _stamp(root, step.needs), "status": "running", "started": datetime.datetime.now().isoformat(),
-          "env": {k: v for k, v in (env or {}).items() if k in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")}}
+          "inputs": _stamp(root, step.needs), "status": "running",
+          "started": datetime.datetime.now().isoformat(),
+          "env": {k: v for k,
+                  v in (env or {}).items() if k in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS")}}
     write_json(st, folder / STATUS_FILE)
     t0, err = time.perf_counter(), None
     try:
@@ -173,7 +185,8 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
             p = dict(step.params)
             with open(folder / LOG_FILE, "w") as log:
                 log.write(f"generate_cohort({p})\n")
-            generate_cohort(p.pop("out"), p.pop("preset"), seed=p.pop("seed"), workers=p.pop("workers"), **p)
+            generate_cohort(p.pop("out"), p.pop("preset"), seed=p.pop("seed"),
+                            workers=p.pop("workers"), **p)
         elif step.kind == "pretrained":   # the shipped run: weights, config, logs
             import shutil
             from jrs_nb.checkpoints import resolve_run
@@ -186,11 +199,14 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
                 declared = notebook_parameters(nbdir / f"{step.notebook}.ipynb")
                 unknown = sorted(set(step.params) - set(declared))
                 if unknown: raise ValueError(f"{step.notebook}.ipynb declares no parameter(s) {unknown}")
-            full_env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore", **(env or {})}
+            full_env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore",
+                        **(env or {})}
             with open(folder / LOG_FILE, "w") as log:
                 for cmd in _command(step, folder, nbdir):
-                    log.write("$ " + " ".join(cmd) + "\n"); log.flush()
-                    r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=folder)
+                    log.write("$ " + " ".join(cmd) + "\n")
+                    log.flush()
+                    r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                                       cwd=folder)
                     if r.returncode != 0:
                         err = (notebook_error(folder / f"{step.notebook}.ipynb") if step.kind == "notebook" else None)
                         if err is None:
@@ -201,7 +217,8 @@ def run_step(step:Step, root:str|Path, env:dict|None=None, nbdir:Path|None=None)
         if err is None and missing: err = f"finished without writing {missing}"
     except Exception as e:   # recorded, never raised: the other steps go on
         err = f"{type(e).__name__}: {e}"
-    st.update(status="failed" if err else "done", error=err, seconds=round(time.perf_counter() - t0, 2),
+    st.update(status="failed" if err else "done", error=err,
+              seconds=round(time.perf_counter() - t0, 2),
               finished=datetime.datetime.now().isoformat())
     write_json(st, folder / STATUS_FILE)
     return st
@@ -226,8 +243,10 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
     phases = {"data": [], "single": [], "runs": [], "evaluate": [], "report": []}   # "single": runs the others start from
     if data is None:
         data = root / "data"
-        phases["data"].append(Step("cohort", "data", dict(out=str(data), preset=rp.phantom, seed=int(seed),
-                                                          workers=min(4, os.cpu_count() or 1), **rp.phantom_overrides),
+        phases["data"].append(Step("cohort", "data",
+                                   dict(out=str(data), preset=rp.phantom, seed=int(seed),
+                                                          workers=min(4, os.cpu_count() or 1),
+                                                          **rp.phantom_overrides),
                                    outputs=("../data/manifest.json",)))
     data = str(Path(data).resolve())
     from jrs_nb.checkpoints import WEIGHTS_DIR
@@ -238,18 +257,25 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
             continue
         init = {f"init_{n}": str(root / f"train_{n}") for n in WARM_START.get(a, ()) if warm(a)}
         phases["single" if a in starts else "runs"].append(Step(f"train_{a}", "notebook", dict(arch=a, preset=preset, data=data,
-                                   out=str(root / f"train_{a}"), seed=int(seed), device=device, **init),
-                                   notebook="train", outputs=("model.pt", "summary.json", "train.ipynb"),
+                                   out=str(root / f"train_{a}"), seed=int(seed), device=device,
+                                   **init),
+                                   notebook="train",
+                                   outputs=("model.pt", "summary.json", "train.ipynb"),
                                    needs=tuple(f"train_{n}" for n in WARM_START.get(a, ()) if warm(a))))
     splits, es = rp.splits, rp.elastix_splits
-    phases["runs"].append(Step("elastix", "elastix", dict(data=data, splits=es, iterations=rp.elastix_iterations,
-                                                          resolutions=rp.elastix_resolutions, pairs=rp.elastix_pairs, seed=int(seed)),
+    phases["runs"].append(Step("elastix", "elastix",
+                               dict(data=data, splits=es, iterations=rp.elastix_iterations,
+                                                          resolutions=rp.elastix_resolutions,
+                                                          pairs=rp.elastix_pairs, seed=int(seed)),
                                outputs=tuple(f"{s}/predictions.json" for s in es.split(","))))
-    phases["evaluate"].append(Step("evaluate", "notebook", dict(data=data, out=str(root / "evaluate"), runs="", elastix="",
+    phases["evaluate"].append(Step("evaluate", "notebook",
+                                   dict(data=data, out=str(root / "evaluate"), runs="", elastix="",
                                    splits=splits, pairs=rp.eval_pairs, tile=rp.tile, device=device,
                                    reference="crossstitch"),
-                                   notebook="evaluate", outputs=("results.csv", "pairs.csv", "evaluate.ipynb")))
-    phases["report"].append(Step("report", "notebook", dict(root=str(root), evaluation=str(root / "evaluate"),
+                                   notebook="evaluate",
+                                   outputs=("results.csv", "pairs.csv", "evaluate.ipynb")))
+    phases["report"].append(Step("report", "notebook",
+                                 dict(root=str(root), evaluation=str(root / "evaluate"),
                                  out=str(root / "report"), preset=preset), notebook="report",
                                  outputs=("report.md", "report.html", "report.ipynb")))
     return phases
@@ -270,10 +296,12 @@ def _run_phase(steps:list[Step], root:Path, jobs:int, counter:list, total:int, l
     todo = []
     for s in steps:
         if is_done(s, root):
-            counter[0] += 1; log(f"[{counter[0]}/{total}] {s.name}: done earlier, skipped")
+            counter[0] += 1
+            log(f"[{counter[0]}/{total}] {s.name}: done earlier, skipped")
         else: todo.append(s)
     if not todo: return []
-    gpus = _gpus(); slots = queue.Queue()
+    gpus = _gpus()
+    slots = queue.Queue()
     for i in range(max(1, jobs)): slots.put(gpus[i % len(gpus)] if gpus else None)
     threads = str(max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo)))))
     def one(s):
@@ -292,21 +320,28 @@ def _run_phase(steps:list[Step], root:Path, jobs:int, counter:list, total:int, l
 
 # %% ../nbs/12_reproduce.ipynb #7104f660
 def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None=None,
-              archs:Sequence[str]|None=None, include_gan:bool=False, jobs:int=1, seed:int=0, device:str="auto",
+              archs:Sequence[str]|None=None, include_gan:bool=False, jobs:int=1, seed:int=0,
+              device:str="auto",
               log=print) -> dict:
     "Run (or resume) a reproduction; returns {step: status} and the report's paths."
     if data is not None: load_manifest(data)   # a bad data root fails here, naming it, before anything is written
     if jobs == 0: jobs = len(_gpus()) or max(1, min(os.cpu_count() or 1, 6))
-    root = Path(out).resolve(); root.mkdir(parents=True, exist_ok=True)
+    root = Path(out).resolve()
+    root.mkdir(parents=True, exist_ok=True)
     phases = plan(preset, root, data, archs, include_gan, seed, device)
-    total = sum(map(len, phases.values())); counter = [0]; t0 = time.perf_counter()
-    write_json({"preset": preset, "data": data and str(data), "archs": list(archs or []), "include_gan": include_gan,
-                "jobs": jobs, "seed": seed, "device": device, "started": datetime.datetime.now().isoformat()},
+    total = sum(map(len, phases.values()))
+    counter = [0]
+    t0 = time.perf_counter()
+    write_json({"preset": preset, "data": data and str(data), "archs": list(archs or []),
+                "include_gan": include_gan,
+                "jobs": jobs, "seed": seed, "device": device,
+                "started": datetime.datetime.now().isoformat()},
                root / "reproduce.json")
     log(f"jrs-nb reproduce --preset {preset}: {total} steps in {root}")
     _run_phase(phases["data"], root, 1, counter, total, log)
     if phases["data"] and read_status(root / "cohort").get("status") != "done":
-        log("the cohort could not be generated: stopping"); return _summary(root, phases, t0)
+        log("the cohort could not be generated: stopping")
+        return _summary(root, phases, t0)
     for ph in ("single", "runs"): _run_phase(phases[ph], root, jobs, counter, total, log)
     ev = phases["evaluate"][0]
     ok = lambda n: read_status(root / n).get("status") == "done"
@@ -316,7 +351,8 @@ def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None
     ev.params["elastix"] = ",".join(str(root / "elastix" / s) for s in elx.params["splits"].split(",")) if ok("elastix") else ""
     ev.needs = tuple(s.name for s in trained) + (("elastix",) if ok("elastix") else ())
     _run_phase([ev], root, 1, counter, total, log)
-    rep = phases["report"][0]; rep.needs = ev.needs + ("evaluate",)
+    rep = phases["report"][0]
+    rep.needs = ev.needs + ("evaluate",)
     _run_phase([rep], root, 1, counter, total, log)
     return _summary(root, phases, t0)
 
@@ -324,7 +360,8 @@ def _summary(root:Path, phases:dict, t0:float) -> dict:
     steps = {s.name: read_status(root / s.name) for ph in phases.values() for s in ph}
     res = {"root": str(root), "seconds": round(time.perf_counter() - t0, 1),
            "status": {n: st.get("status", "not run") for n, st in steps.items()},
-           "errors": {n: st.get("error") for n, st in steps.items() if st.get("status") == "failed"},
+           "errors": {n: st.get("error") for n,
+                      st in steps.items() if st.get("status") == "failed"},
            "report": str(root / "report" / "report.html") if (root / "report" / "report.html").exists() else None,
            "report_md": str(root / "report" / "report.md") if (root / "report" / "report.md").exists() else None}
     write_json(res, root / "reproduce_summary.json")
@@ -334,7 +371,8 @@ def _summary(root:Path, phases:dict, t0:float) -> dict:
 def train_config(preset:str, arch:str, data:str, out:str, **params):
     "A TrainConfig from the training notebook's parameters (0 / '' mean: the preset's value)."
     from jrs_nb.train import make_config
-    keep = {k: v for k, v in params.items() if not (v == 0 or v == "") or isinstance(v, bool) or k == "seed"}
+    keep = {k: v for k,
+            v in params.items() if not (v == 0 or v == "") or isinstance(v, bool) or k == "seed"}
     return make_config(preset, arch=arch, data=data, out=out, **keep)
 
 def predict_runs(runs:Sequence[str|Path], # trained run folders
@@ -352,8 +390,11 @@ def predict_runs(runs:Sequence[str|Path], # trained run folders
             if not man.split_pairs(split): continue
             f = Path(out) / "pred" / f"{arch}_{split}"
             print(f"{arch} on {split}:", flush=True)
-            run_inference(run, data, f, split, tile, None if device == "auto" else device, limit=limit or None)
-            idx = load_index(f); idx["method"] = arch; save_index(f, idx)   # GAN variants share network names
+            run_inference(run, data, f, split, tile, None if device == "auto" else device,
+                          limit=limit or None)
+            idx = load_index(f)
+            idx["method"] = arch
+            save_index(f, idx)   # GAN variants share network names
             folders.append(f)
     return folders
 
@@ -377,10 +418,12 @@ def predict_unwarped(data:str|Path, out:str|Path, # dataset root; folder for the
             if pv.moving_seg.shape != pv.fixed_seg.shape:
                 raise JRSDataError(f"planning labels {pv.moving_seg.shape} are not on the daily grid {pv.fixed_seg.shape}",
                                    man.scan_dir(pv.patient, pv.fixed_scan))
-            return dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, warped_labels=pv.moving_seg,
+            return dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin,
+                        warped_labels=pv.moving_seg,
                         dvf=np.zeros((3, *pv.fixed_seg.shape), np.float32), absent=pv.fixed_absent), {}, None
         f = Path(out) / "pred" / f"{UNWARPED}_{split}"
-        predict_pairs(f, ds.pairs[:len(ds) if not limit else min(limit, len(ds))], predict, method=UNWARPED,
+        predict_pairs(f, ds.pairs[:len(ds) if not limit else min(limit, len(ds))], predict,
+                      method=UNWARPED,
                       data=str(Path(data).resolve()), split=split)
         folders.append(f)
     return folders
@@ -389,18 +432,26 @@ def predict_unwarped(data:str|Path, out:str|Path, # dataset root; folder for the
 @command("jrs-nb reproduce", also=(FileNotFoundError,))
 def reproduce_cli(argv:list[str]) -> int:
     "`jrs-nb reproduce`: the papers' comparison end to end (resumable)."
-    ap = argparse.ArgumentParser(prog="jrs-nb reproduce", description="Train every network (papermill notebooks), run "
+    ap = argparse.ArgumentParser(prog="jrs-nb reproduce",
+                                 description="Train every network (papermill notebooks), run "
                                  "elastix, evaluate on the validation and test splits, write the report. Running the "
                                  "same command again skips finished runs and re-executes failed or missing ones.")
-    ap.add_argument("--preset", default="demo", choices=list(REPRO_PRESETS), help="smoke (tests), demo (the shipped "
+    ap.add_argument("--preset", default="demo", choices=list(REPRO_PRESETS),
+                    help="smoke (tests), demo (the shipped "
                     "networks, elastix, report), cpu (trains the five; the README gives both times on 2 cores), paper (GPU)")
-    ap.add_argument("--data", default=None, help="dataset root (default: generate the synthetic cohort into OUT/data)")
-    ap.add_argument("--out", default="reproduction", help="reproduction folder (default ./reproduction)")
-    ap.add_argument("--archs", nargs="+", default=None, help=f"networks (default: {' '.join(NETWORKS)})")
-    ap.add_argument("--include-gan", action="store_true", help=f"also the GAN family ({' '.join(tuple(GAN_ARCHS))})")
-    ap.add_argument("--jobs", type=int, default=0, help="notebooks run at once (one GPU each when there are GPUs); "
+    ap.add_argument("--data", default=None,
+                    help="dataset root (default: generate the synthetic cohort into OUT/data)")
+    ap.add_argument("--out", default="reproduction",
+                    help="reproduction folder (default ./reproduction)")
+    ap.add_argument("--archs", nargs="+", default=None,
+                    help=f"networks (default: {' '.join(NETWORKS)})")
+    ap.add_argument("--include-gan", action="store_true",
+                    help=f"also the GAN family ({' '.join(tuple(GAN_ARCHS))})")
+    ap.add_argument("--jobs", type=int, default=0,
+                    help="notebooks run at once (one GPU each when there are GPUs); "
                     "0 (default): one per GPU, else one per CPU core up to 6 (each with its share of the cores)")
-    ap.add_argument("--seed", type=int, default=0); ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     if a.jobs < 0: ap.error("--jobs must be >= 0 (0: automatic)")
     r = reproduce(a.preset, a.out, a.data, a.archs, a.include_gan, a.jobs, a.seed, a.device)

@@ -30,9 +30,11 @@ class SiteProfile:
     hu_scale: float                      # contrast scale about water (0 HU)
 
 SITES = {
-    "A": SiteProfile("A", "HMC-like: bladder filling protocol, standard kernel, 2 mm slices", True, (0.8, 1.25),
+    "A": SiteProfile("A", "HMC-like: bladder filling protocol, standard kernel, 2 mm slices", True,
+                     (0.8, 1.25),
                      12., 0.9, 2.0, 0., 1.0),
-    "B": SiteProfile("B", "EMC-like: no filling protocol, sharp kernel, 1.5 mm slices, HU offset", False, (0.5, 2.0),
+    "B": SiteProfile("B", "EMC-like: no filling protocol, sharp kernel, 1.5 mm slices, HU offset",
+                     False, (0.5, 2.0),
                      20., 0.55, 1.5, 12., 1.04),
 }
 
@@ -43,10 +45,13 @@ def acquire(clean:np.ndarray, # (D, H, W) float32 noise-free HU
     "Simulate one site's scanner: kernel blur, slice profile and resampling, HU calibration, correlated noise."
     sz, sy, sx = spacing
     fwhm_z = max(site.slice_mm, sz)
-    img = ndi.gaussian_filter(clean, (fwhm_z / 2.355 / sz, site.kernel_mm / sy, site.kernel_mm / sx), mode="nearest",
+    img = ndi.gaussian_filter(clean,
+                              (fwhm_z / 2.355 / sz, site.kernel_mm / sy, site.kernel_mm / sx),
+                              mode="nearest",
                               truncate=3.0)
     if site.slice_mm > sz * 1.01:   # slices acquired at slice_mm, resampled to the output spacing
-        D = clean.shape[0]; zs = np.arange(0, (D - 1) * sz + 1e-6, site.slice_mm) / sz
+        D = clean.shape[0]
+        zs = np.arange(0, (D - 1) * sz + 1e-6, site.slice_mm) / sz
         slices = _interp_z(img, zs)
         img = _interp_z(slices, np.arange(D) * sz / site.slice_mm)
     img = img * np.float32(site.hu_scale) + np.float32(site.hu_offset)
@@ -57,6 +62,8 @@ def acquire(clean:np.ndarray, # (D, H, W) float32 noise-free HU
 
 def _interp_z(vol, zi):
     "Linear interpolation of `vol` along axis 0 at fractional indices zi."
-    zi = np.clip(zi, 0, vol.shape[0] - 1); i0 = np.floor(zi).astype(int); i1 = np.minimum(i0 + 1, vol.shape[0] - 1)
+    zi = np.clip(zi, 0, vol.shape[0] - 1)
+    i0 = np.floor(zi).astype(int)
+    i1 = np.minimum(i0 + 1, vol.shape[0] - 1)
     w = (zi - i0).astype(np.float32)[:, None, None]
     return vol[i0] * (1 - w) + vol[i1] * w

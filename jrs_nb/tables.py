@@ -28,7 +28,8 @@ def metric_rows(per_organ:dict[str, dict], # organ -> {dsc, msd, hd95, failed, .
                 method:str, path:str=NO_PATH, split:str="test", patient:str="", pair:str=""
                ) -> list[dict]: # one row per organ
     "Long-form rows from one pair's per-organ metrics."
-    return [dict(method=method, path=path, split=split, patient=patient, pair=pair, organ=organ, **vals)
+    return [dict(method=method, path=path, split=split, patient=patient, pair=pair, organ=organ,
+                 **vals)
             for organ, vals in per_organ.items()]
 
 def check_results(df:pd.DataFrame, # long-form results
@@ -65,7 +66,7 @@ def select_paths(df:pd.DataFrame, # long-form results
     out = pd.concat([df[df["path"] != best], *added], ignore_index=True) if added else df
     return out, pd.DataFrame(choices).T.rename_axis("method")
 
-# %% ../nbs/07a_tables.ipynb #45cdc01a
+# %% ../nbs/07a_tables.ipynb #fb65b165
 def _reference_rows(df, reference, metric, best="best"):
     if isinstance(reference, tuple):
         ref = df[(df["method"] == reference[0]) & (df["path"] == reference[1])]
@@ -87,6 +88,7 @@ def wilcoxon_p(x:np.ndarray, y:np.ndarray) -> float:
     if np.count_nonzero(d) < 1: return np.nan
     return float(stats.wilcoxon(d).pvalue)
 
+# %% ../nbs/07a_tables.ipynb #1fc3f581
 def summarize(df:pd.DataFrame, # long-form results
               metric:str="msd", # column to summarise
               split:str|None=None, # keep this split only (None: the table must hold one split)
@@ -107,7 +109,8 @@ def summarize(df:pd.DataFrame, # long-form results
         ref = ref_rows.set_index(["organ", "patient", "pair"])[metric]
     rows = []
     for (m, p, organ), ga in full.groupby(["method", "path", "organ"], sort=False):
-        g = ga[~ga["_absent"]]; reasons = list(dict.fromkeys(w for w in ga.loc[ga["_absent"], "_why"] if w))
+        g = ga[~ga["_absent"]]
+        reasons = list(dict.fromkeys(w for w in ga.loc[ga["_absent"], "_why"] if w))
         failed = g["failed"].astype(bool)
         v = g.loc[~failed, metric].dropna()
         pval = np.nan
@@ -116,12 +119,13 @@ def summarize(df:pd.DataFrame, # long-form results
                 ref.xs(organ, level="organ").rename("y"), how="inner")
             pval = wilcoxon_p(paired["x"].values, paired["y"].values)
         rows.append(dict(method=m, path=p, organ=organ, n=int(v.size), failed=int(failed.sum()),
-                         mean=v.mean() if v.size else np.nan, sd=v.std(ddof=1) if v.size > 1 else np.nan,
+                         mean=v.mean() if v.size else np.nan,
+                         sd=v.std(ddof=1) if v.size > 1 else np.nan,
                          median=v.median() if v.size else np.nan, p=pval, dagger=bool(pval < alpha),
                          absent=int(ga["_absent"].sum()), absent_reason="; ".join(reasons)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/07a_tables.ipynb #9cc178d4
+# %% ../nbs/07a_tables.ipynb #80753bfa
 def _fmt(r, digits):
     na, why = int(r.get("absent", 0) or 0), r.get("absent_reason", "") or ""
     if na and not r["n"] and not r["failed"]: return "absent" + (f": {why}" if why else "")   # never a silently missing column
@@ -134,6 +138,7 @@ def _fmt(r, digits):
     if na: s += f" [{na} absent]"
     return s
 
+# %% ../nbs/07a_tables.ipynb #02437ee0
 def paper_table(summary:pd.DataFrame, # output of `summarize`
                 digits:int=2, # decimals
                 methods:Sequence[str]|None=None # row order (default: order of appearance), paths grouped per method
@@ -153,8 +158,10 @@ def paper_table(summary:pd.DataFrame, # output of `summarize`
 def to_markdown(table:pd.DataFrame, title:str|None=None) -> str:
     "A Markdown table (no extra dependency)."
     head = [table.index.name or "", *table.columns]
-    lines = [f"**{title}**\n" if title else None, "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([str(i), *map(str, r)]) + " |" for i, r in zip(table.index, table.values)]
+    lines = [f"**{title}**\n" if title else None, "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([str(i), *map(str, r)]) + " |" for i,
+              r in zip(table.index, table.values)]
     return "\n".join(l for l in lines if l is not None) + "\n"
 
 def _tex(s:str) -> str:
@@ -167,7 +174,8 @@ def to_latex(table:pd.DataFrame, caption:str|None=None) -> str:
     "A LaTeX tabular (booktabs) of the table."
     cols = [table.index.name or "", *table.columns]
     out = ["\\begin{table}", "\\centering"] + ([f"\\caption{{{_tex(caption)}}}"] if caption else [])
-    out += [f"\\begin{{tabular}}{{l{'c' * len(table.columns)}}}", "\\toprule", " & ".join(map(_tex, cols)) + " \\\\",
+    out += [f"\\begin{{tabular}}{{l{'c' * len(table.columns)}}}", "\\toprule",
+            " & ".join(map(_tex, cols)) + " \\\\",
             "\\midrule"]
     out += [" & ".join(map(_tex, [i, *r])) + " \\\\" for i, r in zip(table.index, table.values)]
     return "\n".join(out + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
@@ -176,9 +184,11 @@ def write_tables(summary:pd.DataFrame, # output of `summarize`
                  out_dir:str|Path, stem:str, # files <stem>.md, .tex, .csv and <stem>_summary.csv
                  title:str|None=None, digits:int=2) -> list[Path]:
     "Write the papers' table as Markdown, LaTeX and CSV, plus the numeric summary as CSV."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     t = paper_table(summary, digits)
-    paths = [out / f"{stem}.md", out / f"{stem}.tex", out / f"{stem}.csv", out / f"{stem}_summary.csv"]
+    paths = [out / f"{stem}.md", out / f"{stem}.tex", out / f"{stem}.csv",
+             out / f"{stem}_summary.csv"]
     paths[0].write_text(to_markdown(t, title), encoding="utf-8")
     paths[1].write_text(to_latex(t, title), encoding="utf-8")
     t.to_csv(paths[2], encoding="utf-8")
@@ -195,7 +205,8 @@ def paper_tables(df:pd.DataFrame, # long-form results
                 ) -> dict[tuple[str, str], pd.DataFrame]: # (metric, split) -> summary
     "Path selection, summaries and table files for every metric and split; returns the summaries."
     df = check_results(df, metrics)
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if select_split in set(df["split"]):
         df, choices = select_paths(df, select_metric, select_split)
         if len(choices): choices.to_csv(out_dir / "path_choices.csv")
@@ -224,7 +235,8 @@ def boxplot_organs(df:pd.DataFrame, # long-form results
         g = df[(df["organ"] == organ) & ~df["failed"].astype(bool)]
         data = [g[(g["method"] == m) & (g["path"] == p)][metric].dropna().values for m, p in rows]
         ax.boxplot(data, showfliers=True)
-        ax.set_xticks(range(1, len(rows) + 1), [m if p == NO_PATH else f"{m}\n({p})" for m, p in rows],
+        ax.set_xticks(range(1, len(rows) + 1),
+                      [m if p == NO_PATH else f"{m}\n({p})" for m, p in rows],
                       rotation=60, fontsize=7)
         ax.set_title(PRETTY.get(organ, organ), fontsize=9)
     axs[0][0].set_ylabel(metric.upper() + ("" if metric == "dsc" else " (mm)"))

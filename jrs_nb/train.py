@@ -95,7 +95,7 @@ class TrainConfig:
     warmup: int = 0                # linear warm-up iterations
     bn_recalibrate: int = 0        # re-estimate BatchNorm statistics on this many training batches before validating and at the end
     ncc_window: bool = False       # compute the NCC term on the windowed images (`window`) instead of the papers' scale
-    ncc_sigma: float = 0.          # Gaussian smoothing (voxels) of both images before the NCC term (losses.gaussian_blur); 0: none (papers)
+    ncc_sigma: float = 0.          # Gaussian smoothing (voxels) of both images before the NCC term (layers.gaussian_blur); 0: none (papers)
     optimizer: str = ""            # "": the paper's (RAdam for the CS networks, RMSProp for the GAN family) | adam | radam
     warm_start: bool = False       # jrs_reg / hard / crossstitch can start from trained single-task runs (models.jrs.warm_start; papers: from scratch)
     init_seg: str = ""             # warm start: the seg run (folder or pretrained:seg) that starts crossstitch's seg path

@@ -9,34 +9,46 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from .core import command
 from .data.dataset import JRSDataset
 from .metrics import evaluate_labels
 from .train import ARCHS, PRESETS, TrainConfig, Validator, make_config, train, dist_info
-from .inference import infer_pair
+from .inference import infer_pair, DEFAULT_TILE
 
 # %% auto #0
-__all__ = ['validate', 'validator', 'train_with_validation', 'train_cli']
+__all__ = ['pair_dsc', 'validate', 'validator', 'train_with_validation', 'train_cli']
 
 # %% ../nbs/09c_validation.ipynb #8bbf2a27
-def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
-    "Whole-volume validation: DSC per organ of the segmentation and registration paths on `n_pairs` pairs (an empty prediction scores 0)."
-    ds = JRSDataset(data, split, load_dvf=False)
-    rows = []
+def pair_dsc(net:torch.nn.Module, data:str|Path, split:str="val",
+             limit:int|None=None, # only the first `limit` pairs
+             tile:int=DEFAULT_TILE, device=None,
+             prefix:str="" # column names: prefix + organ
+            ) -> list[dict]:
+    "Whole-volume DSC per pair, path (seg / reg) and organ of `net` on a split (an empty prediction scores 0)."
+    ds, rows = JRSDataset(data, split, load_dvf=False), []
     was_training = net.training
-    for k in range(min(n_pairs, len(ds))):
-        pv = ds[k]; pred = infer_pair(net, pv, tile=tile, device=device)
+    for k in range(len(ds) if limit is None else min(limit, len(ds))):
+        pv = ds[k]
+        pred = infer_pair(net, pv, tile=tile, device=device)
         for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
             if lab is None: continue
             res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path,
-                         **{f"dsc_{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}})
+            dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o,
+                   r in res.items()}
+            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path, **dsc})
     net.train(was_training)
     return rows
 
+def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
+    "Validation during training: `pair_dsc` on the first `n_pairs` pairs, columns `dsc_<organ>`."
+    return pair_dsc(net, data, split, n_pairs, tile, device, prefix="dsc_")
+
 def validator(cfg:TrainConfig) -> Validator:
-    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`, on the network's device."
-    return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile, next(net.parameters()).device)
+    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`."
+    return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile,
+                                    next(net.parameters()).device)
 
 def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bool=True) -> dict:
     "`train.train` with whole-volume validation wired in (what `jrs-nb train` and the experiment notebook run)."
@@ -46,32 +58,42 @@ def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bo
 @command("jrs-nb train", also=(FloatingPointError,))
 def train_cli(argv:list[str]) -> int:
     "`jrs-nb train`: train (or resume) one network."
-    ap = argparse.ArgumentParser(prog="jrs-nb train", description="Train one JRS network on a dataset (resumes "
+    ap = argparse.ArgumentParser(prog="jrs-nb train",
+                                 description="Train one JRS network on a dataset (resumes "
                                  "automatically from OUT/checkpoint.pt). Under torchrun it trains data-parallel.")
     ap.add_argument("--arch", default="crossstitch", choices=ARCHS)
     ap.add_argument("--preset", default="demo", choices=list(PRESETS))
     ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
     ap.add_argument("--out", required=True, help="run folder")
-    for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float), ("filters", str), ("seed", int),
-                 ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int), ("val-every", int),
-                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float), ("schedule", str), ("warmup", int),
-                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float), ("seg-weight", float),
+    for k, t in (("iterations", int), ("patch", int), ("batch", int), ("lr", float),
+                 ("filters", str), ("seed", int),
+                 ("device", str), ("workers", int), ("log-every", int), ("ckpt-every", int),
+                 ("val-every", int),
+                 ("val-pairs", int), ("threads", int), ("window", str), ("ce", float),
+                 ("schedule", str), ("warmup", int),
+                 ("bn-recalibrate", int), ("optimizer", str), ("ncc-sigma", float),
+                 ("seg-weight", float),
                  ("dvf-model", str), ("dvf-weight", float), ("bending", float)):
         ap.add_argument(f"--{k}", type=t, default=None)
     for k in ("ncc-window",):
         ap.add_argument(f"--{k}", action=argparse.BooleanOptionalAction, default=None)
-    ap.add_argument("--warm-start", dest="warm_start", action=argparse.BooleanOptionalAction, default=None,
+    ap.add_argument("--warm-start", dest="warm_start", action=argparse.BooleanOptionalAction,
+                    default=None,
                     help="start jrs_reg / hard / crossstitch from trained single-task runs (default: the preset's)")
-    ap.add_argument("--init-seg", default=None, help="warm start: the trained seg run (folder or pretrained:seg)")
-    ap.add_argument("--init-reg", default=None, help="warm start: the trained reg run (folder or pretrained:reg)")
+    ap.add_argument("--init-seg", default=None,
+                    help="warm start: the trained seg run (folder or pretrained:seg)")
+    ap.add_argument("--init-reg", default=None,
+                    help="warm start: the trained reg run (folder or pretrained:reg)")
     ap.add_argument("--warm-lr", dest="warm_lr", type=float, default=None,
                     help="warm start: learning-rate factor of the copied weights (default: the preset's)")
     ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
                     help="double the batch by swapping fixed and moving (default: the preset's)")
-    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction, default=None,
+    ap.add_argument("--batch-dice", dest="batch_dice", action=argparse.BooleanOptionalAction,
+                    default=None,
                     help="Dice pooled over the batch (default: the preset's)")
-    ap.add_argument("--stop-after", type=int, default=None, help="end after this many iterations (resume later)")
+    ap.add_argument("--stop-after", type=int, default=None,
+                    help="end after this many iterations (resume later)")
     ap.add_argument("--quiet", action="store_true")
     a = vars(ap.parse_args(argv))
     preset, stop, quiet = a.pop("preset"), a.pop("stop_after"), a.pop("quiet")

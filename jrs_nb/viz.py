@@ -67,6 +67,7 @@ def toy_view(shape:Sequence[int]=(24, 32, 32), # (D, H, W)
     "A small synthetic `ViewData` with every source (for tests and demonstrations)."
     from scipy import ndimage as ndi
     from jrs_nb.data.fixtures import toy_labels
+    from jrs_nb.deformation import warp_volume
     g = np.random.default_rng(seed)
     D, H, W = shape
     zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
@@ -75,10 +76,8 @@ def toy_view(shape:Sequence[int]=(24, 32, 32), # (D, H, W)
     gt = toy_labels(shape, spacing, seed=seed, scale=0.5, jitter_mm=0.)
     body = (yy**2 / .9 + xx**2 / .95 < 1)
     img = np.where(body, 20., -1000.) + (gt == 4) * -10 + (gt == 3) * -40 + (gt == 1) * 35 + g.normal(0, 15, shape)
-    def warp(vol, dvf, order):
-        coords = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij")).astype(np.float32)
-        coords += dvf / np.asarray(spacing, np.float32)[:, None, None, None]
-        return ndi.map_coordinates(vol, coords, order=order, mode="nearest")
+    def warp(vol, dvf, order):   # the package's one whole-volume warp
+        return warp_volume(vol, dvf, spacing, nearest=order == 0, default=0 if order == 0 else None)
     inv = -truth  # moving = fixed warped back (approximately): good enough for a toy
     moving, mov_lab = warp(img, inv, 1).astype(np.float32), warp(gt, inv, 0).astype(np.uint8)
     reg = truth * 0.8 + g.normal(0, .2, truth.shape).astype(np.float32)
@@ -99,7 +98,8 @@ def plane_axis(plane:str) -> int:
 def take_slice(vol:np.ndarray, # (..., D, H, W)
                plane:str, index:int) -> np.ndarray: # (..., rows, cols)
     "One slice of the last three axes of `vol`."
-    a = plane_axis(plane); n = vol.shape[vol.ndim - 3 + a]
+    a = plane_axis(plane)
+    n = vol.shape[vol.ndim - 3 + a]
     if not 0 <= index < n: raise ValueError(f"{plane} slice {index} out of range 0..{n-1}")
     return np.take(vol, index, axis=vol.ndim - 3 + a)
 
@@ -112,7 +112,8 @@ def slice_extent(shape:Sequence[int], # (D, H, W)
 
 def default_index(labels:np.ndarray, plane:str, organ:int=1) -> int:
     "Slice through the centre of `organ` (else the middle of the volume)."
-    a = plane_axis(plane); idx = np.nonzero(labels == organ)[a]
+    a = plane_axis(plane)
+    idx = np.nonzero(labels == organ)[a]
     return int(idx.mean().round()) if idx.size else labels.shape[a] // 2
 
 def window(level:float=40., width:float=400.) -> tuple[float, float]:
@@ -154,7 +155,9 @@ def show_overlay(data:ViewData, plane:str="axial", index:Optional[int]=None, # s
     ax.imshow(take_slice(vol, plane, index), cmap="gray", vmin=vmin, vmax=vmax, extent=ext, interpolation="nearest")
     shown = [s for s in sources if s in data.contours]
     for s in shown: draw_contours(ax, take_slice(data.contours[s], plane, index), ext, s, organs)
-    ax.set_title(f"{data.name}: {plane} {index}", fontsize=9); ax.set_xlabel("mm", fontsize=8); ax.tick_params(labelsize=7)
+    ax.set_title(f"{data.name}: {plane} {index}", fontsize=9)
+    ax.set_xlabel("mm", fontsize=8)
+    ax.tick_params(labelsize=7)
     if legend: _legend(ax, shown, organs)
     fig.tight_layout()
     return fig
@@ -193,8 +196,10 @@ def show_comparison(data:ViewData, source:str="reg", # key of `data.warped` ("no
         kw = dict(cmap="RdBu_r", vmin=-diff_range, vmax=diff_range) if m == "difference" else dict(cmap="gray", vmin=0, vmax=1)
         h = ax.imshow(im, extent=ext, interpolation="nearest", **kw)
         if m == "difference": fig.colorbar(h, ax=ax, shrink=.7).ax.tick_params(labelsize=7)
-        ax.set_title(f"{m} ({source})", fontsize=9); ax.axis("off")
-    fig.suptitle(f"{data.name}: {plane} {index}", fontsize=9); fig.tight_layout()
+        ax.set_title(f"{m} ({source})", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"{data.name}: {plane} {index}", fontsize=9)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #a7085441
@@ -203,13 +208,15 @@ DVF_PANELS = ("quiver", "grid", "magnitude", "jacobian", "error")
 def in_plane(dvf:np.ndarray, # (3, D, H, W) mm
              plane:str, index:int) -> tuple[np.ndarray, np.ndarray]: # (row, col) displacement components (mm)
     "The two in-plane displacement components of one slice."
-    a = plane_axis(plane); s = take_slice(dvf, plane, index)
+    a = plane_axis(plane)
+    s = take_slice(dvf, plane, index)
     r, c = [i for i in range(3) if i != a]
     return s[r], s[c]
 
 def slice_jacobian(dvf:np.ndarray, spacing:Sequence[float], plane:str, index:int) -> np.ndarray:
     "Jacobian determinant on one slice (computed on a 3-slice slab)."
-    a = plane_axis(plane); n = dvf.shape[1 + a]
+    a = plane_axis(plane)
+    n = dvf.shape[1 + a]
     take_slice(dvf, plane, index)  # range check
     lo, hi = max(index - 1, 0), min(index + 2, n)
     slab = np.take(dvf, np.arange(lo, hi), axis=1 + a)
@@ -230,10 +237,12 @@ def show_dvf(dvf:np.ndarray, # (3, D, H, W) mm
     bad = [p for p in panels if p not in DVF_PANELS]
     if bad: raise ValueError(f"unknown panels {bad}; choose from {DVF_PANELS}")
     panels = [p for p in panels if p != "error" or true_dvf is not None]
-    a = plane_axis(plane); index = dvf.shape[1 + a] // 2 if index is None else index
+    a = plane_axis(plane)
+    index = dvf.shape[1 + a] // 2 if index is None else index
     ur, uc = in_plane(dvf, plane, index)
     ext = slice_extent(dvf.shape[1:], spacing, plane)
-    keep = [i for i in range(3) if i != a]; sr, sc = spacing[keep[0]], spacing[keep[1]]
+    keep = [i for i in range(3) if i != a]
+    sr, sc = spacing[keep[0]], spacing[keep[1]]
     nr, nc = ur.shape
     step = step or max(1, max(nr, nc) // 16)
     R, C = np.meshgrid(np.arange(0, nr, step), np.arange(0, nc, step), indexing="ij")
@@ -249,7 +258,8 @@ def show_dvf(dvf:np.ndarray, # (3, D, H, W) mm
             yr, xc = np.arange(nr)[:, None] * sr + ur, np.arange(nc)[None, :] * sc + uc
             for i in range(0, nr, step): ax.plot(xc[i], yr[i], color="c", lw=.7)
             for j in range(0, nc, step): ax.plot(xc[:, j], yr[:, j], color="c", lw=.7)
-            ax.set_xlim(ext[0], ext[1]); ax.set_ylim(ext[2], ext[3])
+            ax.set_xlim(ext[0], ext[1])
+            ax.set_ylim(ext[2], ext[3])
         elif p == "magnitude":
             h = ax.imshow(np.linalg.norm(take_slice(dvf, plane, index), axis=0), cmap="viridis", extent=ext)
             fig.colorbar(h, ax=ax, shrink=.7, label="mm").ax.tick_params(labelsize=7)
@@ -266,8 +276,11 @@ def show_dvf(dvf:np.ndarray, # (3, D, H, W) mm
             h = ax.imshow(e, cmap="magma", vmin=0, vmax=max_error, extent=ext)
             fig.colorbar(h, ax=ax, shrink=.7, label="mm").ax.tick_params(labelsize=7)
             p = f"|phi - phi_true| (mean {e.mean():.2f} mm)"
-        ax.set_title(p, fontsize=9); ax.set_aspect("equal"); ax.tick_params(labelsize=6)
-    fig.suptitle(f"{plane} {index}", fontsize=9); fig.tight_layout()
+        ax.set_title(p, fontsize=9)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"{plane} {index}", fontsize=9)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/13_viz.ipynb #39d8641b
@@ -294,12 +307,15 @@ def load_alpha_history(path:str|Path="pretrained:crossstitch" # a run folder, it
                       ) -> list[tuple[int, dict[str, np.ndarray]]]: # (iteration, alphas) sorted by iteration
     "The alpha snapshots a training run logged (default: the cross-stitch network shipped in the package)."
     from jrs_nb.checkpoints import resolve_run
-    p = resolve_run(path); p = p / "alphas.jsonl" if p.is_dir() else p
+    p = resolve_run(path)
+    p = p / "alphas.jsonl" if p.is_dir() else p
     if not p.exists(): raise JRSDataError("no alpha snapshots (train a cross-stitch network: it writes alphas.jsonl)", p)
     hist = {}
     for n, line in enumerate(p.read_text().splitlines(), 1):
         if not line.strip(): continue
-        try: rec = json.loads(line); hist[int(rec["iteration"])] = as_alphas(rec["alphas"])
+        try:
+            rec = json.loads(line)
+            hist[int(rec["iteration"])] = as_alphas(rec["alphas"])
         except (ValueError, KeyError, TypeError) as e: raise JRSDataError(f"line {n} is not an alpha snapshot ({e})", p) from None
     if not hist: raise JRSDataError("the alpha log is empty", p)
     return sorted(hist.items())
@@ -328,7 +344,8 @@ def show_alphas(alphas, # name -> (C, 2, 2), or anything `as_alphas` accepts
     fig, axs = plt.subplots(len(al), 1, figsize=figsize or (7, 1.1 * len(al) + .6), dpi=72, squeeze=False)
     for ax, (k, a) in zip(axs[:, 0], al.items()):
         h = ax.imshow(a.reshape(len(a), 4).T, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
-        ax.set_yticks(range(4), ENTRIES, fontsize=7); ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(range(4), ENTRIES, fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_ylabel(k, fontsize=8, rotation=0, labelpad=12)
         ax.set_title(f"{k}: {len(a)} channels, sharing {sharing(a)['total'].mean():.2f}", fontsize=8)
     axs[-1, 0].set_xlabel("channel", fontsize=8)
@@ -338,15 +355,20 @@ def show_alphas(alphas, # name -> (C, 2, 2), or anything `as_alphas` accepts
 
 def show_sharing(alphas, title:str="", figsize=(5, 3)) -> Figure:
     "Mean (and sd over channels) of the shared weight per unit and path."
-    al = as_alphas(alphas); names = list(al)
+    al = as_alphas(alphas)
+    names = list(al)
     fig, ax = plt.subplots(figsize=figsize, dpi=72)
     x = np.arange(len(names))
     for i, (path, col) in enumerate((("seg", "tab:red"), ("reg", "tab:blue"))):
         s = [sharing(al[k])[path] for k in names]
         ax.bar(x + (i - .5) * .38, [v.mean() for v in s], .38, yerr=[v.std() for v in s], color=col, label=f"{path} path",
                capsize=2)
-    ax.set_xticks(x, names, fontsize=8); ax.set_ylabel("off-diagonal / row weight", fontsize=8); ax.set_ylim(0, 1)
-    ax.axhline(.5, color="gray", lw=.6, ls=":"); ax.legend(fontsize=7); ax.set_title(title or "sharing per unit", fontsize=9)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("off-diagonal / row weight", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.axhline(.5, color="gray", lw=.6, ls=":")
+    ax.legend(fontsize=7)
+    ax.set_title(title or "sharing per unit", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -355,27 +377,35 @@ def show_alpha_hist(alphas, bins:int=20, figsize=None) -> Figure:
     "Histograms of the diagonal and off-diagonal alphas, one panel per unit."
     al = as_alphas(alphas)
     fig, axs = plt.subplots(1, len(al), figsize=figsize or (2.2 * len(al) + .4, 2.6), dpi=72, squeeze=False, sharey=True)
-    lo = min(0., min(float(a.min()) for a in al.values())); hi = max(1., max(float(a.max()) for a in al.values()))
+    lo = min(0., min(float(a.min()) for a in al.values()))
+    hi = max(1., max(float(a.max()) for a in al.values()))
     edges = np.linspace(lo, hi, bins + 1)
     for ax, (k, a) in zip(axs[0], al.items()):
         ax.hist(np.concatenate([a[:, 0, 0], a[:, 1, 1]]), edges, alpha=.6, label="diagonal", color="tab:green")
         ax.hist(np.concatenate([a[:, 0, 1], a[:, 1, 0]]), edges, alpha=.6, label="off-diagonal", color="tab:purple")
-        ax.set_title(k, fontsize=9); ax.tick_params(labelsize=7)
-    axs[0, 0].legend(fontsize=7); fig.tight_layout()
+        ax.set_title(k, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axs[0, 0].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 def show_alpha_evolution(history:Sequence[tuple[int, Mapping]], # from `load_alpha_history`
                          figsize=(9, 3)) -> Figure:
     "Mean sharing per unit and mean of each entry over the training snapshots."
     if not len(history): raise ValueError("empty alpha history")
-    its = [it for it, _ in history]; snaps = [as_alphas(a) for _, a in history]
+    its = [it for it, _ in history]
+    snaps = [as_alphas(a) for _, a in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize, dpi=72)
     for k in snaps[0]:
         a1.plot(its, [sharing(s[k])["total"].mean() for s in snaps], marker=".", label=k)
-    a1.set_title("mean sharing per unit", fontsize=9); a1.set_xlabel("iteration", fontsize=8); a1.legend(fontsize=7)
+    a1.set_title("mean sharing per unit", fontsize=9)
+    a1.set_xlabel("iteration", fontsize=8)
+    a1.legend(fontsize=7)
     for e, (i, j) in zip(ENTRIES, ((0, 0), (0, 1), (1, 0), (1, 1))):
         a2.plot(its, [np.mean([a[:, i, j].mean() for a in s.values()]) for s in snaps], marker=".", label=e)
-    a2.set_title("mean alpha entry (all units)", fontsize=9); a2.set_xlabel("iteration", fontsize=8); a2.legend(fontsize=7)
+    a2.set_title("mean alpha entry (all units)", fontsize=9)
+    a2.set_xlabel("iteration", fontsize=8)
+    a2.legend(fontsize=7)
     for ax in (a1, a2): ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
@@ -390,18 +420,24 @@ def compare_alphas(a, b, # two alpha sets (checkpoints, runs, snapshots; anythin
                          f"{[(k, v.shape) for k, v in B.items()]}")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize, dpi=72)
     for k in A:
-        d = np.array([[0, 0], [1, 1]]); o = np.array([[0, 1], [1, 0]])
+        d = np.array([[0, 0], [1, 1]])
+        o = np.array([[0, 1], [1, 0]])
         a1.scatter(A[k][:, d[:, 0], d[:, 1]].ravel(), B[k][:, d[:, 0], d[:, 1]].ravel(), s=8, marker="o", label=f"{k} diag")
         a1.scatter(A[k][:, o[:, 0], o[:, 1]].ravel(), B[k][:, o[:, 0], o[:, 1]].ravel(), s=10, marker="x", label=f"{k} off")
     lo = min(min(v.min() for v in A.values()), min(v.min() for v in B.values()), 0)
     hi = max(max(v.max() for v in A.values()), max(v.max() for v in B.values()), 1)
     a1.plot([lo, hi], [lo, hi], color="gray", lw=.7)
-    a1.set_xlabel(names[0], fontsize=8); a1.set_ylabel(names[1], fontsize=8); a1.legend(fontsize=6, ncol=2)
+    a1.set_xlabel(names[0], fontsize=8)
+    a1.set_ylabel(names[1], fontsize=8)
+    a1.legend(fontsize=6, ncol=2)
     a1.set_title("alpha entries", fontsize=9)
     x = np.arange(len(A))
     for i, (al, n) in enumerate(((A, names[0]), (B, names[1]))):
         a2.bar(x + (i - .5) * .38, [sharing(al[k])["total"].mean() for k in al], .38, label=n)
-    a2.set_xticks(x, list(A), fontsize=8); a2.set_ylim(0, 1); a2.legend(fontsize=7); a2.set_title("mean sharing", fontsize=9)
+    a2.set_xticks(x, list(A), fontsize=8)
+    a2.set_ylim(0, 1)
+    a2.legend(fontsize=7)
+    a2.set_title("mean sharing", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -414,9 +450,13 @@ def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
     terms = [c for c in log.columns if "/" not in c and c not in ("iteration", "elapsed", "seconds", "lr", "total")]
     axs[0].plot(log.iteration, log.total, "k", lw=2, label="total")
     for t in terms: axs[0].plot(log.iteration, log[t], lw=1, label=t)
-    axs[0].set_xlabel("iteration"); axs[0].set_title("training loss (window means)", fontsize=9); axs[0].legend(fontsize=6)
+    axs[0].set_xlabel("iteration")
+    axs[0].set_title("training loss (window means)", fontsize=9)
+    axs[0].legend(fontsize=6)
     for ax, x, xl in ((axs[1], "iteration", "iteration"), (axs[2], "elapsed", "training minutes")):
-        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8); ax.set_xlabel(xl); ax.set_ylim(0, 1)
+        ax.set_title("validation DSC, whole volumes (solid seg, dashed reg)", fontsize=8)
+        ax.set_xlabel(xl)
+        ax.set_ylim(0, 1)
         if not len(val) or x not in val: continue
         for path, ls in (("seg", "-"), ("reg", "--")):
             v = val[val.path == path]
@@ -425,5 +465,6 @@ def plot_learning(run:str|Path, title:str="", figsize=(11, 3.2)):
                 if col in v and len(v): ax.plot(v[x] / (60 if x == "elapsed" else 1), v[col], ls, color=c, marker=".",
                                                 label=f"{path} {LABELS[k]}" if ax is axs[1] else None)
     if len(val): axs[1].legend(fontsize=6, ncol=2)
-    fig.suptitle(title or str(run), fontsize=9); fig.tight_layout()
+    fig.suptitle(title or str(run), fontsize=9)
+    fig.tight_layout()
     return fig

@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt
 import ipywidgets as W
 
 from .core import LABELS, ORGANS, ORGAN_COLORS, PRETTY
-from .viz import (ViewData, PLANES, COMPARE_MODES, DVF_PANELS, plane_axis, default_index, show_overlay,
-                        show_comparison, show_dvf, as_alphas, load_alpha_history, show_alphas, show_sharing,
+from .viz import (ViewData, PLANES, COMPARE_MODES, DVF_PANELS, plane_axis, default_index,
+                        show_overlay,
+                        show_comparison, show_dvf, as_alphas, load_alpha_history, show_alphas,
+                        show_sharing,
                         show_alpha_hist, show_alpha_evolution, compare_alphas)
 
 # %% auto #0
@@ -25,7 +27,9 @@ __all__ = ['ALPHA_VIEWS', 'BACKENDS_3D', 'fig_png', 'SliceViewer', 'DVFInspector
 # %% ../nbs/13a_widgets.ipynb #e611fdae
 def fig_png(fig, dpi:int=72) -> bytes:
     "PNG bytes of a figure (which is then closed)."
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight"); plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
     return buf.getvalue()
 
 class _Viewer:
@@ -40,7 +44,8 @@ class _Viewer:
     def update(self, change=None):
         "Redraw the figure."
         self.fig = self.draw()
-        self.image.value = fig_png(self.fig); self.n_draws += 1
+        self.image.value = fig_png(self.fig)
+        self.n_draws += 1
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
@@ -69,25 +74,37 @@ class SliceViewer(_ScanViewer):
                  plane:str="axial", sources:Sequence[str]=("gt", "seg", "reg")):
         self.views = _views(views)
         names = [v.name for v in self.views]
-        self.scan = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description="scan")
+        self.scan = W.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0,
+                               description="scan")
         self.plane = W.ToggleButtons(options=list(PLANES), value=plane, description="plane")
-        self.index = W.IntSlider(value=0, min=0, max=1, description="slice", continuous_update=False)
-        self.level = W.IntSlider(value=40, min=-1000, max=1000, step=10, description="level", continuous_update=False)
-        self.width = W.IntSlider(value=400, min=10, max=2000, step=10, description="width", continuous_update=False)
+        self.index = W.IntSlider(value=0, min=0, max=1, description="slice",
+                                 continuous_update=False)
+        self.level = W.IntSlider(value=40, min=-1000, max=1000, step=10, description="level",
+                                 continuous_update=False)
+        self.width = W.IntSlider(value=400, min=10, max=2000, step=10, description="width",
+                                 continuous_update=False)
         all_src = [s for s in ("gt", "seg", "reg", "elastix", "moving") if any(s in v.contours for v in self.views)]
-        self.sources = {s: W.Checkbox(value=s in sources, description=s, indent=False, layout=W.Layout(width="90px"))
+        self.sources = {s: W.Checkbox(value=s in sources, description=s, indent=False,
+                                      layout=W.Layout(width="90px"))
                         for s in all_src}
-        self.organs = {o: W.Checkbox(value=True, description=PRETTY.get(LABELS[o], LABELS[o]), indent=False,
+        self.organs = {o: W.Checkbox(value=True, description=PRETTY.get(LABELS[o], LABELS[o]),
+                                     indent=False,
                                      layout=W.Layout(width="140px")) for o in ORGANS}
         warped = sorted({k for v in self.views for k in v.warped})
-        self.mode = W.Dropdown(options=["contours", *COMPARE_MODES], value="contours", description="mode")
-        self.other = W.Dropdown(options=warped, value="reg" if "reg" in warped else warped[0], description="warped")
-        self.alpha = W.FloatSlider(value=.5, min=0, max=1, step=.05, description="blend", continuous_update=False)
-        self.scan.observe(self._reslice, names="value"); self.plane.observe(self._reslice, names="value")
+        self.mode = W.Dropdown(options=["contours", *COMPARE_MODES], value="contours",
+                               description="mode")
+        self.other = W.Dropdown(options=warped, value="reg" if "reg" in warped else warped[0],
+                                description="warped")
+        self.alpha = W.FloatSlider(value=.5, min=0, max=1, step=.05, description="blend",
+                                   continuous_update=False)
+        self.scan.observe(self._reslice, names="value")
+        self.plane.observe(self._reslice, names="value")
         self._reslice()
-        controls = [self.scan, self.plane, self.index, self.level, self.width, self.mode, self.other, self.alpha,
+        controls = [self.scan, self.plane, self.index, self.level, self.width, self.mode,
+                    self.other, self.alpha,
                     *self.sources.values(), *self.organs.values()]
-        self.widget = W.VBox([W.HBox([self.scan, self.mode, self.other]), self.plane, W.HBox([self.index, self.alpha]),
+        self.widget = W.VBox([W.HBox([self.scan, self.mode, self.other]), self.plane,
+                              W.HBox([self.index, self.alpha]),
                               W.HBox([self.level, self.width]), W.HBox(list(self.sources.values())),
                               W.HBox(list(self.organs.values()))])
         self._setup(controls)
@@ -99,30 +116,41 @@ class SliceViewer(_ScanViewer):
         if self.mode.value == "contours":
             src = [s for s, c in self.sources.items() if c.value]
             org = [o for o, c in self.organs.items() if c.value]
-            return show_overlay(v, self.plane.value, self.index.value, src, org, self.level.value, self.width.value)
+            return show_overlay(v, self.plane.value, self.index.value, src, org, self.level.value,
+                                self.width.value)
         other = self.other.value if self.other.value in v.warped else "none"
-        return show_comparison(v, other, self.plane.value, self.index.value, (self.mode.value,), alpha=self.alpha.value,
+        return show_comparison(v, other, self.plane.value, self.index.value, (self.mode.value,),
+                               alpha=self.alpha.value,
                                level=self.level.value, width=self.width.value, figsize=(5, 4))
 
 # %% ../nbs/13a_widgets.ipynb #9606ac0d
 class DVFInspector(_ScanViewer):
     "Quiver, deformed grid, magnitude, Jacobian (folding in red) and error against the ground truth, per slice."
-    def __init__(self, views, plane:str="axial", panels:Sequence[str]=("quiver", "grid", "jacobian", "error")):
+    def __init__(self, views, plane:str="axial",
+                 panels:Sequence[str]=("quiver", "grid", "jacobian", "error")):
         self.views = _views(views)
-        self.scan = W.Dropdown(options=[(v.name, i) for i, v in enumerate(self.views)], value=0, description="scan")
+        self.scan = W.Dropdown(options=[(v.name, i) for i, v in enumerate(self.views)], value=0,
+                               description="scan")
         srcs = sorted({k for v in self.views for k in v.dvfs})
         if not srcs: raise ValueError("none of the views has a DVF")
-        self.source = W.Dropdown(options=srcs, value="reg" if "reg" in srcs else srcs[0], description="DVF")
+        self.source = W.Dropdown(options=srcs, value="reg" if "reg" in srcs else srcs[0],
+                                 description="DVF")
         self.plane = W.ToggleButtons(options=list(PLANES), value=plane, description="plane")
-        self.index = W.IntSlider(value=0, min=0, max=1, description="slice", continuous_update=False)
-        self.step = W.IntSlider(value=0, min=0, max=16, description="step (0=auto)", continuous_update=False)
-        self.panels = {p: W.Checkbox(value=p in panels, description=p, indent=False, layout=W.Layout(width="100px"))
+        self.index = W.IntSlider(value=0, min=0, max=1, description="slice",
+                                 continuous_update=False)
+        self.step = W.IntSlider(value=0, min=0, max=16, description="step (0=auto)",
+                                continuous_update=False)
+        self.panels = {p: W.Checkbox(value=p in panels, description=p, indent=False,
+                                     layout=W.Layout(width="100px"))
                        for p in DVF_PANELS}
-        self.scan.observe(self._reslice, names="value"); self.plane.observe(self._reslice, names="value")
+        self.scan.observe(self._reslice, names="value")
+        self.plane.observe(self._reslice, names="value")
         self._reslice()
-        self.widget = W.VBox([W.HBox([self.scan, self.source]), self.plane, W.HBox([self.index, self.step]),
+        self.widget = W.VBox([W.HBox([self.scan, self.source]), self.plane,
+                              W.HBox([self.index, self.step]),
                               W.HBox(list(self.panels.values()))])
-        self._setup([self.scan, self.source, self.plane, self.index, self.step, *self.panels.values()])
+        self._setup([self.scan, self.source, self.plane, self.index, self.step,
+                     *self.panels.values()])
         self.widget.children = (*self.widget.children, self.image)
         self.widget.add_class("jrs-dvf-inspector")
 
@@ -131,7 +159,8 @@ class DVFInspector(_ScanViewer):
         src = self.source.value if self.source.value in v.dvfs else next(iter(v.dvfs))
         truth = v.dvfs.get("truth") if src != "truth" else None
         panels = [p for p, c in self.panels.items() if c.value] or ["magnitude"]
-        return show_dvf(v.dvfs[src], v.spacing, self.plane.value, self.index.value, v.fixed, truth, panels,
+        return show_dvf(v.dvfs[src], v.spacing, self.plane.value, self.index.value, v.fixed, truth,
+                        panels,
                         self.step.value or None)
 
 # %% ../nbs/13a_widgets.ipynb #6b395f9c
@@ -148,7 +177,8 @@ class AlphaExplorer(_Viewer):
         self.other = None if compare is None else as_alphas(compare)
         its = [i for i, _ in self.history]
         self.view = W.ToggleButtons(options=list(ALPHA_VIEWS), value="heatmap", description="view")
-        self.iteration = W.SelectionSlider(options=its, value=its[-1], description="iteration", continuous_update=False)
+        self.iteration = W.SelectionSlider(options=its, value=its[-1], description="iteration",
+                                           continuous_update=False)
         cmp = [(f"iteration {i}", i) for i in its] + ([(compare_name, "other")] if self.other is not None else [])
         self.against = W.Dropdown(options=cmp, value=cmp[0][1], description="compare to")
         self.compare_name = compare_name
@@ -168,7 +198,9 @@ class AlphaExplorer(_Viewer):
         if v == "histogram": return show_alpha_hist(a)
         if v == "evolution": return show_alpha_evolution(self.history)
         b = self.against.value
-        return compare_alphas(self.alphas(b), a, (self.compare_name if b == "other" else f"iteration {b}", f"iteration {it}"))
+        return compare_alphas(self.alphas(b), a,
+                              (self.compare_name if b == "other" else f"iteration {b}",
+                               f"iteration {it}"))
 
 # %% ../nbs/13a_widgets.ipynb #0cd98ff7
 BACKENDS_3D = ("k3d", "itkwidgets")
@@ -189,23 +221,29 @@ def view_3d(data:ViewData, source:str="gt", # contour source to draw as surfaces
                                               "render offline in JupyterLab 4; the default k3d backend does)") from None
         return view(image=data.fixed, label_image=lab)
     import k3d
-    D, H, Wd = lab.shape; sz, sy, sx = data.spacing
+    D, H, Wd = lab.shape
+    sz, sy, sx = data.spacing
     bounds = [0, Wd * sx, 0, H * sy, 0, D * sz]  # k3d: x, y, z
-    plot = k3d.plot(height=height, grid_visible=False, camera_auto_fit=True, axes=["x mm", "y mm", "z mm"])
+    plot = k3d.plot(height=height, grid_visible=False, camera_auto_fit=True,
+                    axes=["x mm", "y mm", "z mm"])
     if image:
-        plot += k3d.volume(np.clip(data.fixed, -200, 300).astype(np.float32), bounds=bounds, name="image",
+        plot += k3d.volume(np.clip(data.fixed, -200, 300).astype(np.float32), bounds=bounds,
+                           name="image",
                            color_range=[-200, 300], alpha_coef=5)
     for o in organs:
         m = (lab == o)
         if not m.any(): continue
-        plot += k3d.marching_cubes(m.astype(np.float32), level=.5, bounds=bounds, color=_hex(ORGAN_COLORS[o]), name=LABELS[o], opacity=.8)
+        plot += k3d.marching_cubes(m.astype(np.float32), level=.5, bounds=bounds,
+                                   color=_hex(ORGAN_COLORS[o]), name=LABELS[o], opacity=.8)
     if dvf is not None and dvf in data.dvfs:
         phi = data.dvfs[dvf][:, ::step, ::step, ::step]
-        zz, yy, xx = np.meshgrid(*[np.arange(0, n, step) * s for n, s in zip(lab.shape, data.spacing)], indexing="ij")
+        zz, yy, xx = np.meshgrid(*[np.arange(0, n, step) * s for n,
+                                   s in zip(lab.shape, data.spacing)], indexing="ij")
         origins = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], 1).astype(np.float32)
         vecs = np.stack([phi[2].ravel(), phi[1].ravel(), phi[0].ravel()], 1).astype(np.float32)
         keep = np.linalg.norm(vecs, axis=1) > .5
-        plot += k3d.vectors(origins[keep], vecs[keep], color=0xffff00, head_size=2., line_width=.3, name=f"dvf {dvf}")
+        plot += k3d.vectors(origins[keep], vecs[keep], color=0xffff00, head_size=2., line_width=.3,
+                            name=f"dvf {dvf}")
     return plot
 
 # %% ../nbs/13a_widgets.ipynb #b87e5e6d
@@ -213,10 +251,12 @@ class Viewer3D:
     "k3d view with a source selector and toggles for each organ and the DVF arrows."
     def __init__(self, views, source:str="gt", dvf:Optional[str]="reg", step:int=6):
         self.views = _views(views)
-        self.scan = W.Dropdown(options=[(v.name, i) for i, v in enumerate(self.views)], value=0, description="scan")
+        self.scan = W.Dropdown(options=[(v.name, i) for i, v in enumerate(self.views)], value=0,
+                               description="scan")
         srcs = sorted({k for v in self.views for k in v.contours})
         self.source = W.Dropdown(options=srcs, value=source, description="surfaces")
-        self.show = {LABELS[o]: W.Checkbox(value=True, description=PRETTY.get(LABELS[o], LABELS[o]), indent=False) for o in ORGANS}
+        self.show = {LABELS[o]: W.Checkbox(value=True, description=PRETTY.get(LABELS[o], LABELS[o]),
+                                           indent=False) for o in ORGANS}
         self.dvf_name = dvf
         self.show["dvf"] = W.Checkbox(value=dvf is not None, description="DVF arrows", indent=False)
         self.step, self.box = step, W.VBox()
@@ -224,13 +264,17 @@ class Viewer3D:
         for c in (self.scan, self.source): c.observe(self.rebuild, names="value")
         for c in self.show.values(): c.observe(self.toggle, names="value")
         self.rebuild()
-        self.widget = W.VBox([W.HBox([self.scan, self.source]), W.HBox(list(self.show.values())), self.box])
+        self.widget = W.VBox([W.HBox([self.scan, self.source]), W.HBox(list(self.show.values())),
+                              self.box])
         self.widget.add_class("jrs-viewer-3d")
 
     def rebuild(self, change=None):
         "Rebuild the plot for the selected scan and source."
-        self.plot = view_3d(self.views[self.scan.value], self.source.value, self.dvf_name, step=self.step)
-        self.box.children = (self.plot,); self.toggle(); self.n_draws += 1
+        self.plot = view_3d(self.views[self.scan.value], self.source.value, self.dvf_name,
+                            step=self.step)
+        self.box.children = (self.plot,)
+        self.toggle()
+        self.n_draws += 1
 
     def toggle(self, change=None):
         "Apply the visibility toggles."

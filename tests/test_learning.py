@@ -12,7 +12,7 @@ from jrs_nb.train import make_config, train, read_curves
 from jrs_nb.checkpoints import load_model
 from jrs_nb.inference import predict_volume, CROP, EDGE
 from jrs_nb.metrics import evaluate_labels
-from jrs_nb.pretrained import pair_dsc
+from jrs_nb.validation import pair_dsc
 
 # Measured here (2 CPU cores, loaded by another training run), `overfit` preset, 50 iterations:
 #   seg          loss 2.56 -> 1.42, bladder DSC 0.73 (untrained: 0);                          52 s

@@ -5,7 +5,8 @@ import json, subprocess, sys
 import numpy as np, pytest
 
 from jrs_nb.phantom import generate_cohort
-from jrs_nb.pretrained import available, pretrained, record, pair_dsc
+from jrs_nb.pretrained import available, pretrained, record
+from jrs_nb.validation import pair_dsc
 from jrs_nb.checkpoints import WEIGHTS_DIR
 
 NAMES = ("seg", "reg", "jrs_reg", "hard", "crossstitch")

@@ -20,7 +20,7 @@ from ..data.io import load_manifest, read_volume, IMAGE_FILE, LABELS_FILE
 from ..predictions import predict_pairs, predictions_parser
 
 # %% auto #0
-__all__ = ['resample_with_dvf', 'ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
+__all__ = ['ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
 
 # %% ../../nbs/11_baselines.elastix.ipynb #3aeec7b6
 @dataclass
@@ -57,8 +57,6 @@ class ElastixResult(NamedTuple):
     warped_image: np.ndarray  # (D, H, W) moving image resampled by the DVF (HU)
     seconds: float            # wall time of the registration (without I/O)
 
-resample_with_dvf = warp_volume   # the old name: 10_evaluation still imports it from here
-
 def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
                      moving:np.ndarray, # (D, H, W) planning scan, HU, same grid
                      spacing=(1., 1., 1.), # (z, y, x) mm
@@ -68,12 +66,14 @@ def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
     cfg = cfg or ElastixConfig()
     if fixed.shape != moving.shape: raise ValueError(f"fixed {fixed.shape} and moving {moving.shape} must share a grid")
     def _img(a):
-        im = itk.GetImageFromArray(np.ascontiguousarray(a, dtype=np.float32)); im.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+        im = itk.GetImageFromArray(np.ascontiguousarray(a, dtype=np.float32))
+        im.SetSpacing(tuple(float(s) for s in spacing[::-1]))
         return im
     f, m = _img(fixed), _img(moving)
     t0 = time.perf_counter()
     # never pass number_of_threads: itk-elastix 0.25.4 segfaults with it
-    _, tp = itk.elastix_registration_method(f, m, parameter_object=_parameter_object(cfg), log_to_console=False)
+    _, tp = itk.elastix_registration_method(f, m, parameter_object=_parameter_object(cfg),
+                                            log_to_console=False)
     with tempfile.TemporaryDirectory() as td:  # transformix writes deformationField.nii into its output folder
         field = itk.transformix_deformation_field(m, tp, output_directory=td, log_to_console=False)
         dvf = np.ascontiguousarray(np.moveaxis(itk.GetArrayFromImage(field), -1, 0)[::-1]).astype(np.float32)
@@ -88,7 +88,8 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
                 limit:int|None=None, # only the first `limit` pairs (quick looks)
                 progress:bool=True) -> dict:
     "Register all pairs of `split` with elastix; write predictions; return the index."
-    cfg = cfg or ElastixConfig(); m = load_manifest(data)
+    cfg = cfg or ElastixConfig()
+    m = load_manifest(data)
     def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         fdir, mdir = m.scan_dir(p["patient"], p["fixed"]), m.scan_dir(p["patient"], p["moving"])
         fixed, sp, org = read_volume(fdir / IMAGE_FILE, np.float32)
@@ -99,21 +100,28 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
         r = elastix_register(fixed, moving, sp, cfg)
         wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
         ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
-        kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image, absent=ab)
+        kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image,
+                  absent=ab)
         return kw, {"seconds": round(r.seconds, 3)}, f"{r.seconds:.1f} s" if progress else None
-    return predict_pairs(out, m.split_pairs(split)[:limit], predict, method="elastix", data=str(Path(data).resolve()),
+    return predict_pairs(out, m.split_pairs(split)[:limit], predict, method="elastix",
+                         data=str(Path(data).resolve()),
                          split=split, config=asdict(cfg))
 
 @command("jrs-nb elastix")
 def elastix_cli(argv:list[str]) -> int:
     "`jrs-nb elastix`: the elastix baseline on one split of a dataset."
-    ap = predictions_parser("jrs-nb elastix", "B-spline + Mattes MI registration of every (planning -> daily) pair "
-                            "of a split with itk-elastix; writes a predictions folder.", "split to register (default val)")
-    ap.add_argument("--iterations", type=int, default=100); ap.add_argument("--resolutions", type=int, default=3)
-    ap.add_argument("--grid-spacing", type=float, default=10., help="final control-point spacing, mm")
+    ap = predictions_parser("jrs-nb elastix",
+                            "B-spline + Mattes MI registration of every (planning -> daily) pair "
+                            "of a split with itk-elastix; writes a predictions folder.",
+                            "split to register (default val)")
+    ap.add_argument("--iterations", type=int, default=100)
+    ap.add_argument("--resolutions", type=int, default=3)
+    ap.add_argument("--grid-spacing", type=float, default=10.,
+                    help="final control-point spacing, mm")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    cfg = ElastixConfig(iterations=a.iterations, resolutions=a.resolutions, grid_spacing_mm=a.grid_spacing, seed=a.seed)
+    cfg = ElastixConfig(iterations=a.iterations, resolutions=a.resolutions,
+                        grid_spacing_mm=a.grid_spacing, seed=a.seed)
     idx = run_elastix(a.data, a.out, a.split, cfg, a.limit)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     print(f"{len(secs)} pairs registered, {np.mean(secs):.1f} s per pair on average -> {a.out}" if secs else "no pairs")

@@ -11,15 +11,16 @@ from typing import Literal, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..core import HU_MIN, HU_MAX
+from ..core import HU_MIN, HU_MAX, body_mask
+from .io import resample_indicator
 
 # %% auto #0
-__all__ = ['Interp', 'iso_grid', 'resample_image', 'resample_masks', 'affine_summary', 'affine_align', 'torso_mask', 'organ_bbox',
-           'crop_grid']
+__all__ = ['Interp', 'iso_grid', 'resample_image', 'resample_masks', 'affine_summary', 'affine_align', 'organ_bbox', 'crop_grid']
 
 # %% ../../nbs/02c_data.align.ipynb #a6b61063
 Interp = Literal["linear", "bspline", "nearest"]
-_INTERP = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
+_INTERP = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline,
+           "nearest": sitk.sitkNearestNeighbor}
 
 def iso_grid(img:sitk.Image, # source image (any direction)
              spacing:float|Sequence[float]=1. # output spacing in mm (scalar or (z, y, x))
@@ -31,48 +32,49 @@ def iso_grid(img:sitk.Image, # source image (any direction)
     lo, hi = phys.min(0), phys.max(0)
     size = np.floor((hi - lo) / sp + 1e-4).astype(int) + 1
     ref = sitk.Image([int(s) for s in size], sitk.sitkUInt8)
-    ref.SetSpacing(tuple(sp.tolist())); ref.SetOrigin(tuple(lo.tolist())); return ref
+    ref.SetSpacing(tuple(sp.tolist()))
+    ref.SetOrigin(tuple(lo.tolist()))
+    return ref
 
 def resample_image(img:sitk.Image, ref:sitk.Image, # source image, reference grid
                    interpolator:Interp="linear", transform:sitk.Transform|None=None, # maps ref points -> img points
                    default:float=HU_MIN) -> sitk.Image:
     "`img` resampled on `ref`'s grid (float32), optionally through `transform`."
-    return sitk.Resample(img, ref, transform or sitk.Transform(), _INTERP[interpolator], float(default), sitk.sitkFloat32)
+    return sitk.Resample(img, ref, transform or sitk.Transform(), _INTERP[interpolator],
+                         float(default), sitk.sitkFloat32)
 
 def resample_masks(masks:dict[int, np.ndarray], src:sitk.Image, ref:sitk.Image, # {label: bool (z,y,x)} on src's grid
                    transform:sitk.Transform|None=None) -> dict[int, np.ndarray]:
-    "Per-organ masks on `ref`'s grid: linear interpolation of each mask, threshold at 0.5."
-    out = {}
-    for l, m in masks.items():
-        mi = sitk.GetImageFromArray(m.astype(np.float32)); mi.CopyInformation(src)
-        r = sitk.GetArrayFromImage(sitk.Resample(mi, ref, transform or sitk.Transform(), sitk.sitkLinear, 0., sitk.sitkFloat32))
-        out[l] = r >= 0.5
-    return out
+    "Per-organ masks on `ref`'s grid: each mask's indicator interpolated linearly (`io.resample_indicator`), >= 0.5."
+    return {l: resample_indicator(m, src, ref, transform) >= 0.5 for l, m in masks.items()}
 
 # %% ../../nbs/02c_data.align.ipynb #629eb5d6
 def _to_itk(img:sitk.Image):
     import itk
     arr = np.clip(sitk.GetArrayFromImage(img).astype(np.float32), HU_MIN, HU_MAX)
     out = itk.image_from_array(np.ascontiguousarray(arr))
-    out.SetSpacing(img.GetSpacing()); out.SetOrigin(img.GetOrigin())
+    out.SetSpacing(img.GetSpacing())
+    out.SetOrigin(img.GetOrigin())
     out.SetDirection(itk.matrix_from_array(np.array(img.GetDirection()).reshape(3, 3)))
     return out
 
 def _bone_centroid(img:sitk.Image, zlim:tuple[float, float]) -> np.ndarray:
-    "Physical centroid of bone (> 200 HU; else of the body, > -500 HU) within the z range `zlim` (LPS, identity direction)."
-    a = sitk.GetArrayFromImage(img); z = img.GetOrigin()[2] + np.arange(a.shape[0]) * img.GetSpacing()[2]
+    "Physical centroid of bone (> 200 HU; else of the body) within the z range `zlim` (LPS, identity direction)."
+    a = sitk.GetArrayFromImage(img)
+    z = img.GetOrigin()[2] + np.arange(a.shape[0]) * img.GetSpacing()[2]
     keep = (z >= zlim[0] - 1e-3) & (z <= zlim[1] + 1e-3)
     if keep.sum() < 2: keep[:] = True
-    a = a[keep]; off = int(np.argmax(keep))
-    for thr in (200., -500.):
-        idx = np.argwhere(a > thr)
-        if len(idx) > 50: break
+    a = a[keep]
+    off = int(np.argmax(keep))
+    idx = np.argwhere(a > 200.)
+    if len(idx) <= 50: idx = np.argwhere(body_mask(a))
     c = idx.mean(0) + [off, 0, 0] if len(idx) else (np.array(a.shape) - 1) / 2 + [off, 0, 0]
     return np.array(img.TransformContinuousIndexToPhysicalPoint(c[::-1].tolist()))
 
 def affine_summary(t:sitk.AffineTransform, at:Sequence[float]|None=None) -> dict:
     "Translation at a point (mm, (x, y, z)), its norm, and the largest scaling/shear deviation from identity."
-    A = np.array(t.GetMatrix()).reshape(3, 3); at = np.array(t.GetCenter() if at is None else at, float)
+    A = np.array(t.GetMatrix()).reshape(3, 3)
+    at = np.array(t.GetCenter() if at is None else at, float)
     shift = np.array(t.TransformPoint(at.tolist())) - at
     return {"shift_xyz_mm": shift.round(2).tolist(), "shift_mm": float(np.linalg.norm(shift)),
             "matrix_dev": float(np.abs(A - np.eye(3)).max())}
@@ -90,37 +92,35 @@ def affine_align(fixed:sitk.Image, # planning CT (HU), identity direction (as `r
     zm = moving.GetOrigin()[2] + np.array([0, (moving.GetSize()[2] - 1) * moving.GetSpacing()[2]])
     zlim = (max(zf.min(), zm.min()), min(zf.max(), zm.max()))
     s0 = _bone_centroid(moving, zlim) - _bone_centroid(fixed, zlim)   # initial translation (x, y, z) mm
-    m0 = sitk.Image(moving); m0.SetOrigin(tuple(np.array(moving.GetOrigin()) - s0))
+    m0 = sitk.Image(moving)
+    m0.SetOrigin(tuple(np.array(moving.GetOrigin()) - s0))
     po = itk.ParameterObject.New()
     p = po.GetDefaultParameterMap("affine", resolutions)
-    p["Metric"] = ["AdvancedMattesMutualInformation"]; p["MaximumNumberOfIterations"] = [str(iterations)]
-    p["NumberOfSpatialSamples"] = [str(samples)]; p["AutomaticTransformInitialization"] = ["false"]
-    p["WriteResultImage"] = ["false"]; p["DefaultPixelValue"] = [str(HU_MIN)]
+    p["Metric"] = ["AdvancedMattesMutualInformation"]
+    p["MaximumNumberOfIterations"] = [str(iterations)]
+    p["NumberOfSpatialSamples"] = [str(samples)]
+    p["AutomaticTransformInitialization"] = ["false"]
+    p["WriteResultImage"] = ["false"]
+    p["DefaultPixelValue"] = [str(HU_MIN)]
     po.AddParameterMap(p)
-    _, res = itk.elastix_registration_method(_to_itk(fixed), _to_itk(m0), parameter_object=po, log_to_console=False)
+    _, res = itk.elastix_registration_method(_to_itk(fixed), _to_itk(m0), parameter_object=po,
+                                             log_to_console=False)
     tp = np.array(res.GetParameter(0, "TransformParameters"), float)
     c = np.array(res.GetParameter(0, "CenterOfRotationPoint"), float)
-    t = sitk.AffineTransform(3); t.SetMatrix(tp[:9].tolist()); t.SetTranslation((tp[9:12] + s0).tolist()); t.SetCenter(c.tolist())
+    t = sitk.AffineTransform(3)
+    t.SetMatrix(tp[:9].tolist())
+    t.SetTranslation((tp[9:12] + s0).tolist())
+    t.SetCenter(c.tolist())
     return t
 
 # %% ../../nbs/02c_data.align.ipynb #9ac27a68
-def torso_mask(hu:np.ndarray, # (z, y, x) CT in HU
-               threshold:float=-500.) -> np.ndarray: # bool (z, y, x)
-    "Largest connected component above `threshold`, holes filled slice by slice."
-    from scipy import ndimage as ndi
-    b = hu > threshold
-    b = ndi.binary_opening(b, iterations=1)
-    lab, n = ndi.label(b)
-    if n == 0: return b
-    sizes = ndi.sum(b, lab, range(1, n + 1)); b = lab == (1 + int(np.argmax(sizes)))
-    return np.stack([ndi.binary_fill_holes(s) for s in b])
-
 def organ_bbox(masks:dict[int, np.ndarray], # {label: bool (z, y, x)} on `img`'s grid
                img:sitk.Image,
                transform:sitk.Transform|None=None # maps `img` points to the common (planning) space
               ) -> tuple[np.ndarray, np.ndarray]: # (lo, hi) physical (x, y, z) mm
     "Physical bounding box of all organs in `masks`, optionally mapped through `transform` (its 8 corners)."
-    u = np.any(np.stack(list(masks.values())), 0); idx = np.argwhere(u)
+    u = np.any(np.stack(list(masks.values())), 0)
+    idx = np.argwhere(u)
     lo, hi = idx.min(0)[::-1] - 0.5, idx.max(0)[::-1] + 0.5   # (x, y, z) voxel extent
     pts = np.array([img.TransformContinuousIndexToPhysicalPoint([float(a), float(b), float(c)])
                     for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
@@ -135,4 +135,6 @@ def crop_grid(ref:sitk.Image, lo:Sequence[float], hi:Sequence[float], # referenc
     i0 = np.clip(np.floor((np.asarray(lo) - margin_mm - o) / sp), 0, n - 1).astype(int)
     i1 = np.clip(np.ceil((np.asarray(hi) + margin_mm - o) / sp), 0, n - 1).astype(int)
     out = sitk.Image([int(v) for v in i1 - i0 + 1], ref.GetPixelID())
-    out.SetSpacing(ref.GetSpacing()); out.SetOrigin(tuple((o + i0 * sp).tolist())); return out
+    out.SetSpacing(ref.GetSpacing())
+    out.SetOrigin(tuple((o + i0 * sp).tolist()))
+    return out

@@ -18,7 +18,7 @@ from .io import load_manifest, IMAGE_FILE, Manifest
 from .validate import load_scan, grid_diff
 
 # %% auto #0
-__all__ = ['LRU', 'Volume', 'PairVolumes', 'JRSDataset', 'show_pair']
+__all__ = ['LRU', 'Volume', 'PairVolumes', 'JRSDataset', 'crop_to_organs', 'show_pair']
 
 # %% ../../nbs/03_data.dataset.ipynb #272dc56d
 class LRU:
@@ -27,8 +27,12 @@ class LRU:
         if maxsize < 1: raise ValueError(f"LRU maxsize must be >= 1, got {maxsize}")
         self.maxsize, self.d, self.hits, self.misses = maxsize, OrderedDict(), 0, 0
     def get(self, key, make:Callable):
-        if key in self.d: self.d.move_to_end(key); self.hits += 1; return self.d[key]
-        self.misses += 1; v = self.d[key] = make()
+        if key in self.d:
+            self.d.move_to_end(key)
+            self.hits += 1
+            return self.d[key]
+        self.misses += 1
+        v = self.d[key] = make()
         while len(self.d) > self.maxsize: self.d.popitem(last=False)
         return v
     def __len__(self): return len(self.d)
@@ -84,7 +88,8 @@ class JRSDataset(torch.utils.data.Dataset):
     def _load(self, patient, scan) -> Volume:
         folder = self.manifest.scan_dir(patient, scan)
         role = "planning" if scan == self.manifest.planning(patient) else "daily"
-        d = load_scan(folder, role, self.manifest.spacing, load_dvf=self.load_dvf and role == "daily",
+        d = load_scan(folder, role, self.manifest.spacing,
+                      load_dvf=self.load_dvf and role == "daily",
                       absent=self.manifest.absent(patient, scan))
         img = hu_to_unit(d.image)
         return Volume(img, d.labels, d.dvf, d.spacing, d.origin, float(img.min()), folder, d.absent)
@@ -93,11 +98,24 @@ class JRSDataset(torch.utils.data.Dataset):
         if not -len(self) <= i < len(self): raise IndexError(f"pair {i} out of range ({len(self)} pairs)")
         p = self.pairs[i]
         mv, fx = self.volume(p["patient"], p["moving"]), self.volume(p["patient"], p["fixed"])
-        if d := grid_diff((fx.image.shape, fx.spacing, fx.origin), (mv.image.shape, mv.spacing, mv.origin)):
+        if d := grid_diff((fx.image.shape, fx.spacing, fx.origin),
+                          (mv.image.shape, mv.spacing, mv.origin)):
             raise JRSDataError(f"grid differs from the moving (planning) scan {mv.path / IMAGE_FILE}: {d}; fixed and "
                                "moving scans must share one grid (affinely pre-align and resample them)", fx.path / IMAGE_FILE)
-        return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing, p["patient"],
-                           p["fixed"], p["moving"], fx.image_min, mv.image_min, fx.absent, mv.absent)
+        return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing,
+                           p["patient"],
+                           p["fixed"], p["moving"], fx.image_min, mv.image_min, fx.absent,
+                           mv.absent)
+
+# %% ../../nbs/03_data.dataset.ipynb #379f8cfa
+def crop_to_organs(pair:PairVolumes, margin:int=12) -> PairVolumes:
+    "The pair cut to the box around the organs of both scans, plus `margin` voxels."
+    z, y, x = np.nonzero((pair.fixed_seg > 0) | (pair.moving_seg > 0))
+    box = tuple(slice(max(int(a.min()) - margin, 0), int(a.max()) + margin + 1) for a in (z, y, x))
+    dvf = None if pair.dvf is None else pair.dvf[(slice(None), *box)]
+    return pair._replace(fixed=pair.fixed[box], moving=pair.moving[box],
+                         fixed_seg=pair.fixed_seg[box],
+                         moving_seg=pair.moving_seg[box], dvf=dvf)
 
 # %% ../../nbs/03_data.dataset.ipynb #22606989
 def show_pair(pv:PairVolumes, # a pair from JRSDataset
@@ -112,13 +130,17 @@ def show_pair(pv:PairVolumes, # a pair from JRSDataset
     n = 3 if pv.dvf is not None else 2
     fig, axs = plt.subplots(1, n, figsize=figsize, dpi=72)
     for ax, im, lb, t in zip(axs, (pv.fixed, pv.moving), (pv.fixed_seg, pv.moving_seg),
-                             (f"fixed {pv.fixed_scan} (daily)", f"moving {pv.moving_scan} (planning)")):
+                             (f"fixed {pv.fixed_scan} (daily)",
+                              f"moving {pv.moving_scan} (planning)")):
         ax.imshow(im[z], cmap="gray", vmin=-.3, vmax=.3)
         for o, c in ORGAN_COLORS.items():
             if (lb[z] == o).any(): ax.contour(lb[z] == o, levels=[.5], colors=[c], linewidths=1)
-        ax.set_title(f"{pv.patient} {t}, z={z}", fontsize=9); ax.axis("off")
+        ax.set_title(f"{pv.patient} {t}, z={z}", fontsize=9)
+        ax.axis("off")
     if pv.dvf is not None:
-        h = axs[2].imshow(np.linalg.norm(pv.dvf[:, z], axis=0), cmap="viridis"); axs[2].axis("off")
-        axs[2].set_title("|phi| (mm) on the fixed grid", fontsize=9); fig.colorbar(h, ax=axs[2], shrink=.8)
+        h = axs[2].imshow(np.linalg.norm(pv.dvf[:, z], axis=0), cmap="viridis")
+        axs[2].axis("off")
+        axs[2].set_title("|phi| (mm) on the fixed grid", fontsize=9)
+        fig.colorbar(h, ax=axs[2], shrink=.8)
     fig.tight_layout()
     return fig

@@ -48,10 +48,13 @@ class ImportReport:
     patients: dict[str, str] = field(default_factory=dict)  # patient -> "imported" | "failed: ..."
     started: str = field(default_factory=lambda: datetime.datetime.now().isoformat(timespec="seconds"))
 
-    def add(self, severity:str, kind:str, message:str, file=None, patient=None, scan=None) -> ImportProblem:
+    def add(self, severity:str, kind:str, message:str, file=None, patient=None,
+            scan=None) -> ImportProblem:
         "Record a problem and return it."
-        p = ImportProblem(severity, kind, message, None if file is None else str(file), patient, scan)
-        self.problems.append(p); return p
+        p = ImportProblem(severity, kind, message, None if file is None else str(file), patient,
+                          scan)
+        self.problems.append(p)
+        return p
 
     def of(self, severity:str|None=None, kind:str|None=None) -> list[ImportProblem]:
         "The problems of one severity and/or kind."
@@ -68,10 +71,12 @@ class ImportReport:
         "Human-readable report: imported scans, then problems by severity."
         L = [f"# DICOM import report ({self.started})", "", "## Scans", ""]
         if self.scans:
-            L += ["| patient | scan | date | slices | organs (cc) | affine shift (mm) | time (s) |", "|---|---|---|---|---|---|---|"]
+            L += ["| patient | scan | date | slices | organs (cc) | affine shift (mm) | time (s) |",
+                  "|---|---|---|---|---|---|---|"]
             for s in self.scans:
                 org = ", ".join(f"{k} {v:.0f}" for k, v in s.get("organ_cc", {}).items()) or "none"
-                sh = s.get("affine_shift_mm"); sh = "-" if sh is None else f"{sh:.1f}"
+                sh = s.get("affine_shift_mm")
+                sh = "-" if sh is None else f"{sh:.1f}"
                 L.append(f"| {s['patient']} | {s['scan']} | {s.get('date','')} | {s.get('n_slices','')} | {org} | {sh} | {s.get('time_s',0):.1f} |")
         else: L.append("No scan was imported.")
         L += ["", "## Patients", ""] + [f"- {k}: {v}" for k, v in self.patients.items()]
@@ -83,7 +88,8 @@ class ImportReport:
 
     def save(self, folder:str|Path, stem:str="import_report") -> tuple[Path, Path]:
         "Write `<stem>.json` and `<stem>.md` atomically into `folder`."
-        folder = Path(folder); j = write_json(self.to_dict(), folder / f"{stem}.json")
+        folder = Path(folder)
+        j = write_json(self.to_dict(), folder / f"{stem}.json")
         md = folder / f"{stem}.md"
         with atomic_write(md) as tmp: tmp.write_text(self.to_markdown())
         return j, md
@@ -92,16 +98,23 @@ class ImportReport:
 DEFAULT_PRIORITY = ("prostate", "seminal_vesicles", "rectum", "bladder")
 
 DEFAULT_SYNONYMS = {
-    "prostate": ["Prostate", "Prostaat", "Prostata", "Prostate_gland", "CTV_prostate", "CTV_prostaat", "CTVprostate",
+    "prostate": ["Prostate", "Prostaat", "Prostata", "Prostate_gland", "CTV_prostate",
+                 "CTV_prostaat", "CTVprostate",
                  "CTV_P", "CTVp", "CTV1", "Prostate_CTV", "GTV_prostate", "Prost",
                  # after a prostatectomy: the prostate bed stands in for the prostate (see PROSTATE_BED)
-                 "Prostate_bed", "Prostatic_fossa", "Prostate_fossa", "CTV_prostatebed", "CTV_PB", "Prostatectomy_bed",
+                 "Prostate_bed", "Prostatic_fossa", "Prostate_fossa", "CTV_prostatebed", "CTV_PB",
+                 "Prostatectomy_bed",
                  "Prostaatloge", "Prostataloge", "Loge_prostatique"],
-    "seminal_vesicles": ["SeminalVesicles", "Seminal_Vesicle", "SV", "SVs", "Vesicles", "Vesicle", "Zaadblaasjes",
-                         "Zaadblaas", "Vesiculae", "Vesiculae_seminales", "Vesicula_seminalis", "Vesicules_seminales",
-                         "Samenblasen", "Samenblase", "CTV_SV", "CTV_SVs", "CTV_vesicles", "CTV_zaadblaasjes", "CTV2"],
-    "rectum": ["Rectum", "Endeldarm", "Rektum", "Recto", "Retto", "Rectum_OAR", "OAR_rectum", "Rect"],
-    "bladder": ["Bladder", "Blaas", "Urinary_bladder", "Blase", "Harnblase", "Vessie", "Vejiga", "Vescica",
+    "seminal_vesicles": ["SeminalVesicles", "Seminal_Vesicle", "SV", "SVs", "Vesicles", "Vesicle",
+                         "Zaadblaasjes",
+                         "Zaadblaas", "Vesiculae", "Vesiculae_seminales", "Vesicula_seminalis",
+                         "Vesicules_seminales",
+                         "Samenblasen", "Samenblase", "CTV_SV", "CTV_SVs", "CTV_vesicles",
+                         "CTV_zaadblaasjes", "CTV2"],
+    "rectum": ["Rectum", "Endeldarm", "Rektum", "Recto", "Retto", "Rectum_OAR", "OAR_rectum",
+               "Rect"],
+    "bladder": ["Bladder", "Blaas", "Urinary_bladder", "Blase", "Harnblase", "Vessie", "Vejiga",
+                "Vescica",
                 "Bladder_OAR", "OAR_bladder"],
 }
 
@@ -129,7 +142,8 @@ class RoiMap:
         bad = [k for k in list(self.synonyms) + list(self.priority) if k not in ORGAN_NAMES]
         if bad: raise JRSDataError(f"unknown organ name(s) {bad}; the organs are {list(ORGAN_NAMES)}", self.source)
         if sorted(self.priority) != sorted(ORGAN_NAMES):
-            raise JRSDataError(f"priority must list each organ once, got {list(self.priority)}", self.source)
+            raise JRSDataError(f"priority must list each organ once, got {list(self.priority)}",
+                               self.source)
         self._key = {}
         for organ, names in self.synonyms.items():
             for rank, n in enumerate([organ] + list(names)):
@@ -140,16 +154,19 @@ class RoiMap:
 
     def organ(self, roi_name:str) -> str|None:
         "Organ name for a ROI name, or None when the name is not in the table."
-        hit = self._key.get(normalise_roi_name(roi_name)); return hit[0] if hit else None
+        hit = self._key.get(normalise_roi_name(roi_name))
+        return hit[0] if hit else None
 
     def rank(self, roi_name:str) -> int:
         "Preference of a ROI name within its organ (0 = the organ's own name, then the list order)."
-        hit = self._key.get(normalise_roi_name(roi_name)); return hit[1] if hit else 10**6
+        hit = self._key.get(normalise_roi_name(roi_name))
+        return hit[1] if hit else 10**6
 
     @property
     def label_priority(self) -> tuple[int, ...]:
         "Label ids, highest priority first."
-        inv = {v: k for k, v in LABELS.items()}; return tuple(inv[o] for o in self.priority)
+        inv = {v: k for k, v in LABELS.items()}
+        return tuple(inv[o] for o in self.priority)
 
     def to_dict(self) -> dict:
         return {"priority": list(self.priority), "synonyms": self.synonyms}
@@ -179,7 +196,8 @@ def load_synonyms(path:str|Path|None=None) -> RoiMap:
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise JRSDataError(f"synonym table does not parse as JSON: {e}", path) from None
     if not isinstance(d, dict) or not isinstance(d.get("synonyms"), dict):
         raise JRSDataError("synonym table must be a JSON object with a 'synonyms' object (organ -> list of names)", path)
-    return RoiMap({k: list(v) for k, v in d["synonyms"].items()}, tuple(d.get("priority", DEFAULT_PRIORITY)), str(path))
+    return RoiMap({k: list(v) for k, v in d["synonyms"].items()},
+                  tuple(d.get("priority", DEFAULT_PRIORITY)), str(path))
 
 # %% ../../nbs/02a_data.dicom.ipynb #1f4ca823
 CT_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"}  # CT, enhanced CT
@@ -243,41 +261,56 @@ def _read_header(path:Path, report:ImportReport):
     "The header of a DICOM file (no pixels), or None with the reason in the report."
     try: ds = pydicom.dcmread(path, stop_before_pixels=True)
     except pydicom.errors.InvalidDicomError:
-        report.add("warning", "unreadable", "not a DICOM file (no DICM preamble); skipped", path); return None
+        report.add("warning", "unreadable", "not a DICOM file (no DICM preamble); skipped", path)
+        return None
     except Exception as e:
-        report.add("warning", "unreadable", f"cannot be parsed as DICOM ({type(e).__name__}: {str(e)[:120]}); skipped", path); return None
+        report.add("warning", "unreadable",
+                   f"cannot be parsed as DICOM ({type(e).__name__}: {str(e)[:120]}); skipped", path)
+        return None
     if not tag_text(ds, "SOPClassUID") and not tag_text(ds, "Modality"):
-        report.add("warning", "unreadable", "DICOM header holds neither Modality nor SOPClassUID (corrupt or truncated "
-                   "file); skipped", path); return None
+        report.add("warning", "unreadable",
+                   "DICOM header holds neither Modality nor SOPClassUID (corrupt or truncated "
+                   "file); skipped", path)
+        return None
     return ds
 
 def _add_ct_slice(ds, path:Path, series:dict, report:ImportReport) -> str|None:
     "Add a CT slice to its series (created on its first slice); its SeriesInstanceUID, or None when it lacks geometry."
-    missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing") if t not in ds]
-    if missing: report.add("warning", "unreadable", f"CT slice lacks {missing}; skipped", path); return None
+    missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
+                           "PixelSpacing") if t not in ds]
+    if missing:
+        report.add("warning", "unreadable", f"CT slice lacks {missing}; skipped", path)
+        return None
     uid = tag_text(ds, "SeriesInstanceUID")
     if uid not in series:
-        series[uid] = CTSeries(uid, tag_text(ds, "PatientID"), tag_text(ds, "StudyInstanceUID"), tag_text(ds, "FrameOfReferenceUID"),
+        series[uid] = CTSeries(uid, tag_text(ds, "PatientID"), tag_text(ds, "StudyInstanceUID"),
+                               tag_text(ds, "FrameOfReferenceUID"),
                                tag_text(ds, "SeriesDate") or tag_text(ds, "AcquisitionDate") or tag_text(ds, "StudyDate"),
                                tag_text(ds, "SeriesTime") or tag_text(ds, "AcquisitionTime") or tag_text(ds, "StudyTime"),
                                tag_text(ds, "SeriesDescription"))
-    series[uid].files.append(path); series[uid].headers.append(ds)
+    series[uid].files.append(path)
+    series[uid].headers.append(ds)
     return uid
 
 def _warn_shared_folders(per_folder:dict, series:dict, report:ImportReport):
     for d, uids in per_folder.items():
         if len(uids) > 1:
             desc = "; ".join(f"{series[u].description or 'no description'} ({len(series[u].files)} slices, {u})" for u in sorted(uids))
-            report.add("warning", "several_series", f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: {desc}", d)
+            report.add("warning", "several_series",
+                       f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: {desc}", d)
 
 # %% ../../nbs/02a_data.dicom.ipynb #77c2b024
 def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layout, any file names)
                report:ImportReport|None=None
               ) -> tuple[dict[str, CTSeries], list[StructSet]]:
     "Index a DICOM folder tree: CT series by SeriesInstanceUID and RTSTRUCT files; problems go to `report`."
-    folder = Path(folder); report = report if report is not None else ImportReport()
-    if not folder.is_dir(): raise JRSDataError("DICOM folder does not exist or is not a folder", folder)
-    series: dict[str, CTSeries] = {}; structs: list[StructSet] = []; per_folder = defaultdict(set)
+    folder = Path(folder)
+    report = report if report is not None else ImportReport()
+    if not folder.is_dir(): raise JRSDataError("DICOM folder does not exist or is not a folder",
+                                               folder)
+    series: dict[str, CTSeries] = {}
+    structs: list[StructSet] = []
+    per_folder = defaultdict(set)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.name.upper() == "DICOMDIR": continue
         if (ds := _read_header(path, report)) is None: continue
@@ -286,9 +319,11 @@ def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layo
             if modality == "RTSTRUCT" or sop == RTSTRUCT_SOP_CLASS: structs.append(_struct_from(ds, path))
             elif modality == "CT" or sop in CT_SOP_CLASSES:
                 if (uid := _add_ct_slice(ds, path, series, report)) is not None: per_folder[path.parent].add(uid)
-            else: report.add("info", "other_modality", f"{modality or 'unknown'} object ignored", path)
+            else: report.add("info", "other_modality", f"{modality or 'unknown'} object ignored",
+                             path)
         except Exception as e:
-            report.add("warning", "unreadable", f"header could not be interpreted ({type(e).__name__}: {str(e)[:120]}); skipped", path)
+            report.add("warning", "unreadable",
+                       f"header could not be interpreted ({type(e).__name__}: {str(e)[:120]}); skipped", path)
     _warn_shared_folders(per_folder, series, report)
     return series, structs
 
@@ -307,7 +342,8 @@ def match_structs(series:dict[str, CTSeries], structs:list[StructSet], report:Im
             why = (f"references CT series {st.ref_series or '(none)'} (frame of reference {st.frame_of_reference or '-'}), "
                    + ("which is not in the scanned folder: RTSTRUCT without its CT; skipped" if not hit else
                       f"which matches {len(hit)} CT series; skipped"))
-            report.add("error", "rtstruct_without_ct", why, st.path, st.patient_id or None); continue
+            report.add("error", "rtstruct_without_ct", why, st.path, st.patient_id or None)
+            continue
         s = hit[0]
         if how != "referenced series":
             report.add("warning", "matched_by_frame_of_reference",
@@ -316,12 +352,15 @@ def match_structs(series:dict[str, CTSeries], structs:list[StructSet], report:Im
     for s in series.values():
         s.structs.sort(key=lambda t: (t.date, t.time), reverse=True)
         if len(s.structs) > 1:
-            report.add("warning", "several_rtstructs", f"{len(s.structs)} RTSTRUCTs reference this CT; using the newest, "
-                       f"{s.structs[0].path.name}; ignored: {[t.path.name for t in s.structs[1:]]}", s.folder, s.patient_id)
+            report.add("warning", "several_rtstructs",
+                       f"{len(s.structs)} RTSTRUCTs reference this CT; using the newest, "
+                       f"{s.structs[0].path.name}; ignored: {[t.path.name for t in s.structs[1:]]}",
+                       s.folder, s.patient_id)
     return series
 
 # %% ../../nbs/02a_data.dicom.ipynb #45269218
-def find_series(ct_dir:str|Path, series_uid:str|None=None, report:ImportReport|None=None) -> CTSeries:
+def find_series(ct_dir:str|Path, series_uid:str|None=None,
+                report:ImportReport|None=None) -> CTSeries:
     "The CT series in `ct_dir` (the one with `series_uid` when several)."
     series, _ = scan_dicom(ct_dir, report)
     if series_uid: series = {k: v for k, v in series.items() if k == series_uid}

@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core import JRSDataError, command, LABELS, ORGANS, ORGAN_NAMES, ORGAN_COLORS, HU_MIN, HU_MAX, rng
+from ..core import body_mask
 from .io import (write_volume, Manifest, load_manifest, MANIFEST, IMAGE_FILE, LABELS_FILE, SPLITS,
                             atomic_write, temp_dir, ABSENT)
 from .dicom import (CTSeries, ImportReport, RoiMap, load_synonyms, write_synonyms, is_prostate_bed,
@@ -23,7 +24,7 @@ from .dicom import (CTSeries, ImportReport, RoiMap, load_synonyms, write_synonym
 from .validate import near_name
 from .raster import LoadedScan, read_dicom_scan, combine_masks
 from .rtstruct import drop_own_structs
-from .align import iso_grid, resample_image, resample_masks, affine_align, affine_summary, torso_mask, organ_bbox, crop_grid
+from .align import iso_grid, resample_image, resample_masks, affine_align, affine_summary, organ_bbox, crop_grid
 
 # %% auto #0
 __all__ = ['qc_montage', 'ImportOptions', 'order_scans', 'import_patient', 'assign_splits', 'import_dicom', 'import_dicom_cli']
@@ -34,8 +35,7 @@ def _centre(lab:np.ndarray) -> tuple[int, int, int]:
         if (lab == l).any(): return tuple(int(round(c)) for c in np.argwhere(lab == l).mean(0))
     return tuple(s // 2 for s in lab.shape)
 
-def _planes(v:np.ndarray, c):
-    return [v[c[0]], v[:, c[1], :][::-1], v[:, :, c[2]][::-1]]  # axial, coronal, sagittal (superior up)
+def _planes(v:np.ndarray, c): return [v[c[0]], v[:, c[1], :][::-1], v[:, :, c[2]][::-1]]  # ax, cor, sag
 
 def _overlay(a:np.ndarray, b:np.ndarray) -> np.ndarray:
     n = lambda x: np.clip((np.clip(x, -400, 600) + 400) / 1000., 0, 1)
@@ -217,7 +217,7 @@ def _resample(job:_PatientImport, ref:sitk.Image):
     for sid, L in job.loaded.items():
         t = time.perf_counter(); tf = job.tfs.get(sid)
         hu = sitk.GetArrayFromImage(resample_image(L.image, ref, o.interpolator, tf))
-        if o.mask_outside_body: hu[~torso_mask(hu)] = HU_MIN
+        if o.mask_outside_body: hu[~body_mask(hu)] = HU_MIN
         job.vols[sid] = np.clip(hu, HU_MIN, HU_MAX) if o.clip_hu else hu
         job.labs[sid] = combine_masks(resample_masks(L.masks, L.image, ref, tf), job.roi_map.label_priority) if L.masks else None
         if tf is not None and o.qc: job.unal[sid] = sitk.GetArrayFromImage(resample_image(L.image, ref, "linear"))

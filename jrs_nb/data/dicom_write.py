@@ -25,10 +25,14 @@ __all__ = ['CT_SOP', 'save_dicom', 'write_ct_series', 'write_rtstruct']
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
 
 def _base(sop_class:str, sop_uid:str) -> Dataset:
-    ds = Dataset(); ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class; ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian; ds.file_meta.ImplementationClassUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid; ds.SpecificCharacterSet = "ISO_IR 100"
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    ds.SpecificCharacterSet = "ISO_IR 100"
     return ds
 
 def save_dicom(ds:Dataset, path:Path):
@@ -52,21 +56,36 @@ def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = t["date"]
     ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = t["time"]
-    ds.AccessionNumber = f"A{t['date']}"; ds.Modality = "CT"; ds.Manufacturer = "jrs_nb synthetic"
-    ds.InstitutionName = "jrs_nb"; ds.ReferringPhysicianName = ""; ds.StationName = "SYNTH"
-    ds.StudyDescription = "Prostate RT"; ds.SeriesDescription = t["description"]; ds.ManufacturerModelName = "phantom"
+    ds.AccessionNumber = f"A{t['date']}"
+    ds.Modality = "CT"
+    ds.Manufacturer = "jrs_nb synthetic"
+    ds.InstitutionName = "jrs_nb"
+    ds.ReferringPhysicianName = ""
+    ds.StationName = "SYNTH"
+    ds.StudyDescription = "Prostate RT"
+    ds.SeriesDescription = t["description"]
+    ds.ManufacturerModelName = "phantom"
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = t["patient_name"], t["patient_id"], "19500101", "M"
-    ds.BodyPartExamined = "PELVIS"; ds.SliceThickness = f"{thick:.2f}"; ds.KVP = "120"
-    ds.ConvolutionKernel = "B30f"; ds.PatientPosition = "HFS"
+    ds.BodyPartExamined = "PELVIS"
+    ds.SliceThickness = f"{thick:.2f}"
+    ds.KVP = "120"
+    ds.ConvolutionKernel = "B30f"
+    ds.PatientPosition = "HFS"
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = t["study_uid"], t["series_uid"], t["frame_uid"]
     ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.AcquisitionNumber = "1", str(t["series_number"]), str(i + 1), "1"
-    ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]; ds.ImageOrientationPatient = [f"{v:g}" for v in iop]
-    ds.PositionReferenceIndicator = ""; ds.SliceLocation = f"{loc:.4f}"
-    ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = int(px.shape[0]), int(px.shape[1]); ds.PixelSpacing = [f"{ps[0]:g}", f"{ps[1]:g}"]
+    ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]
+    ds.ImageOrientationPatient = [f"{v:g}" for v in iop]
+    ds.PositionReferenceIndicator = ""
+    ds.SliceLocation = f"{loc:.4f}"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = int(px.shape[0]), int(px.shape[1])
+    ds.PixelSpacing = [f"{ps[0]:g}", f"{ps[1]:g}"]
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = "40", "400"; ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
-    ds.RescaleType = "HU"; ds.PixelData = np.ascontiguousarray(px).tobytes()
+    ds.WindowCenter, ds.WindowWidth = "40", "400"
+    ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
+    ds.RescaleType = "HU"
+    ds.PixelData = np.ascontiguousarray(px).tobytes()
     return ds
 
 def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
@@ -80,16 +99,24 @@ def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
                     orientation:str="axial" # "axial", or "coronal" (for tests of non-axial input)
                    ) -> dict: # {"series_uid", "study_uid", "frame_uid", "files": [...]}
     "Write a CT series (one DICOM file per slice) with realistic tags."
-    hu = np.asarray(hu); folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if origin is None: origin = (0., -(hu.shape[1] - 1) * float(spacing[1]) / 2, -(hu.shape[2] - 1) * float(spacing[2]) / 2)
-    t = dict(date=date, time=time, description=description, patient_name=patient_name, patient_id=patient_id,
-             study_uid=study_uid or generate_uid(), series_uid=series_uid or generate_uid(), frame_uid=frame_uid or generate_uid(),
+    hu = np.asarray(hu)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if origin is None: origin = (0., -(hu.shape[1] - 1) * float(spacing[1]) / 2,
+                                 -(hu.shape[2] - 1) * float(spacing[2]) / 2)
+    t = dict(date=date, time=time, description=description, patient_name=patient_name,
+             patient_id=patient_id,
+             study_uid=study_uid or generate_uid(), series_uid=series_uid or generate_uid(),
+             frame_uid=frame_uid or generate_uid(),
              series_number=series_number)
     stored = np.clip(np.round(hu) + 1024, 0, 4095).astype(np.uint16)
     files = []
     for i, s in enumerate(_slices(stored, spacing, origin, orientation)):
-        f = folder / f"CT.{t['series_uid']}.{i + 1:04d}.dcm"; save_dicom(_ct_slice(i, *s, t), f); files.append(f)
-    return {"series_uid": t["series_uid"], "study_uid": t["study_uid"], "frame_uid": t["frame_uid"], "files": files}
+        f = folder / f"CT.{t['series_uid']}.{i + 1:04d}.dcm"
+        save_dicom(_ct_slice(i, *s, t), f)
+        files.append(f)
+    return {"series_uid": t["series_uid"], "study_uid": t["study_uid"], "frame_uid": t["frame_uid"],
+            "files": files}
 
 # %% ../../nbs/01a_data.dicom_write.ipynb #ab0015c5
 def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axial, LPS, as written by `write_ct_series`)
@@ -118,14 +145,19 @@ def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axia
             if l in empty: m = np.zeros_like(m)
             elif not m.any(): continue
             rt.add_roi(mask=np.ascontiguousarray(m.transpose(1, 2, 0)), name=names[l],
-                       color=[int(round(255 * c)) for c in ORGAN_COLORS[l]], approximate_contours=True)
+                       color=[int(round(255 * c)) for c in ORGAN_COLORS[l]],
+                       approximate_contours=True)
         for n, m in (extra_rois or {}).items():
-            rt.add_roi(mask=np.ascontiguousarray(np.asarray(m, bool).transpose(1, 2, 0)), name=n, color=[0, 200, 0])
-    ds = rt.ds; now = datetime.datetime.now()
+            rt.add_roi(mask=np.ascontiguousarray(np.asarray(m, bool).transpose(1, 2, 0)), name=n,
+                       color=[0, 200, 0])
+    ds = rt.ds
+    now = datetime.datetime.now()
     ds.Manufacturer, ds.ManufacturerModelName, ds.InstitutionName = "jrs_nb", "jrs_nb", ""
     ds.StructureSetLabel, ds.SeriesDescription = label[:16], description
     ds.StructureSetDate = ds.InstanceCreationDate = date or now.strftime("%Y%m%d")
     ds.StructureSetTime = ds.InstanceCreationTime = time or now.strftime("%H%M%S")
     for obs in ds.RTROIObservationsSequence: obs.RTROIInterpretedType = "ORGAN"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); save_dicom(ds, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_dicom(ds, path)
     return path

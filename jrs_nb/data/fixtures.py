@@ -16,7 +16,8 @@ import pydicom
 from pydicom.uid import generate_uid
 
 from ..core import rng
-from .io import (Manifest, scan_dir, write_volume, write_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE)
+from .io import (Manifest, scan_dir, write_volume, write_dvf, IMAGE_FILE, LABELS_FILE,
+                            DVF_FILE)
 from .dicom_write import write_ct_series, write_rtstruct, save_dicom
 
 # %% auto #0
@@ -50,7 +51,8 @@ def draw_pelvis(seed:int=0, patient:int=0, scan:int=0, # scan 0 = planning, > 0 
 
 def grid_positions(shape:Sequence[int], spacing:Sequence[float]) -> np.ndarray: # (3, *shape) float64 (z, y, x) mm
     "Positions of the voxels of a grid centred on 0."
-    return np.stack(np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * float(s) for n, s in zip(shape, spacing)], indexing="ij"))
+    return np.stack(np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * float(s) for n,
+                                  s in zip(shape, spacing)], indexing="ij"))
 
 # %% ../../nbs/01b_data.fixtures.ipynb #a10b7971
 def _ellipsoid(Z, Y, X):
@@ -58,10 +60,13 @@ def _ellipsoid(Z, Y, X):
 
 def _body_hu(Z, Y, X, size:float) -> np.ndarray:
     "HU of air, subcutaneous fat, muscle and bones (femoral heads, pubic symphysis, sacrum)."
-    ell = _ellipsoid(Z, Y, X); hu = np.full(Z.shape, -1000., np.float32)
+    ell = _ellipsoid(Z, Y, X)
+    hu = np.full(Z.shape, -1000., np.float32)
     hu[(X / (105 * size))**2 + ((Y - 5) / (80 * size))**2 <= 1] = -100.    # subcutaneous fat
     hu[(X / (92 * size))**2 + ((Y - 5) / (67 * size))**2 <= 1] = 40.      # muscle
-    for sx in (-1, 1): hu[ell((-5, 0, sx * 72 * size), (22, 22, 22))] = 450.; hu[ell((-5, 0, sx * 72 * size), (17, 17, 17))] = 250.
+    for sx in (-1, 1):
+        hu[ell((-5, 0, sx * 72 * size), (22, 22, 22))] = 450.
+        hu[ell((-5, 0, sx * 72 * size), (17, 17, 17))] = 250.
     hu[ell((-25, -45, 0), (14, 10, 12))] = 600.                           # pubic symphysis
     hu[ell((35, 62, 0), (25, 10, 30))] = 500.                             # sacrum
     return hu
@@ -82,8 +87,10 @@ def pelvis(q:np.ndarray, # (3, ...) positions (z, y, x) in mm, relative to the c
           ) -> tuple[np.ndarray, np.ndarray]: # HU float32 and labels uint8 (0..4), both of shape q.shape[1:]
     "HU and labels of the pelvis at positions `q`."
     Z, Y, X = (q[i] - v.setup_shift[i] for i in range(3))
-    hu = _body_hu(Z, Y, X, v.size); m = _organs(Z, Y, X, v)
-    for k, h in (("bladder", 12.), ("rectum", 45.), ("lumen", -30.), ("gas", -850.), ("seminal_vesicles", 32.), ("prostate", 48.)):
+    hu = _body_hu(Z, Y, X, v.size)
+    m = _organs(Z, Y, X, v)
+    for k, h in (("bladder", 12.), ("rectum", 45.), ("lumen", -30.), ("gas", -850.),
+                 ("seminal_vesicles", 32.), ("prostate", 48.)):
         hu[m[k]] = h
     lab = np.zeros(hu.shape, np.uint8)
     for l, k in ((4, "bladder"), (3, "rectum"), (2, "seminal_vesicles"), (1, "prostate")): lab[m[k]] = l   # priority: later wins
@@ -122,13 +129,16 @@ def toy_dvf(p:np.ndarray, # (3, ...) positions (z, y, x) in mm of the grid, cent
 def _toy_manifest(root:Path, n_patients:int, n_daily:int, n_val:int, n_test:int) -> Manifest:
     "The manifest of a toy dataset (site 'T'): patients, splits (train first) and (planning, daily) pairs."
     if n_val + n_test >= n_patients + (n_val + n_test == 0): raise ValueError("need at least one training patient")
-    pids = [f"T_p{k:03d}" for k in range(n_patients)]; n_train = n_patients - n_val - n_test
-    splits = {"train": pids[:n_train], "val": pids[n_train:n_train + n_val], "test": pids[n_train + n_val:]}
+    pids = [f"T_p{k:03d}" for k in range(n_patients)]
+    n_train = n_patients - n_val - n_test
+    splits = {"train": pids[:n_train], "val": pids[n_train:n_train + n_val],
+              "test": pids[n_train + n_val:]}
     split_of = {pid: s for s, ps in splits.items() for pid in ps}
     scans = [f"s{t:02d}" for t in range(n_daily + 1)]
     patients = {pid: {"site": "T", "scans": scans, "planning": scans[0]} for pid in pids}
     pairs = [{"patient": pid, "moving": scans[0], "fixed": s, "split": split_of[pid]} for pid in pids for s in scans[1:]]
-    return Manifest(patients=patients, splits=splits, pairs=pairs, sites={"T": {"name": "toy"}}, name="toy", root=root)
+    return Manifest(patients=patients, splits=splits, pairs=pairs, sites={"T": {"name": "toy"}},
+                    name="toy", root=root)
 
 # %% ../../nbs/01b_data.fixtures.ipynb #777ac46a
 def make_toy_dataset(root:str|Path, # folder to create (the dataset root)
@@ -139,10 +149,13 @@ def make_toy_dataset(root:str|Path, # folder to create (the dataset root)
                      with_dvf:bool=True # write the ground-truth dvf_to_planning.nii.gz of daily scans
                     ) -> Manifest:
     "Write a small toy dataset (site 'T') in the jrs_nb layout and return its manifest."
-    root = Path(root); shape = tuple(int(s) for s in shape); spacing = tuple(float(s) for s in spacing)
+    root = Path(root)
+    shape = tuple(int(s) for s in shape)
+    spacing = tuple(float(s) for s in spacing)
     m = _toy_manifest(root, n_patients, n_daily, n_val, n_test)
     sc = np.array(shape) * np.array(spacing) / np.array(PELVIS_FOV)
-    p = grid_positions(shape, spacing).astype(np.float32); q0 = p / sc.astype(np.float32).reshape(3, 1, 1, 1)
+    p = grid_positions(shape, spacing).astype(np.float32)
+    q0 = p / sc.astype(np.float32).reshape(3, 1, 1, 1)
     for k, pid in enumerate(m.patients):
         v = draw_pelvis(seed, k)[0]                                     # one anatomy for every scan of a patient
         for t, sid in enumerate(m.patients[pid]["scans"]):
@@ -151,11 +164,13 @@ def make_toy_dataset(root:str|Path, # folder to create (the dataset root)
             hu, lab = pelvis(q0 if phi is None else (p + phi) / sc.astype(np.float32).reshape(3, 1, 1, 1), v)
             hu += g.standard_normal(hu.shape, dtype=np.float32) * np.float32(noise)
             d = scan_dir(root, "T", pid, sid)
-            write_volume(np.clip(np.rint(hu), -1024, 3071).astype(np.int16), d / IMAGE_FILE, spacing)
+            write_volume(np.clip(np.rint(hu), -1024, 3071).astype(np.int16), d / IMAGE_FILE,
+                         spacing)
             write_volume(lab, d / LABELS_FILE, spacing)
             if phi is not None and with_dvf: write_dvf(phi, d / DVF_FILE, spacing)
     m.spacing = list(spacing)
-    m.generator = {"name": "jrs_nb.data.fixtures.make_toy_dataset", "seed": seed, "shape": list(shape),
+    m.generator = {"name": "jrs_nb.data.fixtures.make_toy_dataset", "seed": seed,
+                   "shape": list(shape),
                    "spacing": list(spacing), "noise": noise, "dvf": with_dvf}
     m.save(root)
     return m
@@ -179,26 +194,34 @@ _NAMES = [{1: "Prostate", 2: "SeminalVesicles", 3: "Rectum", 4: "Bladder"},
           {1: "CTV_prostaat", 2: "Zaadblaasjes", 3: "Endeldarm", 4: "Blaas"},
           {1: "prostate", 2: "SV", 3: "RECTUM", 4: "bladder"}]
 
-def _write_dicom_scan(folder:Path, pid:str, p:int, s:int, study:str, shape, spacing, seed:int, empty=()) -> dict:
+def _write_dicom_scan(folder:Path, pid:str, p:int, s:int, study:str, shape, spacing, seed:int,
+                      empty=()) -> dict:
     "Scan `s` of patient `p`: a CT series and its RTSTRUCT in `<folder>/<pid>/<date>_CT<s>`; its truth."
     hu, lab = pelvis_scan(shape, spacing, seed, p, s)
     date = (datetime.date(2024, 3, 4) + datetime.timedelta(days=7 * p + (0 if s == 0 else 10 + s))).strftime("%Y%m%d")
     d = folder / pid / f"{date}_CT{s}"
-    info = write_ct_series(hu, d, spacing, patient_id=pid, patient_name=f"Synthetic^{pid}", date=date,
-                           study_uid=study if s == 0 else None, description="Planning CT" if s == 0 else f"Daily CT fx{s}")
-    write_rtstruct(lab, info["files"], d / f"RS.{info['series_uid']}.dcm", _NAMES[(p + s) % len(_NAMES)],
+    info = write_ct_series(hu, d, spacing, patient_id=pid, patient_name=f"Synthetic^{pid}",
+                           date=date,
+                           study_uid=study if s == 0 else None,
+                           description="Planning CT" if s == 0 else f"Daily CT fx{s}")
+    write_rtstruct(lab, info["files"], d / f"RS.{info['series_uid']}.dcm",
+                   _NAMES[(p + s) % len(_NAMES)],
                    {"PTV_7800": lab == 1}, empty, date=date, time="120000")
-    return {"scan": s, "series_uid": info["series_uid"], "folder": d, "labels": lab, "hu": hu, "date": date,
+    return {"scan": s, "series_uid": info["series_uid"], "folder": d, "labels": lab, "hu": hu,
+            "date": date,
             "setup_shift_zyx": np.array(draw_pelvis(seed, p, s)[0].setup_shift)}
 
 def write_synthetic_cohort(folder:str|Path, n_patients:int=2, n_daily:int=2, seed:int=0,
                            shape:Sequence[int]=(48, 96, 96), spacing:Sequence[float]=(3., 2.5, 2.5),
                            broken:bool=False) -> dict:
     "Write a DICOM cohort (CT + RTSTRUCT per scan); returns {patient: [{'scan', 'series_uid', 'folder', 'labels', ...}]}."
-    folder = Path(folder); out = {}
+    folder = Path(folder)
+    out = {}
     for p in range(n_patients):
-        pid = f"JRS{p + 1:03d}"; study = generate_uid()
-        out[pid] = [_write_dicom_scan(folder, pid, p, s, study, shape, spacing, seed, (2,) if broken and p == 1 and s == 1 else ())
+        pid = f"JRS{p + 1:03d}"
+        study = generate_uid()
+        out[pid] = [_write_dicom_scan(folder, pid, p, s, study, shape, spacing, seed,
+                                      (2,) if broken and p == 1 and s == 1 else ())
                     for s in range(n_daily + 1)]
     if broken: _break_cohort(folder, out, shape, spacing, seed, n_daily)
     return out
@@ -208,16 +231,22 @@ def _break_cohort(folder:Path, out:dict, shape, spacing, seed:int, n_daily:int):
     "The usual accidents of an export, in patients JRS001 and JRS002."
     p0 = out["JRS001"]
     if n_daily >= 2:  # missing slice in the last daily scan of patient 1
-        files = sorted(p0[-1]["folder"].glob("CT.*.dcm")); files[len(files) // 2].unlink()
+        files = sorted(p0[-1]["folder"].glob("CT.*.dcm"))
+        files[len(files) // 2].unlink()
     f = sorted(p0[1]["folder"].glob("CT.*.dcm"))[10]          # duplicated slice: a copy with a new SOP UID
-    ds = pydicom.dcmread(f); ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = pydicom.dcmread(f)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     save_dicom(ds, f.with_name("CT.dup.dcm"))
     (p0[0]["folder"] / "CT.corrupt.dcm").write_bytes(b"\0" * 128 + b"DICM" + os.urandom(300))   # corrupt file
     (p0[0]["folder"] / "notes.txt").write_text("not DICOM")
     hu, lab = pelvis_scan(shape, spacing, seed, 9, 0)          # an RTSTRUCT whose CT was not exported
-    tmp = folder / "_orphan_ct"; info = write_ct_series(hu, tmp, spacing, patient_id="JRS001")
-    write_rtstruct(lab, info["files"], folder / "JRS001" / "RS.orphan.dcm"); shutil.rmtree(tmp)
+    tmp = folder / "_orphan_ct"
+    info = write_ct_series(hu, tmp, spacing, patient_id="JRS001")
+    write_rtstruct(lab, info["files"], folder / "JRS001" / "RS.orphan.dcm")
+    shutil.rmtree(tmp)
     hu, lab = pelvis_scan(shape, spacing, seed, 1, 7)          # a non-axial (coronal) series of patient 2,
     d = folder / "JRS002" / "mixed"                            # with a second series in the same folder
-    write_ct_series(hu, d, spacing, patient_id="JRS002", date="20240501", orientation="coronal", description="Coronal MPR")
-    write_ct_series(hu[::4], d, (12., spacing[1], spacing[2]), patient_id="JRS002", date="20240501", description="Scout-like")
+    write_ct_series(hu, d, spacing, patient_id="JRS002", date="20240501", orientation="coronal",
+                    description="Coronal MPR")
+    write_ct_series(hu[::4], d, (12., spacing[1], spacing[2]), patient_id="JRS002", date="20240501",
+                    description="Scout-like")

@@ -20,7 +20,7 @@ from ..core import JRSDataError, ORGAN_NAMES, sitk_to_array, array_to_sitk, dvf_
 __all__ = ['MANIFEST', 'IMAGE_FILE', 'LABELS_FILE', 'DVF_FILE', 'SPLITS', 'FORMAT', 'ABSENT', 'scan_dir', 'atomic_target',
            'atomic_write', 'temp_dir', 'write_volume', 'write_json', 'read_sitk', 'read_volume', 'write_dvf',
            'read_dvf', 'nifti_nonfinite', 'Manifest', 'manifest_problems', 'absent_vector', 'parse_manifest',
-           'load_manifest', 'resample_to_spacing']
+           'load_manifest', 'resample_indicator', 'resample_to_spacing']
 
 # %% ../../nbs/01_data.io.ipynb #bcad4804
 MANIFEST = "manifest.json"
@@ -47,7 +47,8 @@ def atomic_target(path:Path) -> Path:
 @contextlib.contextmanager
 def atomic_write(path:str|Path):
     "Yields a temporary path beside `path`; what is written there replaces `path` when the block ends without error."
-    path = Path(path); tmp = atomic_target(path)
+    path = Path(path)
+    tmp = atomic_target(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -59,7 +60,9 @@ def temp_dir(parent:Path, prefix:str=".tmp_") -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         d = parent / f"{prefix}{secrets.token_hex(6)}"
-        try: d.mkdir(0o777); return d
+        try:
+            d.mkdir(0o777)
+            return d
         except FileExistsError: continue
     raise FileExistsError(f"cannot create a temporary folder in {parent}")
 
@@ -70,7 +73,8 @@ def write_volume(arr:np.ndarray, # (D, H, W) array, or (D, H, W, C) vector array
     "Write a volume atomically (format from the name: .nii.gz is gzip-compressed NIfTI, .nii plain)."
     path = Path(path)
     with atomic_write(path) as tmp:
-        sitk.WriteImage(array_to_sitk(arr, spacing, origin, is_vector=is_vector), str(tmp), useCompression=path.name.endswith(".gz"))
+        sitk.WriteImage(array_to_sitk(arr, spacing, origin, is_vector=is_vector), str(tmp),
+                        useCompression=path.name.endswith(".gz"))
     return path
 
 def write_json(obj:Any, path:str|Path) -> Path:
@@ -93,7 +97,8 @@ def read_sitk(path:str|Path) -> sitk.Image:
     if not path.exists(): raise JRSDataError("file is missing", path)
     try: return sitk.ReadImage(str(path))
     except RuntimeError as e:
-        raise JRSDataError(f"cannot be read as an image ({str(e).strip().splitlines()[-1][:200]})", path) from None
+        raise JRSDataError(f"cannot be read as an image ({str(e).strip().splitlines()[-1][:200]})",
+                           path) from None
 
 def read_volume(path:str|Path, dtype=None) -> tuple[np.ndarray, tuple, tuple]:
     "(array (z, y, x), spacing (z, y, x), origin (z, y, x)) of a scalar volume."
@@ -109,7 +114,8 @@ def write_dvf(dvf:np.ndarray, # (3, D, H, W) (dz, dy, dx) mm
     "Write a DVF as an ITK displacement field (components dx, dy, dz, float32); gzip-compressed when the name ends in .gz."
     img = sitk.Cast(dvf_to_sitk(dvf, spacing, origin), sitk.sitkVectorFloat32)
     path = Path(path)
-    with atomic_write(path) as tmp: sitk.WriteImage(img, str(tmp), useCompression=path.name.endswith(".gz"))
+    with atomic_write(path) as tmp: sitk.WriteImage(img, str(tmp),
+                                                    useCompression=path.name.endswith(".gz"))
     return path
 
 def read_dvf(path:str|Path) -> np.ndarray:
@@ -130,12 +136,15 @@ def nifti_nonfinite(path:str|Path) -> tuple[int, tuple|None]:
     if len(hdr) < 348: return 0, None
     e = "<" if np.frombuffer(hdr[:4], "<i4")[0] == 348 else ">" if np.frombuffer(hdr[:4], ">i4")[0] == 348 else None
     if e is None: return 0, None                                         # not NIfTI-1
-    dim = np.frombuffer(hdr[40:56], e + "i2"); dt = int(np.frombuffer(hdr[70:72], e + "i2")[0])
+    dim = np.frombuffer(hdr[40:56], e + "i2")
+    dt = int(np.frombuffer(hdr[70:72], e + "i2")[0])
     if dt not in _NIFTI_FLOAT: return 0, None                            # integer data cannot hold NaN
-    off = int(np.frombuffer(hdr[108:112], e + "f4")[0]); n = int(np.prod(dim[1:dim[0] + 1].astype(np.int64)))
+    off = int(np.frombuffer(hdr[108:112], e + "f4")[0])
+    n = int(np.prod(dim[1:dim[0] + 1].astype(np.int64)))
     with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as f: raw = f.read()
     data = np.frombuffer(raw, np.dtype(_NIFTI_FLOAT[dt]).newbyteorder(e), count=n, offset=off)
-    bad = ~np.isfinite(data); nb = int(bad.sum())
+    bad = ~np.isfinite(data)
+    nb = int(bad.sum())
     if not nb: return 0, None
     x, y, z = np.unravel_index(int(np.argmax(bad)), tuple(int(d) for d in dim[1:dim[0] + 1]), order="F")[:3]
     return nb, (int(z), int(y), int(x))
@@ -180,7 +189,8 @@ class Manifest:
 
     def declare_absent(self, patient:str, scan:str, organ:str, reason:str):
         "Declare `organ` absent in `scan` of `patient`, with the reason (then `save`); the organ's labels must be empty."
-        if patient not in self.patients: raise JRSDataError(f"unknown patient {patient!r}", self.root and self.root / MANIFEST)
+        if patient not in self.patients: raise JRSDataError(f"unknown patient {patient!r}",
+                                                            self.root and self.root / MANIFEST)
         if scan not in self.patients[patient]["scans"]:
             raise JRSDataError(f"patient {patient!r} has no scan {scan!r} (scans: {self.patients[patient]['scans']})",
                                self.root and self.root / MANIFEST)
@@ -189,12 +199,14 @@ class Manifest:
         self.patients[patient].setdefault(ABSENT, {}).setdefault(scan, {})[organ] = reason.strip()
 
     def to_dict(self) -> dict:
-        d = asdict(self); d.pop("root")
+        d = asdict(self)
+        d.pop("root")
         return {"format": d.pop("format"), "version": d.pop("version"), **d}
 
     def save(self, root:str|Path|None=None) -> Path:
         "Write `<root>/manifest.json` atomically."
-        root = Path(root or self.root); self.root = root
+        root = Path(root or self.root)
+        self.root = root
         return write_json(self.to_dict(), root / MANIFEST)
 
 # %% ../../nbs/01_data.io.ipynb #2c8d4e11
@@ -218,7 +230,9 @@ def _absent_problems(pid:str, p:dict) -> list[str]:
     out = []
     for sid, organs in a.items():
         if sid not in p["scans"]: out.append(f"patient {pid!r}: 'absent' names scan {sid!r}, which is not among its scans {p['scans']}")
-        if not isinstance(organs, dict): out.append(f"patient {pid!r}, scan {sid!r}: 'absent' must map organ names to reasons, got {organs!r}"); continue
+        if not isinstance(organs, dict):
+            out.append(f"patient {pid!r}, scan {sid!r}: 'absent' must map organ names to reasons, got {organs!r}")
+            continue
         for o, why in organs.items():
             if o not in ORGAN_NAMES: out.append(f"patient {pid!r}, scan {sid!r}: 'absent' names unknown organ {o!r} (organs: {list(ORGAN_NAMES)})")
             if not isinstance(why, str) or not why.strip(): out.append(f"patient {pid!r}, scan {sid!r}: absent organ {o!r} needs a reason (a non-empty text)")
@@ -246,8 +260,11 @@ def _pair_problems(m:Manifest, i:int, p:dict) -> list[str]:
 
 def manifest_problems(m:Manifest) -> list[str]:
     "Referential problems of a structurally sound manifest (all of them, not just the first)."
-    return (_spacing_problems(m.spacing) + [q for pid, p in m.patients.items() for q in _patient_problems(pid, p)]
-            + _split_problems(m) + [q for i, p in enumerate(m.pairs) for q in _pair_problems(m, i, p)])
+    return (_spacing_problems(m.spacing) + [q for pid,
+                                            p in m.patients.items() for q in _patient_problems(pid,
+                                                                                               p)]
+            + _split_problems(m) + [q for i,
+                                    p in enumerate(m.pairs) for q in _pair_problems(m, i, p)])
 
 # %% ../../nbs/01_data.io.ipynb #6e2a3f13
 def absent_vector(absent:dict|None) -> np.ndarray:
@@ -278,32 +295,49 @@ def load_manifest(root:str|Path) -> Manifest:
     return m
 
 # %% ../../nbs/01_data.io.ipynb #9e0bbf5c
+def resample_indicator(mask:np.ndarray, # (z, y, x) bool: one label's voxels on `src`'s grid
+                       src:sitk.Image, ref:sitk.Image, # the grid of `mask`, the new grid
+                       transform:sitk.Transform|None=None, # maps `ref` points to `src` points (default: identity)
+                       outside:float=0. # the indicator outside `src`'s extent
+                      ) -> np.ndarray: # (z, y, x) float32 in [0, 1] on `ref`'s grid
+    "One label's indicator, linearly interpolated on another grid: the package's one rule for resampling labels."
+    ind = sitk.GetImageFromArray(np.asarray(mask).astype(np.float32))
+    ind.CopyInformation(src)
+    tf = transform or sitk.Transform()
+    return sitk.GetArrayFromImage(sitk.Resample(ind, ref, tf, sitk.sitkLinear, float(outside),
+                                                sitk.sitkFloat32))
+
 def resample_to_spacing(image:sitk.Image|str|Path, # image (or its file) to resample
                         spacing=(1., 1., 1.), # new (z, y, x) spacing in mm
-                        is_label:bool=False, # a label map (nearest neighbour, or see label_mode) rather than an image
-                        default:float|None=None, # value outside the old extent (default: the image minimum; labels 0)
-                        label_mode:str="nearest", # labels: "nearest" or "linear" (per-label linear + argmax)
+                        is_label:bool=False, # a label map (per-label linear interpolation) rather than an image
+                        default:float|None=None, # value outside the old extent (images; default: the minimum)
                         size=None # (z, y, x) voxels of the new grid (default: the same extent)
                        ) -> sitk.Image:
     "Resample an image or label map to `spacing` (z, y, x) mm, keeping origin and direction."
     if not isinstance(image, sitk.Image): image = read_sitk(image)
     new = tuple(float(s) for s in spacing[::-1])
-    if len(new) != 3 or min(new) <= 0: raise ValueError(f"spacing must be 3 positive numbers (z, y, x), got {spacing}")
-    size = [max(1, int(round(n * o / s))) for n, o, s in zip(image.GetSize(), image.GetSpacing(), new)] if size is None \
-           else [int(s) for s in size[::-1]]
-    ref = sitk.Image(size, sitk.sitkUInt8); ref.SetSpacing(new); ref.SetOrigin(image.GetOrigin()); ref.SetDirection(image.GetDirection())
+    if len(new) != 3 or min(new) <= 0:
+        raise ValueError(f"spacing must be 3 positive numbers (z, y, x), got {spacing}")
+    size = ([max(1, int(round(n * o / s))) for n, o,
+             s in zip(image.GetSize(), image.GetSpacing(), new)]
+            if size is None else [int(s) for s in size[::-1]])
+    ref = sitk.Image(size, sitk.sitkUInt8)
+    ref.SetSpacing(new)
+    ref.SetOrigin(image.GetOrigin())
+    ref.SetDirection(image.GetDirection())
     if not is_label:
         if default is None: default = float(sitk.GetArrayViewFromImage(image).min())
-        return sitk.Resample(image, ref, sitk.Transform(), sitk.sitkLinear, float(default), image.GetPixelID())
-    if label_mode == "nearest":
-        return sitk.Resample(image, ref, sitk.Transform(), sitk.sitkNearestNeighbor, float(default or 0), image.GetPixelID())
-    if label_mode != "linear": raise ValueError(f"label_mode must be 'nearest' or 'linear', got {label_mode!r}")
-    arr = sitk.GetArrayFromImage(image); values = np.unique(arr)
-    best = score = None
-    for v in values:
-        ind = sitk.GetImageFromArray((arr == v).astype(np.float32)); ind.CopyInformation(image)
-        r = sitk.GetArrayFromImage(sitk.Resample(ind, ref, sitk.Transform(), sitk.sitkLinear, float(v == values[0])))
-        if best is None: best, score = np.full(r.shape, v, arr.dtype), r
-        else: upd = r > score; best[upd] = v; score = np.maximum(score, r)
-    out = sitk.GetImageFromArray(best); out.CopyInformation(ref)
+        return sitk.Resample(image, ref, sitk.Transform(), sitk.sitkLinear, float(default),
+                             image.GetPixelID())
+    arr = sitk.GetArrayFromImage(image)
+    values = np.unique(arr)
+    best, score = np.full(ref.GetSize()[::-1], values[0], arr.dtype), None
+    for v in values:   # the label whose indicator is largest; outside the old extent, the lowest label
+        r = resample_indicator(arr == v, image, ref, outside=float(v == values[0]))
+        if score is None: score = r
+        else:
+            best[r > score] = v
+            score = np.maximum(score, r)
+    out = sitk.GetImageFromArray(best)
+    out.CopyInformation(ref)
     return out

@@ -28,7 +28,8 @@ def _slice_normal(s:CTSeries) -> np.ndarray:
     "The normal of the slices; JRSDataError when they disagree or are not axial."
     iops = {tuple(np.round(np.array(h.ImageOrientationPatient, float), 3)) for h in s.headers}
     if len(iops) > 1: raise JRSDataError(f"slices disagree on ImageOrientationPatient ({len(iops)} different values)", s.folder)
-    iop = np.array(s.headers[0].ImageOrientationPatient, float); row, col = iop[:3], iop[3:]
+    iop = np.array(s.headers[0].ImageOrientationPatient, float)
+    row, col = iop[:3], iop[3:]
     if abs(abs(row[0]) - 1) > AXIAL_TOL or abs(abs(col[1]) - 1) > AXIAL_TOL:
         raise JRSDataError(f"non-axial orientation (ImageOrientationPatient = {np.round(iop, 3).tolist()}); "
                            "only axial CT is imported: export an axial reconstruction", s.folder)
@@ -39,7 +40,8 @@ def _drop_duplicates(files:list, pos:np.ndarray, report:ImportReport, patient, s
     keep = [0]
     for i in range(1, len(pos)):
         if abs(pos[i] - pos[keep[-1]]) < 1e-3:
-            report.add("warning", "duplicated_slice", f"two slices at position {pos[i]:.2f} mm; kept {files[keep[-1]].name}, "
+            report.add("warning", "duplicated_slice",
+                       f"two slices at position {pos[i]:.2f} mm; kept {files[keep[-1]].name}, "
                        f"dropped this one", files[i], patient, scan)
         else: keep.append(i)
     return [files[i] for i in keep], pos[keep]
@@ -47,16 +49,19 @@ def _drop_duplicates(files:list, pos:np.ndarray, report:ImportReport, patient, s
 def _check_spacing(files:list, pos:np.ndarray, folder:Path):
     "JRSDataError for fewer than 3 slices, a missing slice or uneven spacing."
     if len(files) < 3: raise JRSDataError(f"only {len(files)} distinct slice position(s); need at least 3", folder)
-    d = np.diff(pos); med = float(np.median(d))
+    d = np.diff(pos)
+    med = float(np.median(d))
     gaps = np.nonzero(d > 1.5 * med)[0]
     if len(gaps):
         i = int(gaps[0])
         raise JRSDataError(f"missing slice(s): a gap of {d[i]:.2f} mm between {files[i].name} and {files[i+1].name} "
-                           f"(usual spacing {med:.2f} mm; {len(gaps)} gap(s) in all); scan skipped", folder)
+                           f"(usual spacing {med:.2f} mm; {len(gaps)} gap(s) in all); scan skipped",
+                           folder)
     if d.max() - d.min() > max(0.01 * med, 0.02):
         i = int(np.argmax(np.abs(d - med)))
         raise JRSDataError(f"uneven slice spacing: between {d.min():.2f} and {d.max():.2f} mm (e.g. {files[i].name} -> "
-                           f"{files[i+1].name}); reconstruct with constant spacing; scan skipped", folder)
+                           f"{files[i+1].name}); reconstruct with constant spacing; scan skipped",
+                           folder)
 
 # %% ../../nbs/02b_data.raster.ipynb #1a625738
 def sort_slices(s:CTSeries, report:ImportReport|None=None, patient:str|None=None, scan:str|None=None) -> list[Path]:
@@ -73,7 +78,8 @@ def read_ct(files:Sequence[Path], # slices sorted along the normal (`sort_slices
             orient:bool=True # reorient to LPS with identity direction
            ) -> sitk.Image: # CT in HU (float32)
     "Read a sorted CT series with SimpleITK; a slice it cannot decode raises JRSDataError naming it."
-    r = sitk.ImageSeriesReader(); r.SetFileNames([str(f) for f in files])
+    r = sitk.ImageSeriesReader()
+    r.SetFileNames([str(f) for f in files])
     try: img = r.Execute()
     except RuntimeError:
         for f in files:
@@ -94,19 +100,26 @@ def _index_of(img:sitk.Image, pts:np.ndarray) -> np.ndarray:
 
 def _choose_rois(names:dict[int, str], roi_map:RoiMap, report:ImportReport, where:tuple) -> tuple[dict, dict]:
     "({organ: ROI number} of the ROIs to draw, {ROI name: organ or '-'}); duplicates and unknown names reported."
-    chosen: dict[str, int] = {}; mapping = {}; unknown = []
+    chosen: dict[str, int] = {}
+    mapping = {}
+    unknown = []
     for num, name in names.items():
         organ = roi_map.organ(name)
         mapping[name] = organ or "-"
-        if organ is None: unknown.append(name); continue
+        if organ is None:
+            unknown.append(name)
+            continue
         if organ in chosen:
             a, b = sorted([chosen[organ], num], key=lambda n: roi_map.rank(names[n]))
-            report.add("warning", "duplicate_organ", f"ROIs {names[a]!r} and {names[b]!r} both map to {organ}; "
+            report.add("warning", "duplicate_organ",
+                       f"ROIs {names[a]!r} and {names[b]!r} both map to {organ}; "
                        f"using {names[a]!r} (earlier in the synonym list)", *where)
-            chosen[organ] = a; mapping[names[b]] = f"{organ} (unused)"
+            chosen[organ] = a
+            mapping[names[b]] = f"{organ} (unused)"
         else: chosen[organ] = num
     if unknown:
-        report.add("info", "unknown_roi", f"{len(unknown)} ROI name(s) not in the synonym table ({roi_map.source}), "
+        report.add("info", "unknown_roi",
+                   f"{len(unknown)} ROI name(s) not in the synonym table ({roi_map.source}), "
                    f"ignored: {', '.join(map(repr, unknown))}; add a name to the table (--synonyms) if it is one of "
                    "the four organs", *where)
     return chosen, mapping
@@ -115,37 +128,51 @@ def _choose_rois(names:dict[int, str], roi_map:RoiMap, report:ImportReport, wher
 def _draw_roi(contours:list, img:sitk.Image) -> tuple[np.ndarray, int, int, int]:
     "(uint8 mask (z, y, x), contour points, points outside the image, contours off a slice) of one ROI's contours."
     import cv2
-    size = np.array(img.GetSize()); m = np.zeros(img.GetSize()[::-1], np.uint8); n_pts = n_out = n_off = 0
+    size = np.array(img.GetSize())
+    m = np.zeros(img.GetSize()[::-1], np.uint8)
+    n_pts = n_out = n_off = 0
     for c in contours:
         pts = np.asarray(c.ContourData, float).reshape(-1, 3)
         if len(pts) < 3: continue
-        ijk = _index_of(img, pts); n_pts += len(pts)
+        ijk = _index_of(img, pts)
+        n_pts += len(pts)
         n_out += int(np.any((ijk < -0.5) | (ijk > size - 0.5), axis=1).sum())
         k = int(np.round(np.median(ijk[:, 2])))
         if np.ptp(ijk[:, 2]) > 0.5 or abs(np.median(ijk[:, 2]) - k) > 0.3: n_off += 1
         if not 0 <= k < size[2]: continue
-        sl = np.ascontiguousarray(m[k]); cv2.fillPoly(sl, [np.round(ijk[:, :2]).astype(np.int32)], 1); m[k] = sl
+        sl = np.ascontiguousarray(m[k])
+        cv2.fillPoly(sl, [np.round(ijk[:, :2]).astype(np.int32)], 1)
+        m[k] = sl
     return m, n_pts, n_out, n_off
 
-def _warn_drawing(name:str, organ:str, m:np.ndarray, n_pts:int, n_out:int, n_off:int, report:ImportReport, where:tuple) -> bool:
+def _warn_drawing(name:str, organ:str, m:np.ndarray, n_pts:int, n_out:int, n_off:int,
+                  report:ImportReport, where:tuple) -> bool:
     "Report what went wrong drawing one ROI; whether its mask is usable."
     if n_pts == 0:
-        report.add("warning", "empty_roi", f"ROI {name!r} ({organ}) has no contour points; {organ} left empty", *where); return False
+        report.add("warning", "empty_roi",
+                   f"ROI {name!r} ({organ}) has no contour points; {organ} left empty", *where)
+        return False
     if n_out:
-        report.add("warning", "contour_outside_image", f"{n_out} of {n_pts} contour points of ROI {name!r} lie "
+        report.add("warning", "contour_outside_image",
+                   f"{n_out} of {n_pts} contour points of ROI {name!r} lie "
                    "outside the CT; clipped to the image", *where)
     if n_off:
-        report.add("warning", "contour_off_slice", f"{n_off} contour(s) of ROI {name!r} do not lie on a CT slice; "
+        report.add("warning", "contour_off_slice",
+                   f"{n_off} contour(s) of ROI {name!r} do not lie on a CT slice; "
                    "drawn on the nearest slice", *where)
-    if not m.any(): report.add("warning", "empty_roi", f"ROI {name!r} ({organ}) covers no voxel of the CT", *where)
+    if not m.any(): report.add("warning", "empty_roi",
+                               f"ROI {name!r} ({organ}) covers no voxel of the CT", *where)
     return bool(m.any())
 
 def _warn_overlaps(masks:dict, roi_of:dict, roi_map:RoiMap, report:ImportReport, where:tuple):
     pri = roi_map.label_priority
-    for a, b in ((a, b) for i, a in enumerate(pri) for b in pri[i + 1:] if a in masks and b in masks):
-        n = int((masks[a] & masks[b]).sum()); small = min(int(masks[a].sum()), int(masks[b].sum()))
+    for a, b in ((a, b) for i,
+                 a in enumerate(pri) for b in pri[i + 1:] if a in masks and b in masks):
+        n = int((masks[a] & masks[b]).sum())
+        small = min(int(masks[a].sum()), int(masks[b].sum()))
         if n >= OVERLAP_WARN * small:
-            report.add("warning", "overlapping_rois", f"ROIs {roi_of[a]!r} ({LABELS[a]}) and {roi_of[b]!r} ({LABELS[b]}) "
+            report.add("warning", "overlapping_rois",
+                       f"ROIs {roi_of[a]!r} ({LABELS[a]}) and {roi_of[b]!r} ({LABELS[b]}) "
                        f"overlap in {n} voxels ({100 * n / small:.0f} % of the smaller); the overlap goes to {LABELS[a]} "
                        f"(priority {list(roi_map.priority)})", *where)
 
@@ -156,8 +183,10 @@ def rasterise_struct(struct_path:str|Path, # RTSTRUCT file
                      report:ImportReport|None=None, patient:str|None=None, scan:str|None=None
                     ) -> tuple[dict[int, np.ndarray], dict[str, str]]:
     "Masks {label: bool (z, y, x) on `img`'s grid} of the organs in an RTSTRUCT, and {ROI name: organ or '-'}."
-    roi_map = roi_map or load_synonyms(); report = report if report is not None else ImportReport()
-    ds = pydicom.dcmread(struct_path); where = (struct_path, patient, scan)
+    roi_map = roi_map or load_synonyms()
+    report = report if report is not None else ImportReport()
+    ds = pydicom.dcmread(struct_path)
+    where = (struct_path, patient, scan)
     names = {int(r.ROINumber): tag_text(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])}
     contours = {int(rc.ReferencedROINumber): list(getattr(rc, "ContourSequence", []) or [])
                 for rc in getattr(ds, "ROIContourSequence", [])}
@@ -191,21 +220,28 @@ class LoadedScan:
     roi_mapping: dict[str, str]
     struct: str|None = None             # RTSTRUCT file used
 
-def read_dicom_scan(s:CTSeries, roi_map:RoiMap, report:ImportReport, patient:str|None=None, scan:str|None=None) -> LoadedScan:
+def read_dicom_scan(s:CTSeries, roi_map:RoiMap, report:ImportReport, patient:str|None=None,
+                    scan:str|None=None) -> LoadedScan:
     "Read, check and rasterise one CT series; JRSDataError when the scan cannot be used."
     img = read_ct(sort_slices(s, report, patient, scan))
     masks, mapping, st = {}, {}, None
     if s.structs:
-        st = s.structs[0].path; ref = s.structs[0].ref_images
+        st = s.structs[0].path
+        ref = s.structs[0].ref_images
         if ref and (miss := ref - s.sop_uids):
-            report.add("warning", "missing_referenced_slices", f"references {len(ref)} CT slices, of which only "
+            report.add("warning", "missing_referenced_slices",
+                       f"references {len(ref)} CT slices, of which only "
                        f"{len(ref) - len(miss)} are in {s.folder} ({len(miss)} missing, e.g. SOPInstanceUID "
                        f"{sorted(miss)[0]}): the CT export looks incomplete; contours on the missing slices are lost",
                        st, patient, scan)
         try: masks, mapping = rasterise_struct(st, img, roi_map, report, patient, scan)
         except JRSDataError: raise
         except Exception as e:
-            report.add("error", "unreadable", f"RTSTRUCT cannot be rasterised ({type(e).__name__}: {str(e)[:120]}); "
-                       "scan imported without labels", st, patient, scan); st = None
-    else: report.add("warning", "no_rtstruct", "no RTSTRUCT references this CT; imported without labels", s.folder, patient, scan)
+            report.add("error", "unreadable",
+                       f"RTSTRUCT cannot be rasterised ({type(e).__name__}: {str(e)[:120]}); "
+                       "scan imported without labels", st, patient, scan)
+            st = None
+    else: report.add("warning", "no_rtstruct",
+                     "no RTSTRUCT references this CT; imported without labels", s.folder, patient,
+                     scan)
     return LoadedScan(s, img, masks, mapping, None if st is None else str(st))

@@ -39,16 +39,19 @@ def dataset_scan_of(labels:str|Path # a label file
         if data: cands.append((Path(data), p.parents[1].name, p.parent.name, None))
     for root, pid, sid, site in cands:
         if not (root / MANIFEST).exists(): continue
-        m = load_manifest(root); e = m.patients.get(pid)
+        m = load_manifest(root)
+        e = m.patients.get(pid)
         if not isinstance(e, dict) or sid not in e.get("scans", []) or (site is not None and e.get("site") != site): continue
         dic = e.get("dicom", {})
-        return {"root": root, "patient": pid, "scan": sid, "folder": m.scan_dir(pid, sid), "dicom": dic.get(sid),
+        return {"root": root, "patient": pid, "scan": sid, "folder": m.scan_dir(pid, sid),
+                "dicom": dic.get(sid),
                 "planning_dicom": dic.get(m.planning(pid))}
     return None
 
 def absent_of_labels(labels:str|Path) -> dict[str, str]:
     "Organs declared absent for a label file found in a predictions folder or in the dataset layout: {organ: reason}."
-    p = Path(labels).resolve(); out = {}
+    p = Path(labels).resolve()
+    out = {}
     idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None      # <pred>/<patient>/<scan>/seg.nii.gz
     if idx is not None and idx.exists():
         try: d = json.loads(idx.read_text())
@@ -60,7 +63,8 @@ def absent_of_labels(labels:str|Path) -> dict[str, str]:
             if pair.get("patient") in m.patients: out.update(m.absent(pair["patient"], pair.get("fixed", p.parent.name)))
     root = p.parents[3] if len(p.parents) > 3 else None                            # <root>/<site>/<patient>/<scan>/labels.nii.gz
     if root is not None and (root / MANIFEST).exists():
-        m = load_manifest(root); pid, sid = p.parents[1].name, p.parent.name
+        m = load_manifest(root)
+        pid, sid = p.parents[1].name, p.parent.name
         if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name: out.update(m.absent(pid, sid))
     return out
 
@@ -122,15 +126,18 @@ def _series_of(src:dict, ct_dir, where) -> str:
                            "scan's CT folder", where)
     return series_uid
 
-def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transform, ct_dir, notes:list, where) -> dict:
+def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transform, ct_dir,
+           notes:list, where) -> dict:
     "The masks on the CT's grid; an organ that misses the CT is an error, one cut by its field of view a note."
     if isinstance(transform, (str, Path)): transform = sitk.ReadTransform(str(transform))
-    on_ct = resample_masks(masks, lab_img, ct, transform.GetInverse() if transform is not None else None)
+    on_ct = resample_masks(masks, lab_img, ct,
+                           transform.GetInverse() if transform is not None else None)
     if not any(m.any() for m in on_ct.values()):
         raise JRSDataError(f"the label map does not overlap the CT in {ct_dir}: its organs span {_extent(lab_img, lab > 0)}, "
                            f"the CT spans {_extent(ct)} (x, y, z); wrong CT folder, or labels in another frame of "
                            "reference (--transform)", where)
-    vox = float(np.prod(lab_img.GetSpacing())) / 1000.; vct = float(np.prod(ct.GetSpacing())) / 1000.
+    vox = float(np.prod(lab_img.GetSpacing())) / 1000.
+    vct = float(np.prod(ct.GetSpacing())) / 1000.
     for l in masks:
         a, b = masks[l].sum() * vox, on_ct[l].sum() * vct
         if b == 0: raise JRSDataError(f"organ {LABELS[l]!r} ({a:.1f} cc in the labels) lies outside the CT in {ct_dir} "
@@ -275,10 +282,12 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     masks = _drop_absent(lab, absent, notes, where)
     _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error
     if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None: series_uid = _series_of(src, ct_dir, where)
-    files = sort_slices(find_series(ct_dir, series_uid)); ct = read_ct(files, orient=False)
+    files = sort_slices(find_series(ct_dir, series_uid))
+    ct = read_ct(files, orient=False)
     combined = combine_masks(_to_ct(masks, lab_img, lab, ct, transform, ct_dir, notes, where),
                              priority or load_synonyms().label_priority)
-    clinic = _clinic_names(src); names = {**clinic, **(roi_names or {})}
+    clinic = _clinic_names(src)
+    names = {**clinic, **(roi_names or {})}
     tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
     notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
         f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
@@ -291,11 +300,13 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
 def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     "Command line: write predicted daily contours (label NIfTI) as an RTSTRUCT referencing the daily CT."
     import argparse, sys
-    ap = argparse.ArgumentParser(prog="jrs-nb export-rtstruct", description=export_rtstruct_cli.__doc__)
+    ap = argparse.ArgumentParser(prog="jrs-nb export-rtstruct",
+                                 description=export_rtstruct_cli.__doc__)
     ap.add_argument("labels", help="label map NIfTI (0..4), e.g. written by `jrs-nb infer`")
     ap.add_argument("ct_dir", help="folder holding the daily CT series (DICOM)")
     ap.add_argument("out", help="RTSTRUCT file to write")
-    ap.add_argument("--transform", help="planning -> daily transform (the import's affine_to_planning.tfm); found "
+    ap.add_argument("--transform",
+                    help="planning -> daily transform (the import's affine_to_planning.tfm); found "
                     "by itself when the labels lie in a dataset scan folder or a predictions folder of that dataset")
     ap.add_argument("--no-transform", action="store_true",
                     help="apply no transform: the labels already lie in the daily CT's frame (a "
@@ -315,12 +326,15 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     except ValueError: names = None
     if names is None or any(k not in ORGANS or not v.strip() for k, v in names.items()):
         print(f"{ap.prog}: error: --roi-name takes LABEL=NAME with LABEL in {list(ORGANS)} and a non-empty name, got "
-              f"{a.roi_name}", file=sys.stderr); return 2
+              f"{a.roi_name}", file=sys.stderr)
+        return 2
     absent, notes = {}, []
     for x in a.absent:
         o, _, why = x.partition("=")
         if o not in LABELS.values() or o == "background":
-            print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}", file=sys.stderr); return 2
+            print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}",
+                  file=sys.stderr)
+            return 2
         absent[o] = why or "declared absent on the command line"
     bad = [o for o in a.allow_missing if o not in ORGAN_NAMES]
     if bad:
@@ -333,4 +347,5 @@ def export_rtstruct_cli(argv:list[str]|None=None) -> int:
     n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent,
                         notes=notes, allow_missing=a.allow_missing, no_transform=a.no_transform)
     for x in notes: print(say_note(x))
-    print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items())); return 0
+    print(f"wrote {a.out}: " + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
+    return 0

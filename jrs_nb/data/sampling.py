@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS
+from ..core import rng, check_patch_size, PairBatch, OARS, TARGETS, body_mask, unit_to_hu
 from .dataset import JRSDataset, LRU
 from .io import absent_vector
-from .validate import BODY_HU   # body mask threshold in HU
 
 # %% auto #0
 __all__ = ['CENTRE_CLASSES', 'centre_candidates', 'draw_centre', 'extract_patch', 'PatchPair', 'PatchDataset', 'sample_field',
@@ -32,18 +31,21 @@ def centre_candidates(labels:np.ndarray, # (D, H, W) fixed label map 0..4
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # flat voxel indices of OAR, target, torso
     "Flat indices of the voxels a centre may be drawn from, per class (OAR, target, torso)."
     lab = labels.ravel()
-    oar = np.flatnonzero(np.isin(lab, OARS)); tgt = np.flatnonzero(np.isin(lab, TARGETS))
-    torso = np.flatnonzero((lab == 0) & (image.ravel() > BODY_HU / 1000.))
+    oar = np.flatnonzero(np.isin(lab, OARS))
+    tgt = np.flatnonzero(np.isin(lab, TARGETS))
+    torso = np.flatnonzero((lab == 0) & body_mask(unit_to_hu(image)).ravel())
     return oar, tgt, torso
 
-def draw_centre(g:np.random.Generator, cands:Sequence[np.ndarray], shape:tuple) -> tuple[int, tuple]:
+def draw_centre(g:np.random.Generator, cands:Sequence[np.ndarray], shape:tuple) -> tuple[int,
+                                                                                         tuple]:
     "(class index, centre voxel (z, y, x)): a class with equal probability, then a voxel of it uniformly."
     k = int(g.integers(len(cands)))
     if len(cands[k]) == 0:                          # e.g. no target in this scan: use the classes that exist
         ok = [j for j, c in enumerate(cands) if len(c)]
         if not ok: raise ValueError("no voxel to draw a patch centre from (empty labels and no body)")
         k = ok[int(g.integers(len(ok)))]
-    return k, tuple(int(i) for i in np.unravel_index(int(cands[k][g.integers(len(cands[k]))]), shape))
+    return k, tuple(int(i) for i in np.unravel_index(int(cands[k][g.integers(len(cands[k]))]),
+                                                     shape))
 
 # %% ../../nbs/03a_data.sampling.ipynb #32cf1dad
 def extract_patch(vol:np.ndarray, # (..., D, H, W) volume (leading axes, e.g. DVF channels, are kept)
@@ -58,7 +60,8 @@ def extract_patch(vol:np.ndarray, # (..., D, H, W) volume (leading axes, e.g. DV
     for s, size in zip(start, sh):
         a, b = max(s, 0), min(s + n, size)
         if a >= b: return out
-        src.append(slice(a, b)); dst.append(slice(a - s, b - s))
+        src.append(slice(a, b))
+        dst.append(slice(a - s, b - s))
     out[(..., *dst)] = vol[(..., *src)]
     return out
 
@@ -101,7 +104,8 @@ class PatchDataset(torch.utils.data.Dataset):
         self.volumes.cache.maxsize = max(self.volumes.cache.maxsize, len(scans))   # grow the caches to hold them all
         self._cands.maxsize = max(self._cands.maxsize, len(self.volumes))
         for k in range(len(self.volumes)):
-            pv = self.volumes[k]; self._cands.get(k, lambda: centre_candidates(pv.fixed_seg, pv.fixed))
+            pv = self.volumes[k]
+            self._cands.get(k, lambda: centre_candidates(pv.fixed_seg, pv.fixed))
         return self
 
     def pair_order(self, epoch:int) -> np.ndarray:
@@ -110,7 +114,8 @@ class PatchDataset(torch.utils.data.Dataset):
             g = rng(self.seed, epoch, 0)
             by = {}
             for k, p in enumerate(self.volumes.pairs): by.setdefault(p["patient"], []).append(k)
-            pats = list(by); order = []
+            pats = list(by)
+            order = []
             for j in g.permutation(len(pats)): order += list(g.permutation(by[pats[j]]))
             self._orders = {epoch: np.array(order)}
         return self._orders[epoch]
@@ -123,9 +128,12 @@ class PatchDataset(torch.utils.data.Dataset):
         cands = self._cands.get(k, lambda: centre_candidates(pv.fixed_seg, pv.fixed))
         cls, c = draw_centre(rng(self.seed, self.epoch, 1, i), cands, pv.fixed.shape)
         s, n = tuple(ci - self.n // 2 for ci in c), self.n
-        return PatchPair(extract_patch(pv.fixed, s, n, pv.fixed_min)[None], extract_patch(pv.moving, s, n, pv.moving_min)[None],
-                         extract_patch(pv.fixed_seg, s, n)[None], extract_patch(pv.moving_seg, s, n)[None],
-                         None if pv.dvf is None else extract_patch(pv.dvf, s, n), pv.spacing, c, cls, k,
+        return PatchPair(extract_patch(pv.fixed, s, n, pv.fixed_min)[None],
+                         extract_patch(pv.moving, s, n, pv.moving_min)[None],
+                         extract_patch(pv.fixed_seg, s, n)[None],
+                         extract_patch(pv.moving_seg, s, n)[None],
+                         None if pv.dvf is None else extract_patch(pv.dvf, s, n), pv.spacing, c,
+                         cls, k,
                          absent_vector(pv.fixed_absent), absent_vector(pv.moving_absent))
 
 # %% ../../nbs/03a_data.sampling.ipynb #27676ad7
@@ -169,7 +177,8 @@ def collate_pairs(items:Sequence[PatchPair], swap:bool=False, iterations:int=10)
     fx, mv = st("fixed", torch.float32), st("moving", torch.float32)
     fs, ms = st("fixed_seg", torch.int64), st("moving_seg", torch.int64)
     dvf = st("dvf", torch.float32) if all(it.dvf is not None for it in items) else None
-    ab = lambda k: torch.from_numpy(np.stack([getattr(it, k, None) if getattr(it, k, None) is not None
+    ab = lambda k: torch.from_numpy(np.stack([getattr(it, k, None) if getattr(it, k,
+                                                                              None) is not None
                                               else np.zeros(4, bool) for it in items]))
     fa, ma = ab("fixed_absent"), ab("moving_absent")   # (B, 4) bool: organs declared absent (losses mask them)
     if not swap: return PairBatch(fx, mv, fs, ms, dvf, fa, ma)
@@ -177,7 +186,8 @@ def collate_pairs(items:Sequence[PatchPair], swap:bool=False, iterations:int=10)
     if dvf is not None:
         inv = torch.cat([invert_dvf(dvf[b:b+1], items[b].spacing, iterations) for b in range(len(items))])
         dvf = torch.cat([dvf, inv])
-    return PairBatch(torch.cat([fx, mv]), torch.cat([mv, fx]), torch.cat([fs, ms]), torch.cat([ms, fs]), dvf,
+    return PairBatch(torch.cat([fx, mv]), torch.cat([mv, fx]), torch.cat([fs, ms]),
+                     torch.cat([ms, fs]), dvf,
                      torch.cat([fa, ma]), torch.cat([ma, fa]))
 
 # %% ../../nbs/03a_data.sampling.ipynb #0e08febf
@@ -194,6 +204,7 @@ def make_loader(root:str|Path, split:str="train", # dataset root and split
     vols = JRSDataset(root, split, cache_size=cache_size, load_dvf=load_dvf)
     ds = PatchDataset(vols, n, seed, length, patches_per_pair, epoch)
     if preload: ds.preload()
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False,
+                                       num_workers=workers,
                                        collate_fn=partial(collate_pairs, swap=swap),
                                        worker_init_fn=_worker_init if workers else None)

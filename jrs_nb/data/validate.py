@@ -13,14 +13,15 @@ import json
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..core import JRSDataError, command, ORGANS, ORGAN_NAMES, LABELS, sitk_to_dvf
-from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_manifest, read_volume, read_sitk,
+from ..core import JRSDataError, command, ORGANS, ORGAN_NAMES, LABELS, sitk_to_dvf, BODY_HU, body_mask
+from .io import (MANIFEST, IMAGE_FILE, LABELS_FILE, DVF_FILE, Manifest, parse_manifest,
+                            read_volume, read_sitk,
                             nifti_nonfinite, write_json)
 
 # %% auto #0
-__all__ = ['PLAUSIBLE_CC', 'BODY_HU', 'OUTSIDE_BODY_WARN', 'PELVIS_ORDER', 'PELVIS_NEAR_MM', 'Problem', 'ScanData', 'ScanInfo',
-           'grid_diff', 'body_outline', 'pelvis_problems', 'check_pelvis', 'inspect_scan', 'load_scan', 'DataReport',
-           'network_spacings', 'spacing_advice', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
+__all__ = ['PLAUSIBLE_CC', 'OUTSIDE_BODY_WARN', 'PELVIS_ORDER', 'PELVIS_NEAR_MM', 'Problem', 'ScanData', 'ScanInfo', 'grid_diff',
+           'pelvis_problems', 'check_pelvis', 'inspect_scan', 'load_scan', 'DataReport', 'network_spacings',
+           'spacing_advice', 'check_dataset', 'edit_distance', 'near_name', 'check_data_cli']
 
 # %% ../../nbs/01c_data.validate.ipynb #af0a6ec1
 @dataclass
@@ -47,7 +48,9 @@ class ScanData:
 @dataclass
 class ScanInfo:
     "What `inspect_scan` found out about one scan."
-    patient: str; scan: str; role: str  # role: "planning" | "daily"
+    patient: str
+    scan: str
+    role: str  # role: "planning" | "daily"
     folder: Path
     size: tuple|None = None        # (z, y, x) voxels
     spacing: tuple|None = None     # (z, y, x) mm
@@ -74,11 +77,13 @@ class ScanInfo:
 # %% ../../nbs/01c_data.validate.ipynb #fd5b507e
 def _fmt(t, f="{:g}") -> str: return "x".join(f.format(v) for v in t)
 
-def _same(a, b, tol=1e-3) -> bool: return len(a) == len(b) and np.allclose(a, b, atol=tol, rtol=1e-4)
+def _same(a, b, tol=1e-3) -> bool: return len(a) == len(b) and np.allclose(a, b, atol=tol,
+                                                                           rtol=1e-4)
 
 def grid_diff(a:tuple, b:tuple) -> str:
     "Which of (size, spacing, origin) differ between two grids, as text ('' when they agree)."
-    return "; ".join(f"{n} {_fmt(x)} vs {_fmt(y)}" for n, x, y in zip(("size", "spacing", "origin"), a, b) if not _same(x, y))
+    return "; ".join(f"{n} {_fmt(x)} vs {_fmt(y)}" for n, x,
+                     y in zip(("size", "spacing", "origin"), a, b) if not _same(x, y))
 
 def _resample_hint(spacing) -> str:
     sp = tuple(float(s) for s in spacing)
@@ -92,21 +97,14 @@ PLAUSIBLE_CC = {            # organ -> (lowest, highest) volume in cc that check
     "rectum":           (5., 600.),    # typical 40-150 cc, depends on the contoured length and filling
     "bladder":          (5., 2000.),   # typical 100-500 cc, depends on filling
 }
-BODY_HU = -500.             # the body outline: voxels above this intensity, holes filled slice by slice
-OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside that outline
-
-def body_outline(image:np.ndarray # (D, H, W) CT in HU
-                ) -> np.ndarray: # bool (D, H, W)
-    "Voxels inside the body: above `BODY_HU`, holes (rectal gas, lungs) filled in each axial slice."
-    from scipy import ndimage as ndi
-    return np.stack([ndi.binary_fill_holes(s) for s in np.nan_to_num(image, nan=-1024.) > BODY_HU])
+OUTSIDE_BODY_WARN = 0.10    # warn when this fraction of an organ (or more) lies outside the body (`core.body_mask`)
 
 def _outside_fraction(image:np.ndarray, m:np.ndarray) -> float:
-    "Fraction of the mask `m` outside the body: below BODY_HU, and (if that is much) outside the filled outline."
+    "Fraction of the mask `m` outside the body: below BODY_HU, and (if that is much) outside `body_mask`."
     f = float((np.nan_to_num(image[m], nan=-1024.) <= BODY_HU).mean())   # outside needs air
     if f < OUTSIDE_BODY_WARN: return f
     ks = np.nonzero(m.any((1, 2)))[0]                                     # air, or gas inside the body?
-    return float((~body_outline(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
+    return float((~body_mask(image[ks[0]:ks[-1] + 1])[m[ks[0]:ks[-1] + 1]]).mean())
 
 def _plausibility(image:np.ndarray, lab:np.ndarray, counts:np.ndarray, vox_cc:float) -> list[str]:
     "Warnings about organs outside the body or of implausible volume."
@@ -167,7 +165,9 @@ def check_pelvis(path:str|Path, # planning labels.nii.gz
 def _read(path:Path, info:ScanInfo) -> tuple:
     "(array, (shape, spacing, origin)) of a volume, or (None, None) with the problem recorded."
     try: arr, sp, org = read_volume(path)
-    except JRSDataError as e: info.add(e.path, e.problem); return None, None
+    except JRSDataError as e:
+        info.add(e.path, e.problem)
+        return None, None
     return arr, (arr.shape, sp, org)
 
 def _check_image(ip:Path, img:np.ndarray, grid:tuple, spacing, info:ScanInfo):
@@ -175,29 +175,36 @@ def _check_image(ip:Path, img:np.ndarray, grid:tuple, spacing, info:ScanInfo):
     _, sp, org = grid
     info.size, info.spacing, info.origin = img.shape, tuple(float(s) for s in sp), tuple(float(o) for o in org)
     if spacing is not None and not _same(sp, spacing):
-        info.add(ip, f"spacing {_fmt(sp)} mm differs from the dataset spacing {_fmt(spacing)} mm declared in "
+        info.add(ip,
+                 f"spacing {_fmt(sp)} mm differs from the dataset spacing {_fmt(spacing)} mm declared in "
                      f"{MANIFEST}; {_resample_hint(spacing)}")
     fin = img
     if np.issubdtype(img.dtype, np.floating):
-        bad = ~np.isfinite(img); nb = int(bad.sum())
+        bad = ~np.isfinite(img)
+        nb = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(bad)[0]) if nb else None
         if nb: fin = img[~bad]
         else: nb, first = nifti_nonfinite(ip)                         # ITK reads NaN in NIfTI as 0
-        if nb: info.add(ip, f"{nb} non-finite intensities (NaN or inf), first at voxel (z, y, x) {first}")
+        if nb: info.add(ip,
+                        f"{nb} non-finite intensities (NaN or inf), first at voxel (z, y, x) {first}")
     if fin.size: info.hu_range = (float(fin.min()), float(fin.max()))
 
-def _check_labels(lp:Path, lab:np.ndarray, grid:tuple, image_grid:tuple|None, image_name:str, spacing,
+def _check_labels(lp:Path, lab:np.ndarray, grid:tuple, image_grid:tuple|None, image_name:str,
+                  spacing,
                   info:ScanInfo) -> np.ndarray|None:
     "The labels as int64 when their values are integers in 0-4 (else None); grid against the image's (or the dataset's)."
     if image_grid is not None and (d := grid_diff(grid, image_grid)): info.add(lp, f"grid differs from {image_name}: {d}")
     elif image_grid is None and spacing is not None and not _same(grid[1], spacing):
-        info.add(lp, f"spacing {_fmt(grid[1])} mm differs from the dataset spacing {_fmt(spacing)} mm; {_resample_hint(spacing)}")
+        info.add(lp,
+                 f"spacing {_fmt(grid[1])} mm differs from the dataset spacing {_fmt(spacing)} mm; {_resample_hint(spacing)}")
     if np.issubdtype(lab.dtype, np.floating) and (not np.all(np.isfinite(lab)) or np.any(lab != np.round(lab))):
-        info.add(lp, "label values are not integers (labels must be 0..4)"); return None
+        info.add(lp, "label values are not integers (labels must be 0..4)")
+        return None
     li = lab.astype(np.int64, copy=False)
     if li.min() < 0 or li.max() > 4:
         vals, cnt = np.unique(li[(li < 0) | (li > 4)], return_counts=True)
-        info.add(lp, f"label values outside 0-4: {vals.tolist()[:10]} ({int(cnt.sum())} voxels); labels are "
+        info.add(lp,
+                 f"label values outside 0-4: {vals.tolist()[:10]} ({int(cnt.sum())} voxels); labels are "
                      + ", ".join(f"{k} {v}" for k, v in LABELS.items()))
         return None
     return li
@@ -205,16 +212,19 @@ def _check_labels(lp:Path, lab:np.ndarray, grid:tuple, image_grid:tuple|None, im
 # %% ../../nbs/01c_data.validate.ipynb #553218df
 def _check_organs(lp:Path, li:np.ndarray, spacing:tuple, role:str, absent:dict|None, info:ScanInfo) -> tuple[np.ndarray, float]:
     "(voxel counts per label, cc per voxel); empty organs are errors (planning) or warnings, unless declared absent."
-    counts = np.bincount(li.ravel(), minlength=5); vox = float(np.prod(spacing)) / 1000.
+    counts = np.bincount(li.ravel(), minlength=5)
+    vox = float(np.prod(spacing)) / 1000.
     info.organ_cc = {LABELS[o]: float(counts[o] * vox) for o in ORGANS}
     for o in ORGANS:
         name = LABELS[o]
         if name in (absent or {}):
-            if counts[o]: info.add(lp, f"organ {name!r} (label {o}) is declared absent in {MANIFEST} ({absent[name]}) "
+            if counts[o]: info.add(lp,
+                                   f"organ {name!r} (label {o}) is declared absent in {MANIFEST} ({absent[name]}) "
                                        f"but the labels hold {counts[o]} voxels of it: remove the voxels or the declaration")
             else: info.absent[name] = absent[name]
         elif counts[o] == 0:
-            info.add(lp, f"organ {name!r} (label {o}) is empty in the {role} labels; if it is really absent (e.g. "
+            info.add(lp,
+                     f"organ {name!r} (label {o}) is empty in the {role} labels; if it is really absent (e.g. "
                          f"removed, or not contoured) declare it absent in {MANIFEST} (Manifest.declare_absent)",
                      "error" if role == "planning" else "warning")
     return counts, vox
@@ -223,12 +233,17 @@ def _check_dvf(dp:Path, image_grid:tuple|None, info:ScanInfo) -> np.ndarray|None
     "The DVF when it is finite and on the image's grid, else None with the problem recorded."
     info.has_dvf = True
     try:
-        dimg = read_sitk(dp); dvf = sitk_to_dvf(dimg)
+        dimg = read_sitk(dp)
+        dvf = sitk_to_dvf(dimg)
         grid = (dvf.shape[1:], tuple(dimg.GetSpacing()[::-1]), tuple(dimg.GetOrigin()[::-1]))
         if image_grid is not None and (d := grid_diff(grid, image_grid)):
-            info.add(dp, f"DVF of the wrong shape/grid: (3, {_fmt(dvf.shape[1:], '{}')}) does not match the image "
-                         f"(3, {_fmt(image_grid[0], '{}')}): {d}"); return None
-        if not np.all(np.isfinite(dvf)) or nifti_nonfinite(dp)[0]: info.add(dp, "DVF has non-finite values"); return None
+            info.add(dp,
+                     f"DVF of the wrong shape/grid: (3, {_fmt(dvf.shape[1:], '{}')}) does not match the image "
+                         f"(3, {_fmt(image_grid[0], '{}')}): {d}")
+            return None
+        if not np.all(np.isfinite(dvf)) or nifti_nonfinite(dp)[0]:
+            info.add(dp, "DVF has non-finite values")
+            return None
         return dvf
     except JRSDataError as e: info.add(e.path, e.problem)
     except ValueError as e: info.add(dp, f"DVF of the wrong shape: {e}")
@@ -245,7 +260,9 @@ def inspect_scan(folder:str|Path, # <root>/<site>/<patient>/<scan>
     "Run every per-scan check on one scan folder; problems are collected in `ScanInfo.problems`."
     folder = Path(folder)
     info = ScanInfo(patient or folder.parent.name, scan or folder.name, role, folder)
-    if not folder.is_dir(): info.add(folder, "scan folder is missing"); return info, None
+    if not folder.is_dir():
+        info.add(folder, "scan folder is missing")
+        return info, None
     ip, lp, dp = folder / IMAGE_FILE, folder / LABELS_FILE, folder / DVF_FILE
     info.unlabelled = role == "daily" and not lp.exists() and ip.exists()   # predict only, no error
     img, igrid = _read(ip, info)
@@ -275,7 +292,8 @@ def load_scan(folder:str|Path, role:str="daily", spacing=None, load_dvf:bool=Tru
                  "(predict only): jrs-nb infer can contour it, but it cannot be trained on or "
                  "scored")
     errs = info.errors
-    if errs: raise JRSDataError(errs[0].problem + "".join(f"; also {p}" for p in errs[1:]), errs[0].path)
+    if errs: raise JRSDataError(errs[0].problem + "".join(f"; also {p}" for p in errs[1:]),
+                                errs[0].path)
     if not load_dvf: data.dvf = None
     return data
 
@@ -335,12 +353,14 @@ class DataReport:
             lines += [f"  PREDICT ONLY  {s.patient}/{s.scan}: {s.folder / LABELS_FILE} "
                       "does not exist" for s in un]
         if ab:   # facts, not problems: the organs the manifest declares absent (and that are indeed empty)
-            lines += ["", f"absent organs (declared in {MANIFEST}; not scored, not trained, not exported):"]
+            lines += ["",
+                      f"absent organs (declared in {MANIFEST}; not scored, not trained, not exported):"]
             lines += [f"  ABSENT  {s.patient}/{s.scan}: {o}: {why}" for s, o, why in ab]
         if self.all_problems:
             lines += ["", "problems:"] + [f"  {p.level.upper():7s} {p}" for p in self.all_problems]
         ne, nw = len(self.errors), len(self.warnings)
-        lines += ["", f"{ne} error{'s' * (ne != 1)}, {nw} warning{'s' * (nw != 1)}: " + ("OK" if ne == 0 else "NOT usable")]
+        lines += ["",
+                  f"{ne} error{'s' * (ne != 1)}, {nw} warning{'s' * (nw != 1)}: " + ("OK" if ne == 0 else "NOT usable")]
         return "\n".join(lines)
 
 # %% ../../nbs/01c_data.validate.ipynb #3dac2c85
@@ -373,9 +393,11 @@ def _inspect_all(m:Manifest, spacing, rep:DataReport) -> dict:
         if not isinstance(p, dict) or "site" not in p or not p.get("scans"): continue
         plan = p.get("planning", p["scans"][0])
         for sid in p["scans"]:
-            info, _ = inspect_scan(m.scan_dir(pid, sid), "planning" if sid == plan else "daily", spacing, patient=pid,
+            info, _ = inspect_scan(m.scan_dir(pid, sid), "planning" if sid == plan else "daily",
+                                   spacing, patient=pid,
                                    scan=sid, absent=m.absent(pid, sid))
-            infos[pid, sid] = info; rep.scans.append(info)
+            infos[pid, sid] = info
+            rep.scans.append(info)
     return infos
 
 def _missing_dvfs(m:Manifest, rep:DataReport):
@@ -384,21 +406,25 @@ def _missing_dvfs(m:Manifest, rep:DataReport):
     if not (any(i.has_dvf for i in daily) or (m.generator or {}).get("dvf")): return
     for i in daily:
         if not i.has_dvf and i.folder.is_dir():
-            i.add(i.folder / DVF_FILE, "file is missing (other daily scans of this dataset have a ground-truth DVF)")
+            i.add(i.folder / DVF_FILE,
+                  "file is missing (other daily scans of this dataset have a ground-truth DVF)")
 
 def _pair_grids(m:Manifest, infos:dict):
     "The fixed and moving scans of each pair must share one grid."
     for k, pr in enumerate(m.pairs):
-        f, mv = infos.get((pr.get("patient"), pr.get("fixed"))), infos.get((pr.get("patient"), pr.get("moving")))
+        f, mv = infos.get((pr.get("patient"), pr.get("fixed"))), infos.get((pr.get("patient"),
+                                                                            pr.get("moving")))
         if f is None or mv is None or f.size is None or mv.size is None: continue
         if d := grid_diff((f.size, f.spacing, f.origin), (mv.size, mv.spacing, mv.origin)):
-            f.add(f.folder / IMAGE_FILE, f"grid differs from the moving (planning) scan {mv.folder / IMAGE_FILE} of pair "
+            f.add(f.folder / IMAGE_FILE,
+                  f"grid differs from the moving (planning) scan {mv.folder / IMAGE_FILE} of pair "
                                          f"{k}: {d}; fixed and moving scans must share one grid (affinely pre-align and resample them)")
 
 def check_dataset(root:str|Path # dataset root (holds manifest.json)
                  ) -> DataReport:
     "Run every check over a dataset; collects all problems instead of stopping at the first."
-    root = Path(root); mpath = root / MANIFEST
+    root = Path(root)
+    mpath = root / MANIFEST
     m, mprob = parse_manifest(root)
     rep = DataReport(root, m, problems=[Problem(str(mpath), p) for p in mprob])
     if m is None: return rep
@@ -406,7 +432,8 @@ def check_dataset(root:str|Path # dataset root (holds manifest.json)
     if sp is not None and (advice := spacing_advice(sp)):
         rep.problems.append(Problem(str(mpath), advice, "warning"))
     infos = _inspect_all(m, sp, rep)
-    _missing_dvfs(m, rep); _pair_grids(m, infos)
+    _missing_dvfs(m, rep)
+    _pair_grids(m, infos)
     return rep
 
 # %% ../../nbs/01c_data.validate.ipynb #c6d4e29f
@@ -438,7 +465,8 @@ def check_data_cli(argv:list[str]|None=None) -> int:
             "without labels.nii.gz as 'predict only'.")
     ap = argparse.ArgumentParser(prog="jrs-nb check-data", description=desc)
     ap.add_argument("root", help="dataset root (the folder that holds manifest.json)")
-    ap.add_argument("--json", metavar="FILE", help="also write the report (scans and problems) as JSON")
+    ap.add_argument("--json", metavar="FILE",
+                    help="also write the report (scans and problems) as JSON")
     a = ap.parse_args(argv)
     root = Path(a.root)
     if not root.is_dir():
@@ -447,7 +475,8 @@ def check_data_cli(argv:list[str]|None=None) -> int:
     rep = check_dataset(root)
     print(rep)
     if a.json:
-        write_json({"root": str(root), "ok": rep.ok, "problems": [asdict(p) for p in rep.all_problems],
+        write_json({"root": str(root), "ok": rep.ok,
+                    "problems": [asdict(p) for p in rep.all_problems],
                     "scans": [{k: v for k, v in asdict(s).items() if k != "problems"} | {"status": s.status} for s in rep.scans]},
                    a.json)
     return 0 if rep.ok else 1

@@ -75,7 +75,8 @@ class CrossStitchUNet(nn.Module):
                 xr:Tensor # (B, reg_in, n, n, n) registration-path input
                ) -> tuple[dict[str, Levels], dict[str, Levels]]: # heads of the seg path, heads of the reg path
         S, R, st = self.seg, self.reg, self.stitch
-        S.check_input(xs); R.check_input(xr)
+        S.check_input(xs)
+        R.check_input(xr)
         s1, r1 = S.enc1(xs), R.enc1(xr)                                               # x1
         s, r = st["x2"](S.down1(s1), R.down1(r1))                                     # x2
         s4, r4 = S.enc2(s), R.enc2(r)                                                 # x4
@@ -86,6 +87,8 @@ class CrossStitchUNet(nn.Module):
         s, r = st["x8"](sl, rl)                                                       # x8
         sm, rm = S.dec2(merge_skip(upsample2(s), s4)), R.dec2(merge_skip(upsample2(r), r4))   # x10: mid
         s, r = st["x11"](sm, rm)                                                      # x11
-        sh = S.dec1(merge_skip(upsample2(s), s1)); del s, s1                          # x13: high, one path at a time
-        rh = R.dec1(merge_skip(upsample2(r), r1)); del r, r1
+        sh = S.dec1(merge_skip(upsample2(s), s1))
+        del s, s1                          # x13: high, one path at a time
+        rh = R.dec1(merge_skip(upsample2(r), r1))
+        del r, r1
         return S.heads(Levels(sh, sm, sl)), R.heads(Levels(rh, rm, rl))

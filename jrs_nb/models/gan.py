@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from ..core import N_CLASSES, one_hot, crop_to_level
-from ..layers import ConvBlock, DownConv, init_conv_, warp, level_shape, random_smooth_dvf
+from ..layers import ConvBlock, DownConv, init_conv_, warp, level_shape, random_smooth_dvf, gaussian_blur
 from .unet import n_params
 
 # %% auto #0
-__all__ = ['VARIANTS', 'critic_input', 'PatchCritic', 'Triple', 'gaussian_smooth', 'synthesize_real', 'critic_loss',
-           'generator_adv_loss', 'clip_weights_', 'critic_steps', 'critic_scores']
+__all__ = ['VARIANTS', 'critic_input', 'PatchCritic', 'Triple', 'synthesize_real', 'critic_loss', 'generator_adv_loss',
+           'clip_weights_', 'critic_steps', 'critic_scores']
 
 # %% ../../nbs/05c_models.gan.ipynb #fff3b8a0
 VARIANTS = ("none", "a", "b")
@@ -58,8 +58,10 @@ class PatchCritic(nn.Module):
         f0, f1, f2 = filters
         p = 0 if padding == "valid" else 1
         cin = 3 if variant == "a" else 2
-        self.body = nn.Sequential(ConvBlock(cin, f0, padding=p), ConvBlock(f0, f0, padding=p), DownConv(f0, f0),
-                                  ConvBlock(f0, f1, padding=p), ConvBlock(f1, f1, padding=p), DownConv(f1, f1),
+        self.body = nn.Sequential(ConvBlock(cin, f0, padding=p), ConvBlock(f0, f0, padding=p),
+                                  DownConv(f0, f0),
+                                  ConvBlock(f0, f1, padding=p), ConvBlock(f1, f1, padding=p),
+                                  DownConv(f1, f1),
                                   ConvBlock(f1, f2, padding=p), ConvBlock(f2, f2, padding=p))
         self.head = init_conv_(nn.Conv3d(f2, 1, 1))
 
@@ -85,27 +87,12 @@ class Triple(NamedTuple):
     warped: Tensor  # (B, 1, d, h, w) Theta(I_f) for a real triple, I_m o phi for a generated one
     seg: Tensor     # (B, K, d, h, w) one-hot S_f (real) or warped one-hot S_m (generated)
 
-def gaussian_smooth(x:Tensor, # (B, C, D, H, W)
-                    sd_mm:float, # standard deviation in mm
-                    spacing:Sequence[float]=(1., 1., 1.)) -> Tensor:
-    "Separable Gaussian smoothing (kernel radius 3 sd, at least 1 voxel; replicate padding)."
-    if sd_mm <= 0: return x
-    B, C = x.shape[:2]
-    for ax, sp in enumerate(spacing):
-        s = sd_mm / sp; r = max(1, math.ceil(3 * s))
-        t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float64)
-        k = torch.exp(-0.5 * (t / s) ** 2); k = (k / k.sum()).to(x.dtype)
-        shape = [1, 1, 1, 1, 1]; shape[2 + ax] = 2 * r + 1
-        pad = [0] * 6; pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
-        x = F.conv3d(F.pad(x.reshape(B * C, 1, *x.shape[2:]), pad, mode="replicate"), k.view(shape))
-        x = x.view(B, C, *x.shape[2:])
-    return x
-
 def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
                     fixed_seg:Tensor, # (B, 1, n, n, n) int64 S_f
                     level:str="high", spacing:Sequence[float]=(1., 1., 1.),
                     seed:int=0, # everything random in Theta derives from it
-                    noise_sd:float=0.04, smooth_sd:float=0.04, log_gamma:float=0.4, max_mm:float=0.5,
+                    noise_sd:float=0.04, smooth_sd:float=0.04, log_gamma:float=0.4,
+                    max_mm:float=0.5,
                     n_classes:int=N_CLASSES
                    ) -> Triple: # (I_f, Theta(I_f), one-hot S_f) on the level grid
     "A 'well-aligned' real triple (I_f, Theta(I_f), S_f) for the critic."
@@ -115,14 +102,16 @@ def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
     B, dev = fixed.shape[0], fixed.device
     g = torch.Generator().manual_seed(int(seed))
     mags = torch.rand(B, generator=g, dtype=torch.float64) * max_mm                  # < max_mm
-    dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B, seed=int(torch.randint(2**31, (1,), generator=g)),
+    dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B,
+                            seed=int(torch.randint(2**31, (1,), generator=g)),
                             device=dev)
     th = warp(fixed, dvf, level, spacing)                                           # 1. deformation (linear)
     gam = torch.exp((torch.rand(B, generator=g) * 2 - 1) * log_gamma).to(dev).view(B, 1, 1, 1, 1)
     th = ((th + 1) / 2).clamp(0, 1) ** gam * 2 - 1                                  # 2. gamma
-    th = gaussian_smooth(th, smooth_sd, spacing)                                     # 3. smoothing
+    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd, spacing)                     # 3. smoothing (mm)
     th = th + noise_sd * torch.randn(th.shape, generator=g).to(dev, th.dtype)        # 4. noise
-    return Triple(crop_to_level(fixed, level), th, one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))
+    return Triple(crop_to_level(fixed, level), th,
+                  one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))
 
 # %% ../../nbs/05c_models.gan.ipynb #ccc5cd3f
 def critic_loss(d_real:Tensor, # critic scores of real triples, any shape
@@ -148,7 +137,8 @@ def critic_steps(gen_step:int, # index of the generator update about to happen, 
     return warmup_steps if gen_step < warmup else steps
 
 # %% ../../nbs/05c_models.gan.ipynb #5b578e99
-def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor, torch.Tensor]:
+def critic_scores(critic:torch.nn.Module, real:tuple, fake:tuple) -> tuple[torch.Tensor,
+                                                                           torch.Tensor]:
     "(D(real), D(fake)): both kinds of (I_f, warped, seg) triple through the critic as ONE batch."
     n = real[0].shape[0]
     d = critic(*(None if r is None else torch.cat([r, f]) for r, f in zip(real, fake)))

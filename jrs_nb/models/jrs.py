@@ -28,7 +28,8 @@ NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's f
 SINGLE_TASK = ("seg", "reg")                     # trained on one task
 JOINT_NETWORKS = ("jrs_reg", "hard", "crossstitch")   # trained on both tasks
 TWO_PATH = ("hard", "crossstitch")               # with a segmentation and a registration output (a path per organ to choose)
-NEEDS = {"seg": (), "reg": ("moving",), "jrs_reg": ("moving", "moving_seg"), "hard": ("moving", "moving_seg"),
+NEEDS = {"seg": (), "reg": ("moving",), "jrs_reg": ("moving", "moving_seg"),
+         "hard": ("moving", "moving_seg"),
          "crossstitch": ("moving", "moving_seg")}  # inputs a network cannot run without (besides `fixed`)
 PAPER_PARAMS = 7.8e5  # trainable parameters of every network in the CS paper
 
@@ -64,7 +65,8 @@ class JRSConfig:
 
     def to_dict(self) -> dict:
         "Plain-Python dict (JSON- and `weights_only`-safe)."
-        d = asdict(self); d["filters"], d["spacing"] = list(self.filters), list(self.spacing)
+        d = asdict(self)
+        d["filters"], d["spacing"] = list(self.filters), list(self.spacing)
         if self.window is not None: d["window"] = list(self.window)
         return d
 
@@ -124,14 +126,16 @@ class JRSNet(nn.Module):
         low = dvf.low if m == "coarse" else integrate_velocity(dvf.low, [LEVEL_STRIDE["low"] * s for s in self.config.spacing])
         return Levels(*(upsample_low(low, spatial, lv) for lv in LEVELS))
 
-    def _pack(self, seg:Levels|None, dvf:Levels|None, moving:Tensor|None, moving_seg:Tensor|None) -> MultiLevel:
+    def _pack(self, seg:Levels|None, dvf:Levels|None, moving:Tensor|None,
+              moving_seg:Tensor|None) -> MultiLevel:
         if dvf is not None: dvf = self.deform(dvf, moving.shape[2:])
         outs = []
         for i, lv in enumerate(LEVELS):
             s, d, wi, ws = (seg[i] if seg is not None else None), (dvf[i] if dvf is not None else None), None, None
             if d is not None:
                 src = moving if moving_seg is None else \
-                      torch.cat([moving, one_hot(moving_seg, self.config.n_classes).to(moving.dtype)], 1)
+                      torch.cat([moving,
+                                 one_hot(moving_seg, self.config.n_classes).to(moving.dtype)], 1)
                 w = warp(src, d, lv, self.config.spacing)
                 wi, ws = w[:, :1], (w[:, 1:] if moving_seg is not None else None)
             outs.append(JRSOutput(seg=s, dvf=d, warped_image=wi, warped_seg=ws))
@@ -168,7 +172,8 @@ class CrossStitchNet(JRSNet):
     "The cross-stitch network: a seg path and a reg path (16, 32, 64) joined by four cross-stitch units."
     def __init__(self, config:JRSConfig):
         super().__init__(config)
-        self.unet = CrossStitchUNet(config.in_channels["seg"], config.in_channels["reg"], config.filters,
+        self.unet = CrossStitchUNet(config.in_channels["seg"], config.in_channels["reg"],
+                                    config.filters,
                                     {"seg": config.n_classes}, {"dvf": 3},
                                     config.alpha_mean, config.alpha_std, config.seed)
 
@@ -212,11 +217,17 @@ def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es 
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns: return 0
     mom = [m.momentum for m in bns]
-    for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative moving average
-    was = net.training; net.train(); n = 0
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None   # None: cumulative moving average
+    was = net.training
+    net.train()
+    n = 0
     dev = device or next(net.parameters()).device
     for b in batches:
-        b = b.to(dev); net(b.fixed, b.moving, b.moving_seg); n += 1
+        b = b.to(dev)
+        net(b.fixed, b.moving, b.moving_seg)
+        n += 1
     for m, v in zip(bns, mom): m.momentum = v
     net.train(was)
     return n
@@ -234,7 +245,8 @@ def _copy_unet_(dst:nn.Module, src:nn.Module, what:str) -> list[str]:
             raise ValueError(f"{what} has no weight {k!r}: it is not a network of the same kind")
         if w.shape == v.shape: v.copy_(w)
         elif v.ndim == 5 and w.ndim == 5 and w.shape[0] == v.shape[0] and w.shape[2:] == v.shape[2:] and w.shape[1] < v.shape[1]:
-            v.zero_(); v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
+            v.zero_()
+            v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
         else:
             raise ValueError(f"{what}: weight {k!r} is {tuple(w.shape)}, the network needs {tuple(v.shape)} "
                              "(trained with other filters?)")
@@ -262,9 +274,11 @@ def warm_start(net:JRSNet, # a joint network (`WARM_START`'s keys), freshly buil
     if seg is not None:
         if net.name != "crossstitch": raise ValueError(f"warm_start: only crossstitch has a seg path to start from a seg network, not {net.name}")
         _check_source(net, seg, "seg")
-    if net.name != "crossstitch": return {f"unet.{k}" for k in _copy_unet_(net.unet, reg.unet, "the reg network")}
+    if net.name != "crossstitch": return {f"unet.{k}" for k in _copy_unet_(net.unet, reg.unet,
+                                                                           "the reg network")}
     done = {f"unet.reg.{k}" for k in _copy_unet_(net.unet.reg, reg.unet, "the reg network")}
-    if seg is not None: done |= {f"unet.seg.{k}" for k in _copy_unet_(net.unet.seg, seg.unet, "the seg network")}
+    if seg is not None: done |= {f"unet.seg.{k}" for k in _copy_unet_(net.unet.seg, seg.unet,
+                                                                      "the seg network")}
     a = torch.tensor([[alpha[0], alpha[1]], [alpha[1], alpha[0]]])
     for m in net.unet.stitch.values(): m.alpha.copy_(a.expand_as(m.alpha))
     return done

@@ -37,7 +37,8 @@ class Heads(nn.Module):
                  heads:Mapping[str, int]): # head name -> output channels, e.g. {"seg": 5, "dvf": 3}
         super().__init__()
         self.names = tuple(heads)
-        self.convs = nn.ModuleDict({k: nn.ModuleList([init_conv_(nn.Conv3d(f, c, 1)) for f in filters])
+        self.convs = nn.ModuleDict({k: nn.ModuleList([init_conv_(nn.Conv3d(f, c,
+                                                                           1)) for f in filters])
                                     for k, c in heads.items()})
 
     def forward(self, feats:Levels) -> dict[str, Levels]:
