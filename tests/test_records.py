@@ -97,3 +97,16 @@ def test_readme_demo_numbers_are_the_record():
     m = rec["msd_val"]
     reg = [v for k, v in m.items() if k.split()[0] in ("reg", "jrs_reg", "hard", "crossstitch")]
     assert f"(mean MSD {min(reg):.2f}-{max(reg):.2f} mm against {m['unwarped -']:.2f}; elastix {m['elastix -']:.2f})" in text
+
+
+def test_readme_finetune_numbers_are_the_record():
+    "The per-patient fine-tuning numbers of the README come from benchmarks/finetune.py's record."
+    df = pd.read_csv(ROOT / "benchmarks" / "results" / "finetune_reg_cohort1.csv")
+    mean = df.groupby(["method", "patient", "organ"])["msd"].mean().groupby(["method", "organ"]).mean() \
+             .groupby("method").mean()
+    r1, r2 = (mean[k] / mean["population"] for k in ("planning + 1", "planning + 2"))
+    times = pd.read_csv(ROOT / "benchmarks" / "results" / "finetune_reg_cohort1_times.csv")
+    ft = times[times["finetune s"] > 0].groupby("method")["finetune s"].mean()
+    text = " ".join(README.split())
+    assert f"{r1:.2f}x the population network's mean MSD with planning + 1 fraction, {r2:.2f}x with planning + 2" in text
+    assert f"{ft.min():.0f}-{ft.max():.0f} s per patient" in text
