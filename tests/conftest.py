@@ -31,3 +31,13 @@ def run_cli(*argv):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = main([str(a) for a in argv])
     return code, out.getvalue()
+
+
+def load_benchmark(name:str):
+    "The script benchmarks/NAME.py as a module (`from conftest import load_benchmark`)."
+    import importlib.util, pathlib
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

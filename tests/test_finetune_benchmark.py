@@ -1,16 +1,12 @@
 "benchmarks/finetune.py (the per-patient experiment) runs end to end on small data and writes its record."
-import importlib.util, pathlib
-
 import pandas as pd
 import pytest
+from conftest import load_benchmark
 
 from jrs_nb.data.fixtures import make_toy_dataset
 from jrs_nb.train import make_config, train
 
-spec = importlib.util.spec_from_file_location(
-    "bench_finetune", pathlib.Path(__file__).parents[1] / "benchmarks" / "finetune.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_benchmark("finetune")
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,11 @@
 "benchmarks/registration.py: the field scores are right on known fields, and the script runs end to end."
-import importlib.util, pathlib
-
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from jrs_nb.data.dataset import JRSDataset
 
-spec = importlib.util.spec_from_file_location(
-    "bench_registration", pathlib.Path(__file__).parents[1] / "benchmarks" / "registration.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_benchmark("registration")
 
 
 @pytest.fixture(scope="module")
