@@ -107,6 +107,7 @@ def tables(df:pd.DataFrame, times:pd.DataFrame) -> str:
             base = t.loc[("population", path), "mean"]
             t.loc[t.index.get_level_values("path") == path, "x population"] = \
                 t.loc[t.index.get_level_values("path") == path, "mean"] / base
+    t.index = [m if path == "-" else f"{m} ({path})" for m, path in t.index]
     tt = times.groupby("method", sort=False)[["finetune s", "inference s"]].mean()
     return to_markdown(t.round(3)) + "\n\nseconds per patient\n\n" + to_markdown(tt.round(1))
 

@@ -31,7 +31,8 @@ def test_per_patient_experiment_writes_its_record(cohort, tmp_path, capsys):
     assert df.msd.notna().any()
     t = pd.read_csv(tmp_path / "ft_times.csv")
     assert (t.loc[t.method == "planning + 1", "finetune s"] > 0).all()
-    assert "| planning + 1 | reg |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| planning + 1 (reg) |" in out and "| planning + 1 (seg) |" in out and "| population (reg) |" in out
 
 
 def test_too_few_fractions_refused(cohort, tmp_path, capsys):

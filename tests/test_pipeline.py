@@ -27,7 +27,8 @@ def test_train_infer_elastix_evaluate(tmp_path):
     out = run("evaluate", "--pred", tmp_path / "pred", tmp_path / "elx", "--out", tmp_path / "eval", "--reference", "hard")
     assert "MSD (val)" in out
     res = pd.read_csv(tmp_path / "eval" / "results.csv")
-    assert set(zip(res["method"], res["path"])) == {("hard", "seg"), ("hard", "reg"), ("elastix", "-")}
+    assert set(zip(res["method"], res["path"])) == {("hard", "seg"), ("hard", "reg"), ("elastix", "-"),
+                                                      ("unwarped", "-")}   # the planning contours as they are
     assert len(res[res.method == "elastix"]) == 2 * 4                     # 2 pairs x 4 organs
     el = res[res.method == "elastix"]
     assert el["dsc"].between(0, 1).all() and (el["msd"] >= 0).all()
