@@ -1,14 +1,16 @@
 """How well the contour QA flag (jrs_nb.qa) predicts a bad contour, and the limits it uses.
 
-    python benchmarks/qa.py --data DEMO_COHORT [--runs pretrained:crossstitch pretrained:hard pretrained:reg]
-                            [--splits val test] [--bad-mm 2] [--threads 2] [--out benchmarks/results/qa_demo0.json]
+    python benchmarks/qa.py --data DEMO_COHORT [--runs pretrained:crossstitch pretrained:hard pretrained:reg
+                            pretrained:jrs_reg] [--second-opinion pretrained:seg] [--splits val test] [--bad-mm 2] [--threads 2] [--out benchmarks/results/qa_demo0.json]
 
 For every pair of the splits and every shipped network, each organ's exported contour (the registration path, and
-for the joint networks also the segmentation path, the other path being the second opinion) gets the QA features of
+for the joint networks also the segmentation path, the other path being the second opinion; a network without a
+segmentation path gets the --second-opinion network's labels as its second opinion) gets the QA features of
 `jrs_nb.qa.organ_features`; a contour is bad when its MSD to the truth exceeds --bad-mm (or it is empty while the
-truth is not). Prints a Markdown table: per feature and organ the ROC AUC, and the limit that maximises Youden's J
-(sensitivity + specificity - 1) over all organs; then the flag's sensitivity and specificity with those limits and
-the AUC of the combined score max(feature / limit). Writes the rows (CSV beside --out) and a JSON record with the
+truth is not). Prints a Markdown table: per feature and organ the ROC AUC, the limit that maximises Youden's J (sensitivity +
+specificity - 1) for that feature alone, and the flag's limits: the combination of cuts (or leaving a feature out)
+that maximises the J of the flag itself (any feature beyond its limit); then the AUCs on the exported contours (the
+registration path), the flag's sensitivity and specificity and the AUC of the combined score max(feature / limit). Writes the rows (CSV beside --out) and a JSON record with the
 limits, which `jrs_nb.qa.QA_LIMITS` must equal (tests/test_qa_record.py checks it).
 """
 import argparse, json, sys
@@ -28,9 +30,10 @@ from jrs_nb.tables import to_markdown
 FEATURES = ("seg_reg_msd", "log_volume_ratio", "shift_mm")
 
 
-def rows_of_pair(name:str, pred, pv, bad_mm:float) -> list[dict]:
-    "One row per (path, organ): the QA features and whether the contour is bad."
-    paths = [("reg", pred.warped_labels, pred.seg), ("seg", pred.seg, pred.warped_labels)]
+def rows_of_pair(name:str, pred, pv, bad_mm:float, second=None) -> list[dict]:
+    "One row per (path, organ): the QA features and whether the contour is bad; `second`: a second opinion's labels."
+    paths = [("reg", pred.warped_labels, pred.seg if pred.seg is not None else second),
+             ("seg", pred.seg, pred.warped_labels)]
     rows = []
     for path, contour, other in paths:
         if contour is None: continue
@@ -58,48 +61,93 @@ def best_cut(score:np.ndarray, bad:np.ndarray) -> tuple[float, float]:
     return best
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--runs", nargs="+", default=["pretrained:crossstitch", "pretrained:hard", "pretrained:reg"])
-    ap.add_argument("--splits", nargs="+", default=["val", "test"])
-    ap.add_argument("--bad-mm", type=float, default=2.)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default="qa.json")
-    a = ap.parse_args(argv)
+def joint_limits(df:pd.DataFrame, features=FEATURES, n:int=40) -> tuple[dict, float]:
+    """({feature: limit or None (not used)}, Youden's J) of the flag `any feature > its limit, or empty` that
+    separates bad from good contours best: every combination of n quantile cuts per feature, or leaving it out."""
+    y, empty = df["bad"].to_numpy(bool), df["empty"].to_numpy(bool)
+    vals = {f: np.nan_to_num(df[f].to_numpy(float), nan=-np.inf) for f in features}   # NaN: never beyond a limit
+    cuts = {f: [*np.unique(np.nanquantile(df[f].to_numpy(float), np.linspace(0.05, 0.99, n))), np.inf]
+            for f in features}
+    over = {f: np.stack([vals[f] > c for c in cuts[f]]) for f in features}   # (cuts, contours) per feature
+    best, flag0 = (None, -1.), np.broadcast_to(empty, y.shape)
+    for idx in np.ndindex(*(len(cuts[f]) for f in features)):
+        flag = flag0.copy()
+        for f, i in zip(features, idx): flag |= over[f][i]
+        j = flag[y].mean() + (~flag[~y]).mean() - 1
+        if j > best[1]: best = (idx, j)
+    lim = {f: (None if np.isinf(cuts[f][i]) else float(cuts[f][i])) for f, i in zip(features, best[0])}
+    return lim, float(best[1])
+
+
+def contour_rows(a) -> list[dict]:
+    "The rows of every pair of --splits for every network of --runs."
     torch.set_num_threads(a.threads)
-    rows = []
+    rows, seconds = [], {}
+    second = load_model(a.second_opinion).eval() if a.second_opinion else None
     for spec in a.runs:
         net, name = load_model(spec).eval(), spec.split(":")[-1]
         for split in a.splits:
             ds = JRSDataset(a.data, split, load_dvf=False)
             for k in range(len(ds)):
-                pv = ds[k]
-                rows += [{**r, "split": split} for r in rows_of_pair(name, infer_pair(net, pv, tile=208), pv, a.bad_mm)]
+                pv, key = ds[k], (split, k)
+                pred = infer_pair(net, pv, tile=208)
+                if second is not None and pred.seg is None and key not in seconds:   # once per pair
+                    seconds[key] = infer_pair(second, pv, tile=208).seg
+                so = seconds.get(key) if pred.seg is None else None
+                rows += [{**r, "split": split} for r in rows_of_pair(name, pred, pv, a.bad_mm, so)]
             print(f"{name} {split}: {len(ds)} pairs", file=sys.stderr, flush=True)
-    df = pd.DataFrame(rows)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--runs", nargs="+", default=["pretrained:crossstitch", "pretrained:hard", "pretrained:reg",
+                                                  "pretrained:jrs_reg"])
+    ap.add_argument("--splits", nargs="+", default=["val", "test"])
+    ap.add_argument("--bad-mm", type=float, default=2.)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--second-opinion", default="pretrained:seg", metavar="RUN",
+                    help="a segmentation network whose labels are the second opinion of networks without a "
+                    "segmentation path (jrs_nb.inference: `contour` uses pretrained:seg)")
+    ap.add_argument("--rows", default=None, metavar="CSV", help="recompute the record from the rows an earlier run "
+                    "of the same --runs wrote (no inference)")
+    ap.add_argument("--out", default="qa.json")
+    a = ap.parse_args(argv)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    if a.rows: df = pd.read_csv(a.rows)   # the rows of an earlier run with the same --runs: the record again
+    else:
+        df = pd.DataFrame(contour_rows(a))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out.with_suffix(".csv"), index=False)
     y = df["bad"].to_numpy()
-    limits = {f: best_cut(df[f].to_numpy(float), y) for f in FEATURES}
-    table = pd.DataFrame({f: {**{o: roc_auc(g[f], g["bad"]) for o, g in df.groupby("organ")},
-                              "all organs": roc_auc(df[f], df["bad"]), "limit": limits[f][0], "Youden J": limits[f][1]}
-                          for f in FEATURES}).T.round(3)
-    combined = np.nanmax(np.stack([df[f].to_numpy(float) / limits[f][0] for f in FEATURES]), axis=0)
+    limits = {f: best_cut(df[f].to_numpy(float), y) for f in FEATURES}   # each feature alone
+    flag_limits, flag_j = joint_limits(df)                              # the flag: all features together
+    flag_limits = {f: None if v is None else round(v, 3) for f, v in flag_limits.items()}   # as QA_LIMITS holds them
+    exported = df[df["path"] == "reg"]                                  # the contours infer exports
+    auc = lambda d, f: {**{o: roc_auc(g[f], g["bad"]) for o, g in d.groupby("organ")}, "all organs": roc_auc(d[f], d["bad"])}
+    table = pd.DataFrame({f: {**auc(df, f), "limit alone": limits[f][0], "Youden J": limits[f][1],
+                              "flag limit": flag_limits[f]} for f in FEATURES}).T
+    used = [f for f in FEATURES if flag_limits[f] is not None]
+    combined = np.nanmax(np.stack([df[f].to_numpy(float) / flag_limits[f] for f in used]), axis=0)
     combined = np.where(df["empty"], np.inf, np.nan_to_num(combined, nan=0.))
     flag = combined > 1
     summary = {"bad_mm": a.bad_mm, "contours": int(len(df)), "bad": int(y.sum()),
-               "limits": {f: round(limits[f][0], 3) for f in FEATURES},
-               "auc": {f: table.loc[f].drop(["limit", "Youden J"]).to_dict() for f in FEATURES},
+               "exported_contours": int(len(exported)), "exported_bad": int(exported["bad"].sum()),
+               "limits": {f: v for f, v in flag_limits.items() if v is not None},
+               "flag_youden_j": round(flag_j, 3),
+               "auc": {f: auc(df, f) for f in FEATURES},
+               "auc_exported": {f: auc(exported, f) for f in FEATURES},
                "combined_auc": {o: roc_auc(np.where(np.isinf(combined), 1e9, combined)[df.organ == o], y[df.organ == o])
                                 for o in sorted(set(df.organ))},
                "flag_sensitivity": float(flag[y].mean()) if y.any() else None,
                "flag_specificity": float((~flag[~y]).mean()) if (~y).any() else None,
-               "runs": a.runs, "splits": a.splits, "data": str(a.data)}
+               "runs": a.runs, "second_opinion": a.second_opinion, "splits": a.splits, "data": str(a.data)}
     out.write_text(json.dumps(summary, indent=1, default=float))
     print(f"{len(df)} contours, {int(y.sum())} bad (MSD to the truth > {a.bad_mm} mm)\n")
-    print(to_markdown(table.rename_axis("feature")))
+    print(to_markdown(table.astype(float).round(3).rename_axis("feature")))
+    print("\nexported contours (registration path): " + "; ".join(
+        f"{f} AUC {summary['auc_exported'][f]['all organs']:.3f}" for f in FEATURES))
     print(f"\ncombined score AUC per organ: {summary['combined_auc']}; flag sensitivity "
           f"{summary['flag_sensitivity']}, specificity {summary['flag_specificity']}")
     return 0

@@ -29,9 +29,9 @@ from .refine import RefineSettings, refine_dvf, check_refine
 from .qa import contour_qa
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_MARGIN', 'CONTOUR_RUN', 'tile_plan', 'VolumePrediction', 'predict_volume',
-           'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid', 'infer_pair',
-           'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour', 'contour_cli']
+__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_MARGIN', 'CONTOUR_RUN', 'SECOND_OPINION', 'tile_plan', 'VolumePrediction',
+           'predict_volume', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid',
+           'infer_pair', 'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour', 'contour_cli']
 
 # %% ../nbs/09a_inference.ipynb #d9f5d927
 CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
@@ -239,8 +239,14 @@ def pairs_to_predict(ds:JRSDataset, # the split's pairs
         raise JRSDataError(f"none of the {len(pairs)} pair(s) of split {ds.split!r} to predict "
                            f"has a planning scan with contours ({LABELS_FILE}): nothing to predict",
                            ds.root / MANIFEST)
+    bad = []
     for pid, mv in dict.fromkeys((p["patient"], p["moving"]) for p in keep):   # a male pelvis?
-        check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
+        try: check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
+        except JRSDataError as e: bad.append((pid, str(e)))
+    if bad:
+        rest = sorted({p["patient"] for p in keep} - {pid for pid, _ in bad})
+        raise JRSDataError("; ".join(why for _, why in bad) + (
+            f". Nothing was predicted; to predict the other patients: --patients {' '.join(rest)}" if rest else ""))
     return keep
 
 def check_writable(out:str|Path) -> Path:
@@ -273,7 +279,9 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
                   compress_dvf:bool=False, # write dvf.nii.gz, not dvf.nii (large 1 mm volumes)
                   overwrite:bool=False, # `out` holds predictions (of any run): remove, predict again
                   refine:int=0, # test-time refinement steps per pair (refine.RefineSettings); 0: none
-                  patients:Sequence[str]|None=None # only these patients' pairs; None: all
+                  patients:Sequence[str]|None=None, # only these patients' pairs; None: all
+                  second_opinion:str|Path|None=None # a run with a segmentation path: the QA's second opinion for a
+                                                    # network without one (`reg`, `jrs_reg`); None: none
                  ) -> dict:
     "Predict every pair of `split` whose planning scan has contours; write the predictions folder."
     ds = _PredictSet(data, split, load_dvf=False)
@@ -285,6 +293,7 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
     ds.pairs = pairs_to_predict(ds, limit)
     check_writable(out)
     net = load_model(run, device)
+    so = _second_opinion(net, second_opinion, device)
     st = check_refine(RefineSettings(steps=int(refine))) if refine else None
     def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
         pv = ds[k]
@@ -294,13 +303,15 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
             print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on {_mm(net.config.spacing)} mm voxels, "
                   f"this pair has {_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
         pred = infer_pair(net, pv, tile, device, amp, resample=resample, refine=st)
+        other = pred.seg if pred.seg is not None or so is None else \
+                infer_pair(so, pv, tile, device, amp, resample=resample).seg   # the second opinion
         kw = dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, seg=pred.seg,
                   warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
                   absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
         extra = {"network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
                  "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
                  **({"unlabelled": True} if unl else {}),
-                 "qa": contour_qa(pred.warped_labels, pred.seg, pv.moving_seg, pv.spacing)}
+                 "qa": contour_qa(pred.warped_labels, other, pv.moving_seg, pv.spacing)}
         flags = {o: q["why"] for o, q in extra["qa"].items() if q["flag"] and o not in pv.fixed_absent}
         note = (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
                 + ("; unlabelled daily scan (predict only)" if unl else "")
@@ -310,7 +321,17 @@ def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint fi
     return predict_pairs(out, ds.pairs, predict, overwrite,
                          method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
                          data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing),
-                         **({"refine_steps": int(refine)} if refine else {}))
+                         **({"refine_steps": int(refine)} if refine else {}),
+                         **({"second_opinion": str(second_opinion)} if so is not None else {}))
+
+def _second_opinion(net, run:str|Path|None, device=None):
+    "The network whose segmentation is the QA's second opinion for `net` (None: `net` has its own, or none asked)."
+    if run is None or net.config.name not in ("reg", "jrs_reg"): return None
+    so = load_model(run, device)
+    if so.config.name not in ("seg", "hard", "crossstitch"):
+        raise JRSDataError(f"--second-opinion {run}: the second opinion must be a network with a segmentation "
+                           f"path (seg, hard, crossstitch), this one is {so.config.name!r}")
+    return so
 
 @command("jrs-nb infer")
 def infer_cli(argv:list[str]) -> int:
@@ -330,12 +351,14 @@ def infer_cli(argv:list[str]) -> int:
     ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N Adam steps per "
                     "pair of NCC + bending on an 8 mm control grid, from the network's DVF (0: none; 100 is the "
                     "measured default of 08a_refine)")
+    ap.add_argument("--second-opinion", default=None, metavar="RUN", help="for a network without a segmentation "
+                    "path (reg, jrs_reg): a run whose segmentation is the QA's second opinion, e.g. pretrained:seg")
     ap.add_argument("--patients", nargs="+", default=None, metavar="ID",
                     help="predict only these patients' pairs of the split (default: all)")
     a = ap.parse_args(argv)
     idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
                         compress_dvf=a.compress_dvf, overwrite=a.overwrite, refine=a.refine,
-                        patients=a.patients)
+                        patients=a.patients, second_opinion=a.second_opinion)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
     unl = [k for k, p in idx["pairs"].items() if p.get("unlabelled")]
@@ -345,7 +368,8 @@ def infer_cli(argv:list[str]) -> int:
     return 0
 
 # %% ../nbs/09a_inference.ipynb #b73e5304
-CONTOUR_RUN = "pretrained:reg"   # lowest mean validation MSD (benchmarks/results/registration_shipped_demo0.csv)
+CONTOUR_RUN = "pretrained:jrs_reg"   # lowest mean validation MSD (benchmarks/results/registration_shipped_demo0.csv)
+SECOND_OPINION = "pretrained:seg"    # the QA's second opinion for a network with one path (09d_qa)
 
 def _refuse_seg_bed(root:Path, p:dict, net, run:str):
     "A network without a registration path cannot contour a prostate bed: refused before inference."
@@ -412,7 +436,9 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             run:str=CONTOUR_RUN, overwrite:bool=False, align:bool=True,
             crop_margin_mm:float=50., # import crop: the organs plus this margin
             progress:bool=True,
-            refine:int=0) -> Path: # the daily RTSTRUCT; `refine`: test-time refinement steps (0: none)
+            refine:int=0, # test-time refinement steps (0: none)
+            second_opinion:str|None=SECOND_OPINION # QA second opinion of a network without a segmentation path
+           ) -> Path: # the daily RTSTRUCT
     "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
     from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
     from jrs_nb.data.rtstruct import export_rtstruct, say_note
@@ -427,15 +453,14 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     p = _daily_pair(out / "work" / "dataset", day.uid)
     _refuse_seg_bed(out / "work" / "dataset", p, net, run)
     pred = out / "work" / "predictions"
-    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine)
+    run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine,
+                  second_opinion=second_opinion)
     d = pred / p["patient"] / p["fixed"]
     lab = d / "warped_labels.nii.gz" if (d / "warped_labels.nii.gz").exists() else d / "seg.nii.gz"
     rs, notes = out / f"RS.{p['patient']}.{p['fixed']}.dcm", []
     n = export_rtstruct(lab, daily, rs, notes=notes)
-    for x in notes: print(say_note(x))
+    for x in notes: print(say_note(x))   # the QA flags of jrs_nb.qa among them
     qa = load_index(pred)["pairs"][pair_key(p["patient"], p["fixed"])].get("qa", {})
-    for o, q in qa.items():   # jrs_nb.qa: what inference knows about each contour without the truth
-        if q["flag"]: print(f"QA FLAG {o}: {', '.join(q['why'])}: review this contour before use")
     print(f"wrote {rs} ({lab.name} of {run}): "
           + ", ".join(f"{k} {v} voxels" for k, v in n.items()))
     png = _qa_report(out, out / "work" / "dataset", p, lab, qa,
@@ -459,6 +484,10 @@ def contour_cli(argv:list[str]) -> int:
     ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
     ap.add_argument("--refine", type=int, default=0, metavar="N",
                     help="test-time refinement steps per pair (0: none)")
+    ap.add_argument("--second-opinion", default=SECOND_OPINION, metavar="RUN|none", help="QA second opinion of "
+                    f"a network without a segmentation path (default {SECOND_OPINION}; none: no second opinion)")
     a = ap.parse_args(argv)
-    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin, refine=a.refine)
+    so = None if a.second_opinion.lower() == "none" else a.second_opinion
+    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin, refine=a.refine,
+            second_opinion=so)
     return 0

@@ -22,7 +22,7 @@ from .align import resample_masks
 from ..predictions import PRED_FILES
 
 # %% auto #0
-__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'planning_organs', 'prostate_bed_of', 'say_note',
+__all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'qa_notes', 'planning_organs', 'prostate_bed_of', 'say_note',
            'is_own_rtstruct', 'drop_own_structs', 'export_rtstruct', 'export_rtstruct_cli']
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
@@ -48,15 +48,20 @@ def dataset_scan_of(labels:str|Path # a label file
                 "planning_dicom": dic.get(m.planning(pid))}
     return None
 
+def _prediction_entry(p:Path) -> tuple[dict, dict]:
+    "(predictions.json, this pair's entry) for a file `<pred>/<patient>/<scan>/file`; empty dicts elsewhere."
+    idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None
+    if idx is None or not idx.exists(): return {}, {}
+    try: d = json.loads(idx.read_text())
+    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
+    return d, d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}
+
 def absent_of_labels(labels:str|Path) -> dict[str, str]:
     "Organs declared absent for a label file found in a predictions folder or in the dataset layout: {organ: reason}."
     p = Path(labels).resolve()
     out = {}
-    idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None      # <pred>/<patient>/<scan>/seg.nii.gz
-    if idx is not None and idx.exists():
-        try: d = json.loads(idx.read_text())
-        except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
-        pair = d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}
+    d, pair = _prediction_entry(p)                                                 # <pred>/<patient>/<scan>/seg.nii.gz
+    if pair:
         out.update(pair.get("absent") or {})
         if pair and d.get("data") and (Path(d["data"]) / MANIFEST).exists():         # the dataset the predictions came from
             m = load_manifest(d["data"])
@@ -67,6 +72,20 @@ def absent_of_labels(labels:str|Path) -> dict[str, str]:
         pid, sid = p.parents[1].name, p.parent.name
         if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name: out.update(m.absent(pid, sid))
     return out
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #291345bc
+def qa_notes(labels:str|Path # a label file of a predictions folder
+            ) -> list[str]: # export notes: one WARNING per flagged organ, else one line; [] elsewhere
+    "The QA flags that inference recorded for the pair of a label file (`jrs_nb.qa`), as export notes."
+    p = Path(labels).resolve()
+    qa = _prediction_entry(p)[1].get("qa")
+    if not qa: return []
+    which = PRED_FILES["warped_labels"] if (p.parent / PRED_FILES["warped_labels"]).exists() else p.name
+    of = f" (QA of {which}, the contour inference scores)" if which != p.name else ""
+    flags = [f"WARNING: QA FLAG {o}: {', '.join(q['why'])}{of}: review it before use"
+             for o, q in qa.items() if q.get("flag")]
+    return flags or [f"QA: no organ flagged{of}"]
+
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #b655b495
 def _clinic_names(src:dict|None) -> dict[int, str]:
@@ -278,6 +297,7 @@ def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical s
     absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
     src = dataset_scan_of(where) if where is not None else None
     transform = _find_transform(src, transform, no_transform, notes, where)
+    if where is not None: notes.extend(qa_notes(where))   # what inference flagged, in the export's log
     lab = _bed_from_registration(lab, src, absent, notes, where)   # never a segmented "bed"
     masks = _drop_absent(lab, absent, notes, where)
     _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error

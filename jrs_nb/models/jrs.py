@@ -45,12 +45,16 @@ class JRSConfig:
     seed: int = 0                                   # seed of the alpha initialisation
     window: tuple[float, float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
     dvf_model: str = "voxel"                        # voxel (papers) | coarse | svf: `layers.DVF_MODELS`, see `deform`
+    symmetric: bool | None = None                   # svf, eval mode: v = (f(F, M) - f(M, F)) / 2; None: True for svf
     in_channels: dict = field(init=False)           # derived: path -> input channels
 
     def __post_init__(self):
         if self.name not in NETWORKS: raise ValueError(f"unknown network {self.name!r}; choose one of {NETWORKS}")
         if self.dvf_model not in DVF_MODELS:
             raise ValueError(f"dvf_model must be one of {DVF_MODELS}, got {self.dvf_model!r}")
+        if self.symmetric is None: self.symmetric = self.dvf_model == "svf"
+        if self.symmetric and self.dvf_model != "svf":
+            raise ValueError(f"symmetric needs dvf_model 'svf' (a velocity to negate), got {self.dvf_model!r}")
         if self.filters is None: self.filters = (16, 32, 64) if self.name == "crossstitch" else (23, 45, 91)
         self.filters, self.spacing = tuple(int(f) for f in self.filters), tuple(float(s) for s in self.spacing)
         if len(self.filters) != 3 or len(self.spacing) != 3:
@@ -126,6 +130,17 @@ class JRSNet(nn.Module):
         low = dvf.low if m == "coarse" else integrate_velocity(dvf.low, [LEVEL_STRIDE["low"] * s for s in self.config.spacing])
         return Levels(*(upsample_low(low, spatial, lv) for lv in LEVELS))
 
+    def _swapped(self) -> bool:
+        "Run the reversed pair too: `config.symmetric`, in eval mode only (training is unchanged)."
+        return bool(self.config.symmetric) and not self.training
+
+    @staticmethod
+    def antisymmetric(dvf:Levels, # the heads' outputs for (F, M)
+                      back:Levels # the same for the reversed pair (M, F)
+                     ) -> Levels: # `low` velocity (f(F, M) - f(M, F)) / 2, the other levels of `dvf`
+        "Velocity of the pair minus that of the reversed pair, halved: identical inputs give exactly 0."
+        return dvf._replace(low=(dvf.low - back.low) / 2)
+
     def _pack(self, seg:Levels|None, dvf:Levels|None, moving:Tensor|None,
               moving_seg:Tensor|None) -> MultiLevel:
         if dvf is not None: dvf = self.deform(dvf, moving.shape[2:])
@@ -160,12 +175,15 @@ class SingleTrunkNet(JRSNet):
         self.unet = UNet(cin, config.filters, heads)
 
     def _forward(self, fixed, moving, moving_seg):
-        x = [self._window(fixed)]
-        if self.name != "seg": x.append(self._window(moving))
-        if self.name in ("jrs_reg", "hard"): x.append(self._organs(moving_seg, fixed.dtype))
-        out = self.unet(torch.cat(x, 1))
-        return self._pack(out.get("seg"), out.get("dvf"),
-                          moving if "dvf" in out else None, moving_seg if "dvf" in out else None)
+        f = self._window(fixed)
+        m = [] if self.name == "seg" else [self._window(moving)]
+        org = [self._organs(moving_seg, fixed.dtype)] if self.name in ("jrs_reg", "hard") else []
+        out = self.unet(torch.cat([f, *m, *org], 1))
+        dvf = out.get("dvf")
+        if dvf is not None and self._swapped():   # the reversed pair: I_m as the daily scan, I_f as the planning
+            dvf = self.antisymmetric(dvf, self.unet(torch.cat([*m, f, *org], 1))["dvf"])
+        return self._pack(out.get("seg"), dvf, moving if dvf is not None else None,
+                          moving_seg if dvf is not None else None)
 
 # %% ../../nbs/05b_models.jrs.ipynb #3aebb40b
 class CrossStitchNet(JRSNet):
@@ -182,10 +200,12 @@ class CrossStitchNet(JRSNet):
         return self.unet.alphas()
 
     def _forward(self, fixed, moving, moving_seg):
-        f = self._window(fixed)
-        xr = torch.cat([f, self._window(moving), self._organs(moving_seg, fixed.dtype)], 1)
-        s, r = self.unet(f, xr)
-        return self._pack(s["seg"], r["dvf"], moving, moving_seg)
+        f, m, org = self._window(fixed), self._window(moving), self._organs(moving_seg, fixed.dtype)
+        s, r = self.unet(f, torch.cat([f, m, org], 1))
+        dvf = r["dvf"]
+        if self._swapped():   # the reversed pair; its segmentation output is not used
+            dvf = self.antisymmetric(dvf, self.unet(m, torch.cat([m, f, org], 1))[1]["dvf"])
+        return self._pack(s["seg"], dvf, moving, moving_seg)
 
 # %% ../../nbs/05b_models.jrs.ipynb #3efbbc38
 def build_model(name:str="crossstitch", # seg | reg | jrs_reg | hard | crossstitch
