@@ -129,3 +129,15 @@ def test_symmetric_evaluation_prose_quotes_the_one_pass_record():
     two = means("registration_shipped_demo0.csv")
     for m in ("reg", "jrs_reg", "crossstitch", "hard"):
         assert two.loc[m, "identity |phi| mm"] <= 0.05 and two.loc[m, "MSD mean"] < one.loc[m, "MSD mean"], m
+
+
+def test_readme_clinic_numbers_are_the_record():
+    "The per-clinic experiment (benchmarks/clinic.py): README quotes site-B bladder and site-A mean MSD from its record."
+    df = pd.read_csv(ROOT / "benchmarks" / "results" / "clinic_jrs_reg_cohort1.csv")
+    t = df.groupby(["site", "method", "organ"])["msd"].mean().unstack("organ")
+    pop, ft = "population", "fine-tuned on site B"
+    bl = [f"{t.loc[('B', m), 'bladder']:.2f}" for m in (pop, ft, "elastix")]
+    a = [f"{t.loc[('A', m)].mean():.2f}" for m in (pop, ft)]
+    text = " ".join(README.split())
+    assert f"site-B bladder from {bl[0]} to {bl[1]} mm MSD (elastix {bl[2]})" in text, bl
+    assert f"on site A ({a[0]} -> {a[1]} mm)" in text, a
