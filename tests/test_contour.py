@@ -58,3 +58,16 @@ def test_contour_writes_a_daily_rtstruct(case, tmp_path):
     code, out = run("contour", "--planning", plan, "--daily", daily, "--out", tmp_path / "out",
                     "--run", "pretrained:reg", "--no-align")
     assert code == 2 and "holds an earlier jrs-nb contour run (work/)" in out, out
+
+
+def test_contour_default_network_gets_a_second_opinion(case, tmp_path):
+    "The default network (one path) is checked against the shipped seg network: the QA has the paths' disagreement."
+    import json
+    plan, daily, truth, unwarped, uid = case
+    code, out = run("contour", "--planning", plan, "--daily", daily, "--out", tmp_path / "out", "--no-align")
+    assert code == 0 and "of pretrained:jrs_reg" in out, out
+    (rs,) = (tmp_path / "out").glob("RS.*.dcm")
+    idx = json.loads((tmp_path / "out" / "work" / "predictions" / "predictions.json").read_text())
+    assert idx["second_opinion"] == "pretrained:seg" and idx["method"] == "jrs_reg"
+    (pair,) = idx["pairs"].values()
+    assert any(q["seg_reg_msd"] is not None for q in pair["qa"].values()), pair["qa"]   # (an organ seg misses: None)
