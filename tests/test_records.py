@@ -141,3 +141,12 @@ def test_readme_clinic_numbers_are_the_record():
     text = " ".join(README.split())
     assert f"site-B bladder from {bl[0]} to {bl[1]} mm MSD (elastix {bl[2]})" in text, bl
     assert f"on site A ({a[0]} -> {a[1]} mm)" in text, a
+
+
+def test_readme_demo_ranking_is_the_record():
+    "The demo report's ranking the README quotes: each network's mean validation MSD from benchmarks/demo.py's record."
+    m = json.loads((ROOT / "benchmarks" / "results" / "demo_reproduction.json").read_text())["msd_val"]
+    q = lambda k: f"{m[k]:.2f}"
+    want = (f"elastix {q('elastix -')} mm, jrs_reg {q('jrs_reg -')}, reg {q('reg -')}, cross-stitch "
+            f"{q('crossstitch reg')}, hard {q('hard reg')}, the unwarped contours {q('unwarped -')}, seg {q('seg -')}")
+    assert want in " ".join(README.split()), want
