@@ -1,17 +1,19 @@
 """How well the contour QA flag (jrs_nb.qa) predicts a bad contour, and the limits it uses.
 
     python benchmarks/qa.py --data DEMO_COHORT [--runs pretrained:crossstitch pretrained:hard pretrained:reg
-                            pretrained:jrs_reg] [--second-opinion pretrained:seg] [--splits val test] [--bad-mm 2] [--threads 2] [--out benchmarks/results/qa_demo0.json]
+                            pretrained:jrs_reg] [--second-opinion pretrained:seg] [--splits val test]
+                            [--bad-mm 2] [--threads 2] [--rows CSV] [--out benchmarks/results/qa_demo0.json]
 
 For every pair of the splits and every shipped network, each organ's exported contour (the registration path, and
 for the joint networks also the segmentation path, the other path being the second opinion; a network without a
 segmentation path gets the --second-opinion network's labels as its second opinion) gets the QA features of
 `jrs_nb.qa.organ_features`; a contour is bad when its MSD to the truth exceeds --bad-mm (or it is empty while the
-truth is not). Prints a Markdown table: per feature and organ the ROC AUC, the limit that maximises Youden's J (sensitivity +
-specificity - 1) for that feature alone, and the flag's limits: the combination of cuts (or leaving a feature out)
-that maximises the J of the flag itself (any feature beyond its limit); then the AUCs on the exported contours (the
-registration path), the flag's sensitivity and specificity and the AUC of the combined score max(feature / limit). Writes the rows (CSV beside --out) and a JSON record with the
-limits, which `jrs_nb.qa.QA_LIMITS` must equal (tests/test_qa_record.py checks it).
+truth is not). Prints a Markdown table: per feature and organ the ROC AUC, the limit that maximises Youden's J
+(sensitivity + specificity - 1) for that feature alone, and the flag's limits: the combination of cuts (or leaving
+a feature out) that maximises the J of the flag itself (any feature beyond its limit); then the AUCs on the exported
+contours (the registration path), the flag's sensitivity and specificity and the AUC of the combined score
+max(feature / limit). Writes the rows (CSV beside --out) and a JSON record with the limits, which
+`jrs_nb.qa.QA_LIMITS` must equal (09d_qa checks it).
 """
 import argparse, json, sys
 from pathlib import Path
@@ -66,8 +68,9 @@ def joint_limits(df:pd.DataFrame, features=FEATURES, n:int=40) -> tuple[dict, fl
     separates bad from good contours best: every combination of n quantile cuts per feature, or leaving it out."""
     y, empty = df["bad"].to_numpy(bool), df["empty"].to_numpy(bool)
     vals = {f: np.nan_to_num(df[f].to_numpy(float), nan=-np.inf) for f in features}   # NaN: never beyond a limit
-    cuts = {f: [*np.unique(np.nanquantile(df[f].to_numpy(float), np.linspace(0.05, 0.99, n))), np.inf]
-            for f in features}
+    fin = {f: df[f].to_numpy(float)[np.isfinite(df[f].to_numpy(float))] for f in features}
+    cuts = {f: [*(np.unique(np.quantile(fin[f], np.linspace(0.05, 0.99, n))) if fin[f].size else []), np.inf]
+            for f in features}   # a feature never measured: only "left out"
     over = {f: np.stack([vals[f] > c for c in cuts[f]]) for f in features}   # (cuts, contours) per feature
     best, flag0 = (None, -1.), np.broadcast_to(empty, y.shape)
     for idx in np.ndindex(*(len(cuts[f]) for f in features)):
@@ -125,7 +128,9 @@ def main(argv=None) -> int:
     flag_limits, flag_j = joint_limits(df)                              # the flag: all features together
     flag_limits = {f: None if v is None else round(v, 3) for f, v in flag_limits.items()}   # as QA_LIMITS holds them
     exported = df[df["path"] == "reg"]                                  # the contours infer exports
-    auc = lambda d, f: {**{o: roc_auc(g[f], g["bad"]) for o, g in d.groupby("organ")}, "all organs": roc_auc(d[f], d["bad"])}
+    def auc(d, f):
+        "ROC AUC of feature f per organ and over all organs of the rows d."
+        return {**{o: roc_auc(g[f], g["bad"]) for o, g in d.groupby("organ")}, "all organs": roc_auc(d[f], d["bad"])}
     table = pd.DataFrame({f: {**auc(df, f), "limit alone": limits[f][0], "Youden J": limits[f][1],
                               "flag limit": flag_limits[f]} for f in FEATURES}).T
     used = [f for f in FEATURES if flag_limits[f] is not None]
