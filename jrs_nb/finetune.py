@@ -85,7 +85,7 @@ def finetune_config(ck:dict, # the source checkpoint (its train_config is the re
                     data:str|Path, out:str|Path,
                     iterations:int=FT_ITERATIONS,
                     lr:float|None=None, # None: FT_LR_FACTOR x the run's learning rate
-                    **kw # TrainConfig settings (patch, batch, seed, device, threads); None: run's
+                    **kw # TrainConfig settings (patch, seed, threads, dvf_weight...); None: run's
                    ) -> TrainConfig:
     "The TrainConfig of a fine-tuning run of the checkpoint `ck`."
     if int(iterations) < 1: raise ValueError(f"iterations must be >= 1, got {iterations}")
@@ -98,7 +98,7 @@ def finetune_config(ck:dict, # the source checkpoint (its train_config is the re
     over = dict(iterations=n, lr=float(lr if lr is not None else FT_LR_FACTOR * base.learning_rate),
                 schedule="constant", warmup=0, val_pairs=0, val_every=0, dvf_weight=0.,
                 ckpt_every=n, log_every=max(1, n // 10))
-    return replace(base, **over, **{k: v for k, v in kw.items() if v is not None})
+    return replace(base, **{**over, **{k: v for k, v in kw.items() if v is not None}})
 
 # %% ../nbs/09e_finetune.ipynb #2147164a
 def finetune_state(cfg:TrainConfig, ck:dict, pairs:list[dict], split:str) -> TrainState:
@@ -113,7 +113,10 @@ def finetune_state(cfg:TrainConfig, ck:dict, pairs:list[dict], split:str) -> Tra
     opt_cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}.get(cfg.optimizer) or \
               (torch.optim.RMSprop if cfg.gan_family else torch.optim.RAdam)
     s.opt = opt_cls(param_groups(s.net, set(), cfg), lr=cfg.learning_rate)
-    s.vols = JRSDataset(cfg.data, split, load_dvf=False)
+    s.vols = JRSDataset(cfg.data, split, load_dvf=cfg.dvf_weight > 0)   # true DVF: only for `dvf_sup`
+    if cfg.dvf_weight and s.vols[0].dvf is None:
+        raise ValueError(f"{cfg.data}: dvf_weight {cfg.dvf_weight} needs a cohort with true DVFs (synthetic); "
+                         "this one has none")
     s.vols.pairs = pairs
     s.ds = PatchDataset(s.vols, cfg.patch, cfg.seed, length=cfg.iterations * cfg.batch).preload()
     return s

@@ -42,3 +42,36 @@ def test_train_patient_outside_site_b_refused(cohort, tmp_path, capsys):
                        "--no-elastix", "--out", str(tmp_path / "x.csv")]) == 2
     assert "are not site-B test patients" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def wide_cohort(root, bladder):
+    "A toy cohort standing for site-A patients whose bladder range is `bladder` (as `jrs-nb phantom --bladder-a`)."
+    m = make_toy_dataset(root, n_patients=2, n_daily=2, n_val=0, n_test=0, seed=5)
+    m.sites = {"A": {"bladder_factor": list(bladder)}}
+    m.save(root)
+    return root
+
+
+def test_synthetic_remedy_trains_on_the_wide_cohort_and_scores_the_same_patients(cohort, tmp_path, capsys):
+    root, run, m = cohort
+    first, held = m.splits["test"]
+    wide = wide_cohort(tmp_path / "wide", (0.5, 2.0))
+    out = tmp_path / "synthetic.csv"
+    assert bench.main(["--data", str(root), "--run", str(run), "--train-patients", first, "--synthetic", str(wide),
+                       "--iterations", "2", "--site-a-pairs", "1", "--threads", "1", "--no-elastix",
+                       "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert set(df.method) == {"population", "trained with larger bladder motion"}
+    assert set(df[df.site == "B"].patient) == {held}                  # the same patients as the other remedy
+    assert set(df["train patients"].iloc[0].split()) == set(load_manifest(wide).splits["train"])
+    assert df["train data"].iloc[0] == "wide" and df.msd.notna().any()
+    assert "| site B: trained with larger bladder motion |" in capsys.readouterr().out
+
+
+def test_synthetic_remedy_refuses_a_protocol_range_cohort(cohort, tmp_path):
+    root, run, m = cohort
+    narrow = wide_cohort(tmp_path / "narrow", (0.8, 1.25))
+    with pytest.raises(SystemExit, match="filling protocol's, no larger motion"):
+        bench.main(["--data", str(root), "--run", str(run), "--synthetic", str(narrow), "--no-elastix",
+                    "--out", str(tmp_path / "x.csv")])
+    assert not (tmp_path / "x.csv").exists()
