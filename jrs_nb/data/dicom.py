@@ -39,7 +39,7 @@ class ImportProblem:
 
     def __str__(self): return f"[{self.severity}] {self.kind}: {self.file or '-'}: {self.message}"
 
-# %% ../../nbs/02a_data.dicom.ipynb #65eb8585
+# %% ../../nbs/02a_data.dicom.ipynb #07ceb80c
 @dataclass
 class ImportReport:
     "Problems and per-scan results of one import run; saved as JSON and Markdown."
@@ -80,7 +80,7 @@ class ImportReport:
         with atomic_write(md) as tmp: tmp.write_text(self.to_markdown())
         return j, md
 
-# %% ../../nbs/02a_data.dicom.ipynb #ce518127
+# %% ../../nbs/02a_data.dicom.ipynb #c263aa84
 def _scan_rows(scans:list[dict]) -> list[str]:
     "The table of imported scans, as Markdown lines."
     if not scans: return ["No scan was imported."]
@@ -106,7 +106,7 @@ def _report_markdown(r:ImportReport) -> str:
               for p in ps] or ["none"]
     return "\n".join(L) + "\n"
 
-# %% ../../nbs/02a_data.dicom.ipynb #a1c536d1
+# %% ../../nbs/02a_data.dicom.ipynb #269329d2
 DEFAULT_PRIORITY = ("prostate", "seminal_vesicles", "rectum", "bladder")
 
 DEFAULT_SYNONYMS = {
@@ -130,7 +130,7 @@ DEFAULT_SYNONYMS = {
                 "Bladder_OAR", "OAR_bladder"],
 }
 
-# %% ../../nbs/02a_data.dicom.ipynb #7ca36392
+# %% ../../nbs/02a_data.dicom.ipynb #72211204
 def normalise_roi_name(name:str) -> str:
     "Lower case, no accents, spaces/underscores/hyphens/dots removed: the key synonyms match on."
     s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
@@ -143,7 +143,7 @@ def is_prostate_bed(name:str) -> bool:
     n = normalise_roi_name(name)
     return any(w in n for w in PROSTATE_BED) or n.endswith("pb")
 
-# %% ../../nbs/02a_data.dicom.ipynb #ef0aad70
+# %% ../../nbs/02a_data.dicom.ipynb #e22825ff
 def _synonym_keys(synonyms:dict, priority:tuple, source:str) -> dict[str, tuple[str, int]]:
     "Normalised ROI name -> (organ, rank within the organ) of a synonym table, checked."
     bad = [k for k in list(synonyms) + list(priority) if k not in ORGAN_NAMES]
@@ -162,7 +162,7 @@ def _synonym_keys(synonyms:dict, priority:tuple, source:str) -> dict[str, tuple[
             key.setdefault(k, (organ, rank))
     return key
 
-# %% ../../nbs/02a_data.dicom.ipynb #ca92516c
+# %% ../../nbs/02a_data.dicom.ipynb #eceed6b0
 @dataclass
 class RoiMap:
     "The synonym table: organ -> synonyms (ordered by preference) and the overlap priority."
@@ -191,7 +191,7 @@ class RoiMap:
     def to_dict(self) -> dict:
         return {"priority": list(self.priority), "synonyms": self.synonyms}
 
-# %% ../../nbs/02a_data.dicom.ipynb #85c35582
+# %% ../../nbs/02a_data.dicom.ipynb #d1b5ca90
 SYNONYMS_FILE = "roi_synonyms.json"
 
 def default_synonyms_path() -> Path:
@@ -222,7 +222,7 @@ def load_synonyms(path:str|Path|None=None) -> RoiMap:
     return RoiMap({k: list(v) for k, v in d["synonyms"].items()},
                   tuple(d.get("priority", DEFAULT_PRIORITY)), str(path))
 
-# %% ../../nbs/02a_data.dicom.ipynb #81de55e1
+# %% ../../nbs/02a_data.dicom.ipynb #313e706f
 CT_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"}  # CT, enhanced CT
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
@@ -260,7 +260,7 @@ class StructSet:
     date: str = ""
     time: str = ""
 
-# %% ../../nbs/02a_data.dicom.ipynb #0bbffd71
+# %% ../../nbs/02a_data.dicom.ipynb #edc4bf61
 def tag_text(ds, tag:str, default:str="") -> str:
     "A DICOM attribute as text ('' when it is missing or empty)."
     return str(getattr(ds, tag, default) or default)
@@ -285,7 +285,7 @@ def _struct_from(ds, path:Path) -> StructSet:
                      tag_text(ds, "StructureSetDate") or tag_text(ds, "SeriesDate"),
                      tag_text(ds, "StructureSetTime") or tag_text(ds, "SeriesTime"))
 
-# %% ../../nbs/02a_data.dicom.ipynb #5444ed2b
+# %% ../../nbs/02a_data.dicom.ipynb #7fcd2100
 def _read_header(path:Path, report:ImportReport):
     "The header of a DICOM file (no pixels), or None with the reason in the report."
     try: ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -303,7 +303,7 @@ def _read_header(path:Path, report:ImportReport):
         return None
     return ds
 
-# %% ../../nbs/02a_data.dicom.ipynb #f55ed85a
+# %% ../../nbs/02a_data.dicom.ipynb #d9d45eb8
 def _add_ct_slice(ds, path:Path, series:dict, report:ImportReport) -> str|None:
     "Add a CT slice to its series (made on its first slice): its series UID; None if no geometry."
     missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
@@ -332,7 +332,7 @@ def _warn_shared_folders(per_folder:dict, series:dict, report:ImportReport):
                        f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: "
                        f"{desc}", d)
 
-# %% ../../nbs/02a_data.dicom.ipynb #8c73555d
+# %% ../../nbs/02a_data.dicom.ipynb #656857fd
 def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layout, any file names)
                report:ImportReport|None=None
               ) -> tuple[dict[str, CTSeries], list[StructSet]]:
@@ -362,7 +362,7 @@ def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layo
     _warn_shared_folders(per_folder, series, report)
     return series, structs
 
-# %% ../../nbs/02a_data.dicom.ipynb #069484ed
+# %% ../../nbs/02a_data.dicom.ipynb #8399432e
 def match_structs(series:dict[str, CTSeries], structs:list[StructSet],
                   report:ImportReport) -> dict[str, CTSeries]:
     "Attach each RTSTRUCT to its CT series (`CTSeries.structs`, newest first); unmatched: reported."
@@ -397,7 +397,7 @@ def match_structs(series:dict[str, CTSeries], structs:list[StructSet],
                        s.folder, s.patient_id)
     return series
 
-# %% ../../nbs/02a_data.dicom.ipynb #d952d921
+# %% ../../nbs/02a_data.dicom.ipynb #bbd48706
 def find_series(ct_dir:str|Path, series_uid:str|None=None,
                 report:ImportReport|None=None) -> CTSeries:
     "The CT series in `ct_dir` (the one with `series_uid` when several)."
