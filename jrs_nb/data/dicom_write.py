@@ -21,7 +21,7 @@ from .io import atomic_write
 # %% auto #0
 __all__ = ['CT_SOP', 'save_dicom', 'write_ct_series', 'write_rtstruct']
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #9c8187c2
+# %% ../../nbs/01a_data.dicom_write.ipynb #16ad02fc
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
 
 def _base(sop_class:str, sop_uid:str) -> Dataset:
@@ -39,7 +39,7 @@ def save_dicom(ds:Dataset, path:Path):
     "Write a DICOM dataset atomically (DICOM file format, with preamble)."
     with atomic_write(path) as tmp: ds.save_as(tmp, enforce_file_format=True)
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #2effe735
+# %% ../../nbs/01a_data.dicom_write.ipynb #9625b8ba
 def _slices(stored:np.ndarray, spacing:Sequence[float], origin:Sequence[float],
             orientation:str) -> list[tuple]:
     "Each slice's (pixels, position, orientation, pixel spacing, thickness, location) for its tags."
@@ -53,7 +53,7 @@ def _slices(stored:np.ndarray, spacing:Sequence[float], origin:Sequence[float],
                  sy, oy + j * sy) for j in range(stored.shape[1])]
     raise ValueError(f"orientation must be 'axial' or 'coronal', got {orientation!r}")
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #1e7fd57e
+# %% ../../nbs/01a_data.dicom_write.ipynb #a5b4221f
 def _study_tags(ds:Dataset, i:int, thick:float, t:dict):
     "The patient, study and series tags of slice `i`; `t` holds their values."
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -80,7 +80,7 @@ def _study_tags(ds:Dataset, i:int, thick:float, t:dict):
     ds.StudyID, ds.SeriesNumber = "1", str(t["series_number"])
     ds.InstanceNumber, ds.AcquisitionNumber = str(i + 1), "1"
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #6a02509d
+# %% ../../nbs/01a_data.dicom_write.ipynb #414907b8
 def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict) -> Dataset:
     "One CT slice with realistic tags; `t` holds the patient, study and series tags."
     ds = _base(CT_SOP, generate_uid())
@@ -100,7 +100,7 @@ def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict
     ds.PixelData = np.ascontiguousarray(px).tobytes()
     return ds
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #4ee04c6c
+# %% ../../nbs/01a_data.dicom_write.ipynb #0f8b0aed
 def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
                     folder:str|Path, # output folder (created)
                     spacing:Sequence[float]=(3., 2.5, 2.5), # (z, y, x) mm
@@ -131,7 +131,7 @@ def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
     return {"series_uid": t["series_uid"], "study_uid": t["study_uid"], "frame_uid": t["frame_uid"],
             "files": files}
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #3f17ab49
+# %% ../../nbs/01a_data.dicom_write.ipynb #728932b9
 def _add_rois(rt, labels:np.ndarray, roi_names:dict|None, extra_rois:dict|None,
               empty:Sequence[int]):
     "Add to an rt-utils `RTStruct` one ROI per organ in `labels` (or in `empty`), then the extras."
@@ -147,7 +147,7 @@ def _add_rois(rt, labels:np.ndarray, roi_names:dict|None, extra_rois:dict|None,
         rt.add_roi(mask=np.ascontiguousarray(np.asarray(m, bool).transpose(1, 2, 0)), name=n,
                    color=[0, 200, 0])
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #a2ff3f21
+# %% ../../nbs/01a_data.dicom_write.ipynb #57575c84
 def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axial, LPS)
                    ct_files:Sequence[Path], # the CT slices, sorted along the normal
                    path:str|Path, # output RTSTRUCT file
