@@ -221,7 +221,8 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["data.validate", "predictions"],                      # dataset checks; the predictions layout
     ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
-    ["data.dicom_import", "data.rtstruct", "data.dataset"],   # the import; RTSTRUCT export; pairs
+    ["data.import_steps", "data.dicom_import",             # a patient's import steps; the import
+     "data.rtstruct", "data.dataset"],                     # RTSTRUCT export; pairs
     ["data.sampling"],                                     # the patch sampler
     ["layers"],                                            # network pieces
     ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],

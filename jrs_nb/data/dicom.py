@@ -39,14 +39,14 @@ class ImportProblem:
 
     def __str__(self): return f"[{self.severity}] {self.kind}: {self.file or '-'}: {self.message}"
 
-# %% ../../nbs/02a_data.dicom.ipynb #2e12141f
+# %% ../../nbs/02a_data.dicom.ipynb #07ceb80c
 @dataclass
 class ImportReport:
     "Problems and per-scan results of one import run; saved as JSON and Markdown."
     problems: list[ImportProblem] = field(default_factory=list)
     scans: list[dict] = field(default_factory=list)      # one row per imported scan
     patients: dict[str, str] = field(default_factory=dict)  # patient -> "imported" | "failed: ..."
-    started: str = field(default_factory=lambda: datetime.datetime.now().isoformat(timespec="seconds"))
+    started: str = field(default_factory=lambda: f"{datetime.datetime.now():%Y-%m-%dT%H:%M:%S}")
 
     def add(self, severity:str, kind:str, message:str, file=None, patient=None,
             scan=None) -> ImportProblem:
@@ -58,7 +58,8 @@ class ImportReport:
 
     def of(self, severity:str|None=None, kind:str|None=None) -> list[ImportProblem]:
         "The problems of one severity and/or kind."
-        return [p for p in self.problems if (severity is None or p.severity == severity) and (kind is None or p.kind == kind)]
+        return [p for p in self.problems if (severity is None or p.severity == severity)
+                and (kind is None or p.kind == kind)]
 
     @property
     def kinds(self) -> set[str]: return {p.kind for p in self.problems}
@@ -69,22 +70,7 @@ class ImportReport:
 
     def to_markdown(self) -> str:
         "Human-readable report: imported scans, then problems by severity."
-        L = [f"# DICOM import report ({self.started})", "", "## Scans", ""]
-        if self.scans:
-            L += ["| patient | scan | date | slices | organs (cc) | affine shift (mm) | time (s) |",
-                  "|---|---|---|---|---|---|---|"]
-            for s in self.scans:
-                org = ", ".join(f"{k} {v:.0f}" for k, v in s.get("organ_cc", {}).items()) or "none"
-                sh = s.get("affine_shift_mm")
-                sh = "-" if sh is None else f"{sh:.1f}"
-                L.append(f"| {s['patient']} | {s['scan']} | {s.get('date','')} | {s.get('n_slices','')} | {org} | {sh} | {s.get('time_s',0):.1f} |")
-        else: L.append("No scan was imported.")
-        L += ["", "## Patients", ""] + [f"- {k}: {v}" for k, v in self.patients.items()]
-        for sev in ("error", "warning", "info"):
-            ps = self.of(sev)
-            L += ["", f"## {sev.capitalize()}s ({len(ps)})", ""]
-            L += [f"- **{p.kind}** `{p.file or '-'}`" + (f" ({p.patient}/{p.scan})" if p.patient else "") + f": {p.message}" for p in ps] or ["none"]
-        return "\n".join(L) + "\n"
+        return _report_markdown(self)
 
     def save(self, folder:str|Path, stem:str="import_report") -> tuple[Path, Path]:
         "Write `<stem>.json` and `<stem>.md` atomically into `folder`."
@@ -94,14 +80,40 @@ class ImportReport:
         with atomic_write(md) as tmp: tmp.write_text(self.to_markdown())
         return j, md
 
-# %% ../../nbs/02a_data.dicom.ipynb #928e277a
+# %% ../../nbs/02a_data.dicom.ipynb #c263aa84
+def _scan_rows(scans:list[dict]) -> list[str]:
+    "The table of imported scans, as Markdown lines."
+    if not scans: return ["No scan was imported."]
+    L = ["| patient | scan | date | slices | organs (cc) | affine shift (mm) | time (s) |",
+         "|---|---|---|---|---|---|---|"]
+    for s in scans:
+        org = ", ".join(f"{k} {v:.0f}" for k, v in s.get("organ_cc", {}).items()) or "none"
+        sh = s.get("affine_shift_mm")
+        sh = "-" if sh is None else f"{sh:.1f}"
+        L.append(f"| {s['patient']} | {s['scan']} | {s.get('date','')} | {s.get('n_slices','')} | "
+                 f"{org} | {sh} | {s.get('time_s',0):.1f} |")
+    return L
+
+def _report_markdown(r:ImportReport) -> str:
+    "Human-readable report: imported scans, then problems by severity."
+    L = [f"# DICOM import report ({r.started})", "", "## Scans", ""] + _scan_rows(r.scans)
+    L += ["", "## Patients", ""] + [f"- {k}: {v}" for k, v in r.patients.items()]
+    for sev in ("error", "warning", "info"):
+        ps = r.of(sev)
+        L += ["", f"## {sev.capitalize()}s ({len(ps)})", ""]
+        L += [f"- **{p.kind}** `{p.file or '-'}`"
+              + (f" ({p.patient}/{p.scan})" if p.patient else "") + f": {p.message}"
+              for p in ps] or ["none"]
+    return "\n".join(L) + "\n"
+
+# %% ../../nbs/02a_data.dicom.ipynb #269329d2
 DEFAULT_PRIORITY = ("prostate", "seminal_vesicles", "rectum", "bladder")
 
 DEFAULT_SYNONYMS = {
     "prostate": ["Prostate", "Prostaat", "Prostata", "Prostate_gland", "CTV_prostate",
                  "CTV_prostaat", "CTVprostate",
                  "CTV_P", "CTVp", "CTV1", "Prostate_CTV", "GTV_prostate", "Prost",
-                 # after a prostatectomy: the prostate bed stands in for the prostate (see PROSTATE_BED)
+                 # after a prostatectomy: the bed stands in for the prostate (see PROSTATE_BED)
                  "Prostate_bed", "Prostatic_fossa", "Prostate_fossa", "CTV_prostatebed", "CTV_PB",
                  "Prostatectomy_bed",
                  "Prostaatloge", "Prostataloge", "Loge_prostatique"],
@@ -118,19 +130,39 @@ DEFAULT_SYNONYMS = {
                 "Bladder_OAR", "OAR_bladder"],
 }
 
+# %% ../../nbs/02a_data.dicom.ipynb #72211204
 def normalise_roi_name(name:str) -> str:
-    "Lower case, accents stripped, spaces/underscores/hyphens/dots removed: the key that synonyms are matched on."
+    "Lower case, no accents, spaces/underscores/hyphens/dots removed: the key synonyms match on."
     s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     return re.sub(r"[\s_\-\.]+", "", s.lower())
 
-PROSTATE_BED = ("bed", "fossa", "loge")   # words that make a prostate ROI a prostate bed (post-prostatectomy)
+PROSTATE_BED = ("bed", "fossa", "loge")   # words that make a prostate ROI a prostate bed
 
 def is_prostate_bed(name:str) -> bool:
-    "Whether a ROI name that maps to the prostate names a prostate bed: it contains 'bed', 'fossa' or 'loge', or ends in 'PB'."
+    "Whether a prostate ROI name is a bed's: it holds 'bed', 'fossa' or 'loge', or ends in 'PB'."
     n = normalise_roi_name(name)
     return any(w in n for w in PROSTATE_BED) or n.endswith("pb")
 
-# %% ../../nbs/02a_data.dicom.ipynb #218b0db8
+# %% ../../nbs/02a_data.dicom.ipynb #e22825ff
+def _synonym_keys(synonyms:dict, priority:tuple, source:str) -> dict[str, tuple[str, int]]:
+    "Normalised ROI name -> (organ, rank within the organ) of a synonym table, checked."
+    bad = [k for k in list(synonyms) + list(priority) if k not in ORGAN_NAMES]
+    if bad:
+        raise JRSDataError(f"unknown organ name(s) {bad}; the organs are {list(ORGAN_NAMES)}",
+                           source)
+    if sorted(priority) != sorted(ORGAN_NAMES):
+        raise JRSDataError(f"priority must list each organ once, got {list(priority)}", source)
+    key = {}
+    for organ, names in synonyms.items():
+        for rank, n in enumerate([organ] + list(names)):
+            k = normalise_roi_name(n)
+            if k in key and key[k][0] != organ:
+                raise JRSDataError(f"synonym {n!r} is listed for both {key[k][0]} and {organ}",
+                                   source)
+            key.setdefault(k, (organ, rank))
+    return key
+
+# %% ../../nbs/02a_data.dicom.ipynb #eceed6b0
 @dataclass
 class RoiMap:
     "The synonym table: organ -> synonyms (ordered by preference) and the overlap priority."
@@ -138,19 +170,7 @@ class RoiMap:
     priority: tuple[str, ...] = DEFAULT_PRIORITY
     source: str = "built-in"
 
-    def __post_init__(self):
-        bad = [k for k in list(self.synonyms) + list(self.priority) if k not in ORGAN_NAMES]
-        if bad: raise JRSDataError(f"unknown organ name(s) {bad}; the organs are {list(ORGAN_NAMES)}", self.source)
-        if sorted(self.priority) != sorted(ORGAN_NAMES):
-            raise JRSDataError(f"priority must list each organ once, got {list(self.priority)}",
-                               self.source)
-        self._key = {}
-        for organ, names in self.synonyms.items():
-            for rank, n in enumerate([organ] + list(names)):
-                k = normalise_roi_name(n)
-                if k in self._key and self._key[k][0] != organ:
-                    raise JRSDataError(f"synonym {n!r} is listed for both {self._key[k][0]} and {organ}", self.source)
-                self._key.setdefault(k, (organ, rank))
+    def __post_init__(self): self._key = _synonym_keys(self.synonyms, self.priority, self.source)
 
     def organ(self, roi_name:str) -> str|None:
         "Organ name for a ROI name, or None when the name is not in the table."
@@ -171,7 +191,7 @@ class RoiMap:
     def to_dict(self) -> dict:
         return {"priority": list(self.priority), "synonyms": self.synonyms}
 
-# %% ../../nbs/02a_data.dicom.ipynb #c4f1fc62
+# %% ../../nbs/02a_data.dicom.ipynb #d1b5ca90
 SYNONYMS_FILE = "roi_synonyms.json"
 
 def default_synonyms_path() -> Path:
@@ -181,11 +201,12 @@ def default_synonyms_path() -> Path:
 def write_synonyms(path:str|Path, roi_map:RoiMap|None=None) -> Path:
     "Write a synonym table as JSON (the default one when `roi_map` is None): a template to edit."
     rm = roi_map or RoiMap(DEFAULT_SYNONYMS)
-    return write_json({"_comment": "organ -> ROI names (case, spaces, _ - . and accents ignored; earlier = preferred); "
-                       "priority: which organ wins where contours overlap", **rm.to_dict()}, path)
+    comment = ("organ -> ROI names (case, spaces, _ - . and accents ignored; earlier = preferred); "
+               "priority: which organ wins where contours overlap")
+    return write_json({"_comment": comment, **rm.to_dict()}, path)
 
 def load_synonyms(path:str|Path|None=None) -> RoiMap:
-    "Read a synonym table (JSON: {'priority': [...], 'synonyms': {organ: [names]}}); None = the package's table."
+    "Read a synonym table (JSON {'priority': [...], 'synonyms': {organ: [names]}}); None: ours."
     if path is None:
         p = default_synonyms_path()
         if not p.exists(): return RoiMap(DEFAULT_SYNONYMS)
@@ -193,13 +214,15 @@ def load_synonyms(path:str|Path|None=None) -> RoiMap:
     path = Path(path)
     if not path.exists(): raise JRSDataError("synonym table not found", path)
     try: d = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise JRSDataError(f"synonym table does not parse as JSON: {e}", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise JRSDataError(f"synonym table does not parse as JSON: {e}", path) from None
     if not isinstance(d, dict) or not isinstance(d.get("synonyms"), dict):
-        raise JRSDataError("synonym table must be a JSON object with a 'synonyms' object (organ -> list of names)", path)
+        raise JRSDataError("synonym table must be a JSON object with a 'synonyms' object (organ -> "
+                           "list of names)", path)
     return RoiMap({k: list(v) for k, v in d["synonyms"].items()},
                   tuple(d.get("priority", DEFAULT_PRIORITY)), str(path))
 
-# %% ../../nbs/02a_data.dicom.ipynb #1f4ca823
+# %% ../../nbs/02a_data.dicom.ipynb #313e706f
 CT_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"}  # CT, enhanced CT
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
@@ -214,14 +237,16 @@ class CTSeries:
     time: str = ""
     description: str = ""
     files: list[Path] = field(default_factory=list)
-    headers: list = field(default_factory=list, repr=False)  # pydicom datasets (no pixels), same order as files
+    headers: list = field(default_factory=list, repr=False)  # pydicom headers, one per file
     structs: list["StructSet"] = field(default_factory=list, repr=False)
 
     @property
     def sop_uids(self) -> set[str]: return {str(h.SOPInstanceUID) for h in self.headers}
 
     @property
-    def folder(self) -> Path: return Path(os.path.commonpath([str(f.parent) for f in self.files])) if self.files else Path(".")
+    def folder(self) -> Path:
+        if not self.files: return Path(".")
+        return Path(os.path.commonpath([str(f.parent) for f in self.files]))
 
 @dataclass
 class StructSet:
@@ -235,6 +260,7 @@ class StructSet:
     date: str = ""
     time: str = ""
 
+# %% ../../nbs/02a_data.dicom.ipynb #edc4bf61
 def tag_text(ds, tag:str, default:str="") -> str:
     "A DICOM attribute as text ('' when it is missing or empty)."
     return str(getattr(ds, tag, default) or default)
@@ -246,17 +272,20 @@ def _struct_from(ds, path:Path) -> StructSet:
         for st in getattr(fr, "RTReferencedStudySequence", []):
             for se in getattr(st, "RTReferencedSeriesSequence", []):
                 series.append(tag_text(se, "SeriesInstanceUID"))
-                images |= {tag_text(ci, "ReferencedSOPInstanceUID") for ci in getattr(se, "ContourImageSequence", [])}
+                images |= {tag_text(ci, "ReferencedSOPInstanceUID")
+                           for ci in getattr(se, "ContourImageSequence", [])}
     for rc in getattr(ds, "ROIContourSequence", []):
         for c in getattr(rc, "ContourSequence", []):
-            images |= {tag_text(ci, "ReferencedSOPInstanceUID") for ci in getattr(c, "ContourImageSequence", [])}
-    if not fors: fors = [tag_text(r, "ReferencedFrameOfReferenceUID") for r in getattr(ds, "StructureSetROISequence", [])][:1]
+            images |= {tag_text(ci, "ReferencedSOPInstanceUID")
+                       for ci in getattr(c, "ContourImageSequence", [])}
+    rois = getattr(ds, "StructureSetROISequence", [])
+    if not fors: fors = [tag_text(r, "ReferencedFrameOfReferenceUID") for r in rois][:1]
     return StructSet(path, tag_text(ds, "PatientID"), series, images, fors[0] if fors else "",
-                     [tag_text(r, "ROIName") for r in getattr(ds, "StructureSetROISequence", [])],
+                     [tag_text(r, "ROIName") for r in rois],
                      tag_text(ds, "StructureSetDate") or tag_text(ds, "SeriesDate"),
                      tag_text(ds, "StructureSetTime") or tag_text(ds, "SeriesTime"))
 
-# %% ../../nbs/02a_data.dicom.ipynb #571f8bf8
+# %% ../../nbs/02a_data.dicom.ipynb #7fcd2100
 def _read_header(path:Path, report:ImportReport):
     "The header of a DICOM file (no pixels), or None with the reason in the report."
     try: ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -274,19 +303,21 @@ def _read_header(path:Path, report:ImportReport):
         return None
     return ds
 
+# %% ../../nbs/02a_data.dicom.ipynb #d9d45eb8
 def _add_ct_slice(ds, path:Path, series:dict, report:ImportReport) -> str|None:
-    "Add a CT slice to its series (created on its first slice); its SeriesInstanceUID, or None when it lacks geometry."
+    "Add a CT slice to its series (made on its first slice): its series UID; None if no geometry."
     missing = [t for t in ("SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
                            "PixelSpacing") if t not in ds]
     if missing:
         report.add("warning", "unreadable", f"CT slice lacks {missing}; skipped", path)
         return None
     uid = tag_text(ds, "SeriesInstanceUID")
+    first = lambda *tags: next((tag_text(ds, t) for t in tags if tag_text(ds, t)), "")
     if uid not in series:
         series[uid] = CTSeries(uid, tag_text(ds, "PatientID"), tag_text(ds, "StudyInstanceUID"),
                                tag_text(ds, "FrameOfReferenceUID"),
-                               tag_text(ds, "SeriesDate") or tag_text(ds, "AcquisitionDate") or tag_text(ds, "StudyDate"),
-                               tag_text(ds, "SeriesTime") or tag_text(ds, "AcquisitionTime") or tag_text(ds, "StudyTime"),
+                               first("SeriesDate", "AcquisitionDate", "StudyDate"),
+                               first("SeriesTime", "AcquisitionTime", "StudyTime"),
                                tag_text(ds, "SeriesDescription"))
     series[uid].files.append(path)
     series[uid].headers.append(ds)
@@ -295,15 +326,17 @@ def _add_ct_slice(ds, path:Path, series:dict, report:ImportReport) -> str|None:
 def _warn_shared_folders(per_folder:dict, series:dict, report:ImportReport):
     for d, uids in per_folder.items():
         if len(uids) > 1:
-            desc = "; ".join(f"{series[u].description or 'no description'} ({len(series[u].files)} slices, {u})" for u in sorted(uids))
+            desc = "; ".join(f"{series[u].description or 'no description'} ({len(series[u].files)} "
+                             f"slices, {u})" for u in sorted(uids))
             report.add("warning", "several_series",
-                       f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: {desc}", d)
+                       f"folder holds {len(uids)} CT series, kept apart by SeriesInstanceUID: "
+                       f"{desc}", d)
 
-# %% ../../nbs/02a_data.dicom.ipynb #77c2b024
+# %% ../../nbs/02a_data.dicom.ipynb #656857fd
 def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layout, any file names)
                report:ImportReport|None=None
               ) -> tuple[dict[str, CTSeries], list[StructSet]]:
-    "Index a DICOM folder tree: CT series by SeriesInstanceUID and RTSTRUCT files; problems go to `report`."
+    "Index a DICOM folder tree: CT series by SeriesInstanceUID, RTSTRUCTs; problems to `report`."
     folder = Path(folder)
     report = report if report is not None else ImportReport()
     if not folder.is_dir(): raise JRSDataError("DICOM folder does not exist or is not a folder",
@@ -316,38 +349,44 @@ def scan_dicom(folder:str|Path, # root of a folder tree of DICOM files (any layo
         if (ds := _read_header(path, report)) is None: continue
         sop, modality = tag_text(ds, "SOPClassUID"), tag_text(ds, "Modality")
         try:
-            if modality == "RTSTRUCT" or sop == RTSTRUCT_SOP_CLASS: structs.append(_struct_from(ds, path))
+            if modality == "RTSTRUCT" or sop == RTSTRUCT_SOP_CLASS:
+                structs.append(_struct_from(ds, path))
             elif modality == "CT" or sop in CT_SOP_CLASSES:
-                if (uid := _add_ct_slice(ds, path, series, report)) is not None: per_folder[path.parent].add(uid)
+                if (uid := _add_ct_slice(ds, path, series, report)) is not None:
+                    per_folder[path.parent].add(uid)
             else: report.add("info", "other_modality", f"{modality or 'unknown'} object ignored",
                              path)
         except Exception as e:
-            report.add("warning", "unreadable",
-                       f"header could not be interpreted ({type(e).__name__}: {str(e)[:120]}); skipped", path)
+            report.add("warning", "unreadable", "header could not be interpreted "
+                       f"({type(e).__name__}: {str(e)[:120]}); skipped", path)
     _warn_shared_folders(per_folder, series, report)
     return series, structs
 
-# %% ../../nbs/02a_data.dicom.ipynb #025a6dde
-def match_structs(series:dict[str, CTSeries], structs:list[StructSet], report:ImportReport) -> dict[str, CTSeries]:
-    "Attach each RTSTRUCT to its CT series (`CTSeries.structs`, newest first); unmatched ones go to the report."
+# %% ../../nbs/02a_data.dicom.ipynb #8399432e
+def match_structs(series:dict[str, CTSeries], structs:list[StructSet],
+                  report:ImportReport) -> dict[str, CTSeries]:
+    "Attach each RTSTRUCT to its CT series (`CTSeries.structs`, newest first); unmatched: reported."
     for st in structs:
         hit = [series[u] for u in st.ref_series if u in series]
         how = "referenced series"
         if not hit:
-            cand = [s for s in series.values() if st.frame_of_reference and s.frame_of_reference == st.frame_of_reference
+            cand = [s for s in series.values()
+                    if st.frame_of_reference and s.frame_of_reference == st.frame_of_reference
                     and (not st.patient_id or s.patient_id == st.patient_id)]
-            if len(cand) > 1 and st.ref_images: cand = [s for s in cand if s.sop_uids & st.ref_images]
+            if len(cand) > 1 and st.ref_images:
+                cand = [s for s in cand if s.sop_uids & st.ref_images]
             hit, how = cand, "frame of reference"
         if len(hit) != 1:
-            why = (f"references CT series {st.ref_series or '(none)'} (frame of reference {st.frame_of_reference or '-'}), "
-                   + ("which is not in the scanned folder: RTSTRUCT without its CT; skipped" if not hit else
-                      f"which matches {len(hit)} CT series; skipped"))
+            why = (f"references CT series {st.ref_series or '(none)'} (frame of reference "
+                   f"{st.frame_of_reference or '-'}), "
+                   + ("which is not in the scanned folder: RTSTRUCT without its CT; skipped"
+                      if not hit else f"which matches {len(hit)} CT series; skipped"))
             report.add("error", "rtstruct_without_ct", why, st.path, st.patient_id or None)
             continue
         s = hit[0]
         if how != "referenced series":
-            report.add("warning", "matched_by_frame_of_reference",
-                       f"referenced series not found; matched to CT series {s.uid} by frame of reference", st.path, s.patient_id)
+            report.add("warning", "matched_by_frame_of_reference", f"referenced series not found; "
+                       f"matched to CT series {s.uid} by frame of reference", st.path, s.patient_id)
         s.structs.append(st)
     for s in series.values():
         s.structs.sort(key=lambda t: (t.date, t.time), reverse=True)
@@ -358,13 +397,14 @@ def match_structs(series:dict[str, CTSeries], structs:list[StructSet], report:Im
                        s.folder, s.patient_id)
     return series
 
-# %% ../../nbs/02a_data.dicom.ipynb #45269218
+# %% ../../nbs/02a_data.dicom.ipynb #bbd48706
 def find_series(ct_dir:str|Path, series_uid:str|None=None,
                 report:ImportReport|None=None) -> CTSeries:
     "The CT series in `ct_dir` (the one with `series_uid` when several)."
     series, _ = scan_dicom(ct_dir, report)
     if series_uid: series = {k: v for k, v in series.items() if k == series_uid}
     if len(series) != 1:
-        raise JRSDataError(f"expected one CT series{' with UID ' + series_uid if series_uid else ''}, found {len(series)}"
+        with_uid = " with UID " + series_uid if series_uid else ""
+        raise JRSDataError(f"expected one CT series{with_uid}, found {len(series)}"
                            + ("; pass series_uid" if len(series) > 1 else ""), ct_dir)
     return next(iter(series.values()))

@@ -21,7 +21,7 @@ from .io import atomic_write
 # %% auto #0
 __all__ = ['CT_SOP', 'save_dicom', 'write_ct_series', 'write_rtstruct']
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #fd53174e
+# %% ../../nbs/01a_data.dicom_write.ipynb #16ad02fc
 CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
 
 def _base(sop_class:str, sop_uid:str) -> Dataset:
@@ -39,20 +39,23 @@ def save_dicom(ds:Dataset, path:Path):
     "Write a DICOM dataset atomically (DICOM file format, with preamble)."
     with atomic_write(path) as tmp: ds.save_as(tmp, enforce_file_format=True)
 
-def _slices(stored:np.ndarray, spacing:Sequence[float], origin:Sequence[float], orientation:str) -> list[tuple]:
-    "(pixels, ImagePositionPatient, ImageOrientationPatient, PixelSpacing, thickness, SliceLocation) of every slice."
+# %% ../../nbs/01a_data.dicom_write.ipynb #9625b8ba
+def _slices(stored:np.ndarray, spacing:Sequence[float], origin:Sequence[float],
+            orientation:str) -> list[tuple]:
+    "Each slice's (pixels, position, orientation, pixel spacing, thickness, location) for its tags."
     (sz, sy, sx), (oz, oy, ox) = map(float, spacing), map(float, origin)
     if orientation == "axial":
-        return [(stored[k], [ox, oy, oz + k * sz], [1., 0., 0., 0., 1., 0.], (sy, sx), sz, oz + k * sz) for k in range(stored.shape[0])]
-    if orientation == "coronal":  # rows run inferior (-z), columns along +x; slices step along +y
+        return [(stored[k], [ox, oy, oz + k * sz], [1., 0., 0., 0., 1., 0.], (sy, sx), sz,
+                 oz + k * sz) for k in range(stored.shape[0])]
+    if orientation == "coronal":
         zmax = oz + (stored.shape[0] - 1) * sz
-        return [(stored[::-1, j, :], [ox, oy + j * sy, zmax], [1., 0., 0., 0., 0., -1.], (sz, sx), sy, oy + j * sy) for j in range(stored.shape[1])]
+        return [(stored[::-1, j, :], [ox, oy + j * sy, zmax], [1., 0., 0., 0., 0., -1.], (sz, sx),
+                 sy, oy + j * sy) for j in range(stored.shape[1])]
     raise ValueError(f"orientation must be 'axial' or 'coronal', got {orientation!r}")
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #68cfcc72
-def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict) -> Dataset:
-    "One CT slice with realistic tags; `t` holds the patient, study and series tags."
-    ds = _base(CT_SOP, generate_uid())
+# %% ../../nbs/01a_data.dicom_write.ipynb #a5b4221f
+def _study_tags(ds:Dataset, i:int, thick:float, t:dict):
+    "The patient, study and series tags of slice `i`; `t` holds their values."
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = t["date"]
     ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = t["time"]
@@ -65,14 +68,23 @@ def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict
     ds.StudyDescription = "Prostate RT"
     ds.SeriesDescription = t["description"]
     ds.ManufacturerModelName = "phantom"
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = t["patient_name"], t["patient_id"], "19500101", "M"
+    ds.PatientName, ds.PatientID = t["patient_name"], t["patient_id"]
+    ds.PatientBirthDate, ds.PatientSex = "19500101", "M"
     ds.BodyPartExamined = "PELVIS"
     ds.SliceThickness = f"{thick:.2f}"
     ds.KVP = "120"
     ds.ConvolutionKernel = "B30f"
     ds.PatientPosition = "HFS"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = t["study_uid"], t["series_uid"], t["frame_uid"]
-    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.AcquisitionNumber = "1", str(t["series_number"]), str(i + 1), "1"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = t["study_uid"], t["series_uid"]
+    ds.FrameOfReferenceUID = t["frame_uid"]
+    ds.StudyID, ds.SeriesNumber = "1", str(t["series_number"])
+    ds.InstanceNumber, ds.AcquisitionNumber = str(i + 1), "1"
+
+# %% ../../nbs/01a_data.dicom_write.ipynb #414907b8
+def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict) -> Dataset:
+    "One CT slice with realistic tags; `t` holds the patient, study and series tags."
+    ds = _base(CT_SOP, generate_uid())
+    _study_tags(ds, i, thick, t)
     ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]
     ds.ImageOrientationPatient = [f"{v:g}" for v in iop]
     ds.PositionReferenceIndicator = ""
@@ -88,10 +100,11 @@ def _ct_slice(i:int, px:np.ndarray, ipp, iop, ps, thick:float, loc:float, t:dict
     ds.PixelData = np.ascontiguousarray(px).tobytes()
     return ds
 
+# %% ../../nbs/01a_data.dicom_write.ipynb #0f8b0aed
 def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
                     folder:str|Path, # output folder (created)
                     spacing:Sequence[float]=(3., 2.5, 2.5), # (z, y, x) mm
-                    origin:Sequence[float]|None=None, # (z, y, x) mm of voxel 0; default: centred in-plane
+                    origin:Sequence[float]|None=None, # (z, y, x) mm of voxel 0; default: centred
                     patient_id:str="JRS001", patient_name:str="Synthetic^Patient",
                     date:str="20240101", time:str="090000", # YYYYMMDD, HHMMSS
                     study_uid:str|None=None, series_uid:str|None=None, frame_uid:str|None=None,
@@ -118,12 +131,28 @@ def write_ct_series(hu:np.ndarray, # (z, y, x) CT in HU
     return {"series_uid": t["series_uid"], "study_uid": t["study_uid"], "frame_uid": t["frame_uid"],
             "files": files}
 
-# %% ../../nbs/01a_data.dicom_write.ipynb #ab0015c5
-def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axial, LPS, as written by `write_ct_series`)
-                   ct_files:Sequence[Path], # the CT slices, sorted along the normal (`data.raster.sort_slices`)
+# %% ../../nbs/01a_data.dicom_write.ipynb #728932b9
+def _add_rois(rt, labels:np.ndarray, roi_names:dict|None, extra_rois:dict|None,
+              empty:Sequence[int]):
+    "Add to an rt-utils `RTStruct` one ROI per organ in `labels` (or in `empty`), then the extras."
+    names = {**{l: PRETTY[LABELS[l]] for l in ORGANS}, **(roi_names or {})}
+    for l in ORGANS:
+        m = labels == l
+        if l in empty: m = np.zeros_like(m)
+        elif not m.any(): continue
+        rt.add_roi(mask=np.ascontiguousarray(m.transpose(1, 2, 0)), name=names[l],
+                   color=[int(round(255 * c)) for c in ORGAN_COLORS[l]],
+                   approximate_contours=True)
+    for n, m in (extra_rois or {}).items():
+        rt.add_roi(mask=np.ascontiguousarray(np.asarray(m, bool).transpose(1, 2, 0)), name=n,
+                   color=[0, 200, 0])
+
+# %% ../../nbs/01a_data.dicom_write.ipynb #57575c84
+def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axial, LPS)
+                   ct_files:Sequence[Path], # the CT slices, sorted along the normal
                    path:str|Path, # output RTSTRUCT file
-                   roi_names:dict[int, str]|None=None, # label -> ROI name; default core.PRETTY names
-                   extra_rois:dict[str, np.ndarray]|None=None, # more ROIs: name -> bool (z, y, x) mask
+                   roi_names:dict[int, str]|None=None, # label -> ROI name; default core.PRETTY
+                   extra_rois:dict[str, np.ndarray]|None=None, # more ROIs: name -> bool mask
                    empty:Sequence[int]=(), # labels written as ROIs without contours
                    label:str="jrs_nb", description:str="jrs_nb contours",
                    date:str|None=None, time:str|None=None
@@ -133,23 +162,14 @@ def write_rtstruct(labels:np.ndarray, # (z, y, x) label map on the CT grid (axia
     from rt_utils import ds_helper
     series = [pydicom.dcmread(f) for f in ct_files]   # already sorted along the normal
     if labels.shape != (len(series), int(series[0].Rows), int(series[0].Columns)):
-        raise ValueError(f"labels shape {labels.shape} does not match the CT ({len(series)} slices of "
-                         f"{series[0].Rows} x {series[0].Columns})")
+        raise ValueError(f"labels shape {labels.shape} does not match the CT ({len(series)} slices "
+                         f"of {series[0].Rows} x {series[0].Columns})")
     ps = [float(v) for v in series[0].PixelSpacing]
-    if abs(ps[0] - ps[1]) > 1e-4: raise ValueError(f"rt-utils needs square pixels, got PixelSpacing {ps}")
+    if abs(ps[0] - ps[1]) > 1e-4:
+        raise ValueError(f"rt-utils needs square pixels, got PixelSpacing {ps}")
     with contextlib.redirect_stdout(io.StringIO()):
         rt = RTStruct(series, ds_helper.create_rtstruct_dataset(series))
-        names = {**{l: PRETTY[LABELS[l]] for l in ORGANS}, **(roi_names or {})}
-        for l in ORGANS:
-            m = labels == l
-            if l in empty: m = np.zeros_like(m)
-            elif not m.any(): continue
-            rt.add_roi(mask=np.ascontiguousarray(m.transpose(1, 2, 0)), name=names[l],
-                       color=[int(round(255 * c)) for c in ORGAN_COLORS[l]],
-                       approximate_contours=True)
-        for n, m in (extra_rois or {}).items():
-            rt.add_roi(mask=np.ascontiguousarray(np.asarray(m, bool).transpose(1, 2, 0)), name=n,
-                       color=[0, 200, 0])
+        _add_rois(rt, labels, roi_names, extra_rois, empty)
     ds = rt.ds
     now = datetime.datetime.now()
     ds.Manufacturer, ds.ManufacturerModelName, ds.InstitutionName = "jrs_nb", "jrs_nb", ""

@@ -25,14 +25,15 @@ from ..predictions import PRED_FILES
 __all__ = ['OWN_DESCRIPTION', 'dataset_scan_of', 'absent_of_labels', 'qa_notes', 'planning_organs', 'prostate_bed_of', 'say_note',
            'is_own_rtstruct', 'drop_own_structs', 'export_rtstruct', 'export_rtstruct_cli']
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #574e5700
+# %% ../../nbs/02e_data.rtstruct.ipynb #11556c67
 def dataset_scan_of(labels:str|Path # a label file
-                   ) -> dict|None: # {"root", "patient", "scan", "folder", "dicom", "planning_dicom"}, or None
-    "The dataset scan a label file belongs to: a scan folder of a dataset, or a pair folder of a predictions folder."
+                   ) -> dict|None: # {"root", "patient", "scan", "folder", "dicom", ...}
+    "The dataset scan of a label file (a scan folder, or a pair folder of predictions), or None."
     p = Path(labels).resolve()
     if len(p.parents) < 4: return None
-    cands = [(p.parents[3], p.parents[1].name, p.parent.name, p.parents[2].name)]   # <root>/<site>/<patient>/<scan>/file
-    idx = p.parents[2] / "predictions.json"                                         # <out>/<patient>/<fixed>/file
+    # <root>/<site>/<patient>/<scan>/file, or <out>/<patient>/<fixed>/file of predictions
+    cands = [(p.parents[3], p.parents[1].name, p.parent.name, p.parents[2].name)]
+    idx = p.parents[2] / "predictions.json"
     if idx.exists():
         try: data = json.loads(idx.read_text()).get("data")
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError): data = None
@@ -41,55 +42,60 @@ def dataset_scan_of(labels:str|Path # a label file
         if not (root / MANIFEST).exists(): continue
         m = load_manifest(root)
         e = m.patients.get(pid)
-        if not isinstance(e, dict) or sid not in e.get("scans", []) or (site is not None and e.get("site") != site): continue
+        if (not isinstance(e, dict) or sid not in e.get("scans", [])
+                or (site is not None and e.get("site") != site)): continue
         dic = e.get("dicom", {})
         return {"root": root, "patient": pid, "scan": sid, "folder": m.scan_dir(pid, sid),
-                "dicom": dic.get(sid),
-                "planning_dicom": dic.get(m.planning(pid))}
+                "dicom": dic.get(sid), "planning_dicom": dic.get(m.planning(pid))}
     return None
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #79fde346
 def _prediction_entry(p:Path) -> tuple[dict, dict]:
-    "(predictions.json, this pair's entry) for a file `<pred>/<patient>/<scan>/file`; empty dicts elsewhere."
+    "(predictions.json, the pair's entry) of a file `<pred>/<patient>/<scan>/file`; ({}, {}) else."
     idx = p.parents[2] / "predictions.json" if len(p.parents) > 2 else None
     if idx is None or not idx.exists(): return {}, {}
     try: d = json.loads(idx.read_text())
-    except json.JSONDecodeError as e: raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
+    except json.JSONDecodeError as e:
+        raise JRSDataError(f"predictions index does not parse: {e}", idx) from None
     return d, d.get("pairs", {}).get(f"{p.parents[1].name}/{p.parent.name}") or {}
 
 def absent_of_labels(labels:str|Path) -> dict[str, str]:
-    "Organs declared absent for a label file found in a predictions folder or in the dataset layout: {organ: reason}."
+    "Organs declared absent for a label file (of predictions, or of a dataset): {organ: reason}."
     p = Path(labels).resolve()
     out = {}
-    d, pair = _prediction_entry(p)                                                 # <pred>/<patient>/<scan>/seg.nii.gz
+    d, pair = _prediction_entry(p)   # <pred>/<patient>/<scan>/seg.nii.gz
     if pair:
         out.update(pair.get("absent") or {})
-        if pair and d.get("data") and (Path(d["data"]) / MANIFEST).exists():         # the dataset the predictions came from
+        if pair and d.get("data") and (Path(d["data"]) / MANIFEST).exists():   # their dataset
             m = load_manifest(d["data"])
-            if pair.get("patient") in m.patients: out.update(m.absent(pair["patient"], pair.get("fixed", p.parent.name)))
-    root = p.parents[3] if len(p.parents) > 3 else None                            # <root>/<site>/<patient>/<scan>/labels.nii.gz
+            if pair.get("patient") in m.patients:
+                out.update(m.absent(pair["patient"], pair.get("fixed", p.parent.name)))
+    root = p.parents[3] if len(p.parents) > 3 else None   # <root>/<site>/<patient>/<scan>/file
     if root is not None and (root / MANIFEST).exists():
         m = load_manifest(root)
         pid, sid = p.parents[1].name, p.parent.name
-        if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name: out.update(m.absent(pid, sid))
+        if pid in m.patients and m.patients[pid].get("site") == p.parents[2].name:
+            out.update(m.absent(pid, sid))
     return out
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #291345bc
 def qa_notes(labels:str|Path # a label file of a predictions folder
-            ) -> list[str]: # export notes: one WARNING per flagged organ, else one line; [] elsewhere
-    "The QA flags that inference recorded for the pair of a label file (`jrs_nb.qa`), as export notes."
+            ) -> list[str]: # one WARNING per flagged organ, else one line; [] elsewhere
+    "The QA flags that inference recorded for the pair of a label file (`jrs_nb.qa`), as notes."
     p = Path(labels).resolve()
     qa = _prediction_entry(p)[1].get("qa")
     if not qa: return []
-    which = PRED_FILES["warped_labels"] if (p.parent / PRED_FILES["warped_labels"]).exists() else p.name
+    warped = PRED_FILES["warped_labels"]
+    which = warped if (p.parent / warped).exists() else p.name
     of = f" (QA of {which}, the contour inference scores)" if which != p.name else ""
     flags = [f"WARNING: QA FLAG {o}: {', '.join(q['why'])}{of}: review it before use"
              for o, q in qa.items() if q.get("flag")]
     return flags or [f"QA: no organ flagged{of}"]
 
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #b655b495
+# %% ../../nbs/02e_data.rtstruct.ipynb #0d17ee83
 def _clinic_names(src:dict|None) -> dict[int, str]:
-    "label -> the ROI name the clinic used for that organ (this scan's RTSTRUCT, else the planning scan's)."
+    "label -> the clinic's ROI name of that organ (this scan's RTSTRUCT, else the planning scan's)."
     out = {}
     for d in ((src or {}).get("dicom"), (src or {}).get("planning_dicom")):
         for name, organ in ((d or {}).get("roi_mapping") or {}).items():
@@ -99,69 +105,85 @@ def _clinic_names(src:dict|None) -> dict[int, str]:
 
 def _extent(img:sitk.Image, mask:np.ndarray|None=None) -> str:
     "Physical (x, y, z) box of `mask` (or of the whole image) in mm, as text."
-    idx = np.argwhere(mask)[:, ::-1] if mask is not None else np.array([[0, 0, 0], np.array(img.GetSize()) - 1])
-    pts = np.array([img.TransformContinuousIndexToPhysicalPoint([float(v) for v in i]) for i in (idx.min(0), idx.max(0))])
+    idx = (np.argwhere(mask)[:, ::-1] if mask is not None
+           else np.array([[0, 0, 0], np.array(img.GetSize()) - 1]))
+    pts = np.array([img.TransformContinuousIndexToPhysicalPoint([float(v) for v in i])
+                    for i in (idx.min(0), idx.max(0))])
     lo, hi = pts.min(0), pts.max(0)
     return "(" + ", ".join(f"{a:.0f}..{b:.0f}" for a, b in zip(lo, hi)) + ") mm"
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #1fc1235c
 def _read_labels(labels) -> tuple[sitk.Image, np.ndarray, Path|None]:
     "(image, array, file or None) of a label map with values in 0..4 and at least one organ."
     where = labels if not isinstance(labels, sitk.Image) else None
     lab_img = read_sitk(labels) if where is not None else labels
     lab = sitk.GetArrayFromImage(lab_img)
-    if lab.min() < 0 or lab.max() > 4: raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", where)
+    if lab.min() < 0 or lab.max() > 4:
+        raise JRSDataError(f"label values must be in 0..4, got {lab.min()}..{lab.max()}", where)
     if not (lab > 0).any(): raise JRSDataError("label map holds no organ (all background)", where)
     return lab_img, lab, where
 
 def _drop_absent(lab:np.ndarray, absent:dict, notes:list, where) -> dict[int, np.ndarray]:
     "Masks of the organs in `lab` that are not declared absent (each absent one noted)."
-    for o, why in absent.items():   # declared absent (the manifest, predictions.json or the caller): never exported
+    for o, why in absent.items():   # manifest, predictions.json or caller: never exported
         n = int((lab == {v: k for k, v in LABELS.items()}[o]).sum()) if o in LABELS.values() else 0
-        notes.append(f"{o}: absent ({why}): not written" + (f" ({n} voxels of it in the label map dropped)" if n else ""))
+        notes.append(f"{o}: absent ({why}): not written"
+                     + (f" ({n} voxels of it in the label map dropped)" if n else ""))
     masks = {l: lab == l for l in ORGANS if (lab == l).any() and LABELS[l] not in absent}
-    if not masks: raise JRSDataError(f"label map holds only organs declared absent ({', '.join(absent)}): nothing to export", where)
+    if not masks:
+        raise JRSDataError(f"label map holds only organs declared absent ({', '.join(absent)}): "
+                           "nothing to export", where)
     return masks
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #5c9ce966
+# %% ../../nbs/02e_data.rtstruct.ipynb #0f19c9d2
 def _import_transform(src:dict, notes:list, where):
-    "The import's pre-alignment of the scan the labels belong to (None when there was none); refused when it is lost."
+    "The import's pre-alignment of the labels' scan (None when there was none); refused if lost."
     tfm = src["folder"] / "affine_to_planning.tfm"
+    scan = f"{src['patient']}/{src['scan']}"
     if tfm.exists():
-        notes.append(f"applied the import's pre-alignment {tfm}: the labels are on the dataset grid of "
-                     f"{src['patient']}/{src['scan']}, which was aligned to the planning scan")
+        notes.append(f"applied the import's pre-alignment {tfm}: the labels are on the dataset "
+                     f"grid of {scan}, which was aligned to the planning scan")
         return tfm
     if (src.get("dicom") or {}).get("affine"):
-        raise JRSDataError(f"the import pre-aligned scan {src['patient']}/{src['scan']} to the planning scan, but its "
-                           f"transform {tfm} is missing: without it the contours would land where the planning scan "
-                           "had them; restore the file or pass --transform", where)
+        raise JRSDataError(f"the import pre-aligned scan {scan} to the planning scan, but its "
+                           f"transform {tfm} is missing: without it the contours would land where "
+                           "the planning scan had them; restore the file or pass --transform",
+                           where)
 
 def _series_of(src:dict, ct_dir, where) -> str:
     "The CT series the manifest records for the labels' scan; it must be in `ct_dir`."
     series_uid = src["dicom"]["series_uid"]
     found, _ = scan_dicom(ct_dir, ImportReport())
     if series_uid not in found:
-        raise JRSDataError(f"the labels belong to scan {src['patient']}/{src['scan']} (CT series {series_uid}), "
-                           f"which is not in {ct_dir} (it holds {len(found) or 'no'} other CT series): give that "
-                           "scan's CT folder", where)
+        raise JRSDataError(f"the labels belong to scan {src['patient']}/{src['scan']} (CT series "
+                           f"{series_uid}), which is not in {ct_dir} (it holds "
+                           f"{len(found) or 'no'} other CT series): give that scan's CT folder",
+                           where)
     return series_uid
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #d9f7e5f7
 def _to_ct(masks:dict, lab_img:sitk.Image, lab:np.ndarray, ct:sitk.Image, transform, ct_dir,
            notes:list, where) -> dict:
-    "The masks on the CT's grid; an organ that misses the CT is an error, one cut by its field of view a note."
+    "The masks on the CT's grid: an organ off the CT is an error, one cut by its edge a note."
     if isinstance(transform, (str, Path)): transform = sitk.ReadTransform(str(transform))
-    on_ct = resample_masks(masks, lab_img, ct,
-                           transform.GetInverse() if transform is not None else None)
+    inverse = transform.GetInverse() if transform is not None else None
+    on_ct = resample_masks(masks, lab_img, ct, inverse)
     if not any(m.any() for m in on_ct.values()):
-        raise JRSDataError(f"the label map does not overlap the CT in {ct_dir}: its organs span {_extent(lab_img, lab > 0)}, "
-                           f"the CT spans {_extent(ct)} (x, y, z); wrong CT folder, or labels in another frame of "
-                           "reference (--transform)", where)
+        raise JRSDataError(f"the label map does not overlap the CT in {ct_dir}: its organs span "
+                           f"{_extent(lab_img, lab > 0)}, the CT spans {_extent(ct)} (x, y, z); "
+                           "wrong CT folder, or labels in another frame of reference (--transform)",
+                           where)
     vox = float(np.prod(lab_img.GetSpacing())) / 1000.
     vct = float(np.prod(ct.GetSpacing())) / 1000.
     for l in masks:
         a, b = masks[l].sum() * vox, on_ct[l].sum() * vct
-        if b == 0: raise JRSDataError(f"organ {LABELS[l]!r} ({a:.1f} cc in the labels) lies outside the CT in {ct_dir} "
-                                      f"(it spans {_extent(lab_img, masks[l])}, the CT {_extent(ct)})", where)
-        if b < 0.9 * a: notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of {a:.1f} cc exported")
+        if b == 0:
+            raise JRSDataError(f"organ {LABELS[l]!r} ({a:.1f} cc in the labels) lies outside the "
+                               f"CT in {ct_dir} (it spans {_extent(lab_img, masks[l])}, the CT "
+                               f"{_extent(ct)})", where)
+        if b < 0.9 * a:
+            notes.append(f"organ {LABELS[l]!r} is cut by the CT's field of view: {b:.1f} of "
+                         f"{a:.1f} cc exported")
     return on_ct
 
 # %% ../../nbs/02e_data.rtstruct.ipynb #b26b7e8b
@@ -232,14 +254,14 @@ def _bed_from_registration(lab:np.ndarray, src:dict|None, absent:dict, notes:lis
         raise JRSDataError(f"a segmentation path's output for a post-prostatectomy patient (ROI "
                            f"{bed!r} is a prostate bed): the networks segment prostates, and its "
                            "label 1 is no bed; export the registration path's "
-                           f"{PRED_FILES['warped_labels']} instead, or pass --absent prostate=REASON "
-                           "to export the other organs without it", where)
+                           f"{PRED_FILES['warped_labels']} instead, or pass --absent "
+                           "prostate=REASON to export the other organs without it", where)
     notes.append(f"WARNING: prostate bed {bed!r}: the segmentation path's label 1 is a prostate, "
                  f"not the bed: exported the registration path's bed ({reg}) in its place")
     return np.where(w == 1, 1, np.where(lab == 1, 0, lab)).astype(lab.dtype)
 
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #5ce22eb8
+# %% ../../nbs/02e_data.rtstruct.ipynb #7185fbf9
 OWN_DESCRIPTION = "jrs_nb predicted contours"   # the SeriesDescription of every exported RTSTRUCT
 
 def is_own_rtstruct(ds # a pydicom dataset (the header is enough)
@@ -250,6 +272,7 @@ def is_own_rtstruct(ds # a pydicom dataset (the header is enough)
     described = str(getattr(ds, "SeriesDescription", "") or "") == OWN_DESCRIPTION
     return own and described and status != "APPROVED"
 
+# %% ../../nbs/02e_data.rtstruct.ipynb #c4d20f11
 def drop_own_structs(structs:list, # `StructSet`s of `scan_dicom`
                      report:ImportReport) -> list:
     "The RTSTRUCTs that are not jrs_nb's own predicted contours (skipped, with a warning)."
@@ -275,95 +298,124 @@ def _mark_unapproved(path:Path):
     ds.ApprovalStatus = "UNAPPROVED"
     save_dicom(ds, Path(path))
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #24d6b68d
-def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. the infer output NIfTI
+# %% ../../nbs/02e_data.rtstruct.ipynb #8a903d39
+def _roi_names(combined:np.ndarray, src:dict|None, roi_names:dict|None,
+               notes:list) -> dict[int, str]:
+    "label -> ROI name: the given ones over the clinic's (a note says which are which)."
+    clinic = _clinic_names(src)
+    names = {**clinic, **(roi_names or {})}
+    given = roi_names or {}
+    tag = lambda l: " (given)" if l in given else "" if l in clinic else " (default name)"
+    notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
+        f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}"
+        for l in ORGANS if (combined == l).any()))
+    return names
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #8f942061
+def export_rtstruct(labels:str|Path|sitk.Image, # label map (0..4) in physical space, e.g. infer's
                     ct_dir:str|Path, # folder with the daily CT series the contours belong to
                     out:str|Path, # RTSTRUCT file to write
-                    transform:str|Path|sitk.Transform|None=None, # planning -> daily; None: the import's, when known
-                    series_uid:str|None=None, # when ct_dir holds several series (default: the scan's, when known)
-                    roi_names:dict[int, str]|None=None, # label -> ROI name (default: the clinic's names, else PRETTY)
+                    transform:str|Path|sitk.Transform|None=None, # planning -> daily; None: import's
+                    series_uid:str|None=None, # when ct_dir holds several (default: the scan's)
+                    roi_names:dict[int, str]|None=None, # label -> ROI name (default: the clinic's)
                     priority:Sequence[int]|None=None,
                     label:str="jrs_nb",
-                    absent:dict[str, str]|None=None, # organs absent in this scan {organ: reason}: never written
+                    absent:dict[str, str]|None=None, # {organ: reason}, absent in this scan
                     notes:list|None=None, # receives what was decided (transform, clipped, absent)
                     allow_missing:Sequence[str]=(), # organs of the planning contours it may lack
                     no_transform:bool=False # the labels lie in the CT's frame already
                    ) -> dict:
-    "Write predicted contours as an RTSTRUCT referencing the daily CT; returns per-organ voxel counts on the CT grid (absent organs left out)."
+    "Write predicted contours as an RTSTRUCT on the daily CT; the voxel counts of its organs."
     notes = notes if notes is not None else []
     bad = sorted(set(roi_names or {}) - set(ORGANS))
-    if bad: raise ValueError(f"ROI names are given for labels {bad}; the organ labels are {list(ORGANS)}")
+    if bad:
+        raise ValueError(f"ROI names are given for labels {bad}; the organ labels are "
+                         f"{list(ORGANS)}")
     lab_img, lab, where = _read_labels(labels)
     absent = {**(absent_of_labels(where) if where is not None else {}), **(absent or {})}
     src = dataset_scan_of(where) if where is not None else None
     transform = _find_transform(src, transform, no_transform, notes, where)
-    if where is not None: notes.extend(qa_notes(where))   # what inference flagged, in the export's log
+    if where is not None: notes.extend(qa_notes(where))   # what inference flagged, in the log
     lab = _bed_from_registration(lab, src, absent, notes, where)   # never a segmented "bed"
     masks = _drop_absent(lab, absent, notes, where)
     _check_missing(masks, absent, allow_missing, src, notes, where)   # an organ lost is an error
-    if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None: series_uid = _series_of(src, ct_dir, where)
+    if src is not None and (src.get("dicom") or {}).get("series_uid") and series_uid is None:
+        series_uid = _series_of(src, ct_dir, where)
     files = sort_slices(find_series(ct_dir, series_uid))
     ct = read_ct(files, orient=False)
     combined = combine_masks(_to_ct(masks, lab_img, lab, ct, transform, ct_dir, notes, where),
                              priority or load_synonyms().label_priority)
-    clinic = _clinic_names(src)
-    names = {**clinic, **(roi_names or {})}
-    tag = lambda l: " (given)" if l in (roi_names or {}) else "" if l in clinic else " (default name)"
-    notes.append("ROI names (the clinic's, as recorded at import, unless marked): " + ", ".join(
-        f"{LABELS[l]} {names.get(l, PRETTY[LABELS[l]])!r}{tag(l)}" for l in ORGANS if (combined == l).any()))
+    names = _roi_names(combined, src, roi_names, notes)
     write_rtstruct(combined, files, out, names, label=label, description=OWN_DESCRIPTION)
     _mark_unapproved(out)   # a proposal until a reviewer approves it: never ground truth on import
     return {LABELS[l]: int((combined == l).sum()) for l in ORGANS if LABELS[l] not in absent}
 
-# %% ../../nbs/02e_data.rtstruct.ipynb #93e3a68d
-@command("jrs-nb export-rtstruct")
-def export_rtstruct_cli(argv:list[str]|None=None) -> int:
-    "Command line: write predicted daily contours (label NIfTI) as an RTSTRUCT referencing the daily CT."
-    import argparse, sys
-    ap = argparse.ArgumentParser(prog="jrs-nb export-rtstruct",
-                                 description=export_rtstruct_cli.__doc__)
+# %% ../../nbs/02e_data.rtstruct.ipynb #106dc0bd
+def _cli_parser(description:str):
+    "The arguments of `jrs-nb export-rtstruct`."
+    import argparse
+    ap = argparse.ArgumentParser(prog="jrs-nb export-rtstruct", description=description)
     ap.add_argument("labels", help="label map NIfTI (0..4), e.g. written by `jrs-nb infer`")
     ap.add_argument("ct_dir", help="folder holding the daily CT series (DICOM)")
     ap.add_argument("out", help="RTSTRUCT file to write")
     ap.add_argument("--transform",
-                    help="planning -> daily transform (the import's affine_to_planning.tfm); found "
-                    "by itself when the labels lie in a dataset scan folder or a predictions folder of that dataset")
+                    help="planning -> daily transform (the import's affine_to_planning.tfm); "
+                    "found by itself when the labels lie in a dataset scan folder or a "
+                    "predictions folder of that dataset")
     ap.add_argument("--no-transform", action="store_true",
                     help="apply no transform: the labels already lie in the daily CT's frame (a "
                     "label file from elsewhere is refused without this or --transform)")
     ap.add_argument("--series-uid", help="SeriesInstanceUID, when ct_dir holds several CT series")
     ap.add_argument("--roi-name", action="append", default=[], metavar="LABEL=NAME",
-                    help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own ROI names recorded "
-                    "at import, else Prostate, Seminal vesicles, Rectum, Bladder)")
+                    help="ROI name of one label, e.g. 1='Prostate bed' (default: the clinic's own "
+                    "ROI names recorded at import, else Prostate, Seminal vesicles, Rectum, "
+                    "Bladder)")
     ap.add_argument("--absent", action="append", default=[], metavar="ORGAN=REASON",
-                    help="an organ absent in this scan, never written (repeatable); organs declared absent in the "
-                    "dataset manifest or predictions.json next to the labels are found automatically")
+                    help="an organ absent in this scan, never written (repeatable); organs "
+                    "declared absent in the dataset manifest or predictions.json next to the "
+                    "labels are found automatically")
     ap.add_argument("--allow-missing", action="append", default=[], metavar="ORGAN",
                     help="export although the labels lack this organ of the planning contours "
                     "(repeatable; default: refused, exit 2)")
-    a = ap.parse_args(argv)
+    return ap
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #5e17283b
+def _cli_values(ap, a) -> tuple[dict, dict]|None:
+    "(ROI names, absent organs) of the parsed arguments; None when a bad one (printed) stops it."
+    import sys
     try: names = {int(k): v for k, v in (x.split("=", 1) for x in a.roi_name)}
     except ValueError: names = None
     if names is None or any(k not in ORGANS or not v.strip() for k, v in names.items()):
-        print(f"{ap.prog}: error: --roi-name takes LABEL=NAME with LABEL in {list(ORGANS)} and a non-empty name, got "
-              f"{a.roi_name}", file=sys.stderr)
-        return 2
-    absent, notes = {}, []
+        print(f"{ap.prog}: error: --roi-name takes LABEL=NAME with LABEL in {list(ORGANS)} and a "
+              f"non-empty name, got {a.roi_name}", file=sys.stderr)
+        return None
+    absent = {}
     for x in a.absent:
         o, _, why = x.partition("=")
         if o not in LABELS.values() or o == "background":
             print(f"{ap.prog}: error: --absent {x!r}: unknown organ {o!r}; organs: {list(PRETTY)}",
                   file=sys.stderr)
-            return 2
+            return None
         absent[o] = why or "declared absent on the command line"
     bad = [o for o in a.allow_missing if o not in ORGAN_NAMES]
     if bad:
         print(f"{ap.prog}: error: --allow-missing {bad[0]!r}: unknown organ; organs: "
               f"{list(ORGAN_NAMES)}", file=sys.stderr)
-        return 2
+        return None
     if a.transform and a.no_transform:
         print(f"{ap.prog}: error: give --transform or --no-transform, not both", file=sys.stderr)
-        return 2
+        return None
+    return names, absent
+
+# %% ../../nbs/02e_data.rtstruct.ipynb #daa7a63d
+@command("jrs-nb export-rtstruct")
+def export_rtstruct_cli(argv:list[str]|None=None) -> int:
+    "Command line: predicted daily contours (label NIfTI) as an RTSTRUCT referencing the daily CT."
+    ap = _cli_parser(export_rtstruct_cli.__doc__)
+    a = ap.parse_args(argv)
+    values = _cli_values(ap, a)
+    if values is None: return 2
+    (names, absent), notes = values, []
     n = export_rtstruct(a.labels, a.ct_dir, a.out, a.transform, a.series_uid, names, absent=absent,
                         notes=notes, allow_missing=a.allow_missing, no_transform=a.no_transform)
     for x in notes: print(say_note(x))
