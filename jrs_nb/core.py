@@ -218,7 +218,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
     ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
     ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
-    ["data.validate", "predictions"],                      # dataset checks; the predictions layout
+    ["data.validate", "data.pelvis", "predictions"],      # dataset checks; the predictions layout
     ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
     ["data.dicom_import", "data.rtstruct", "data.dataset"],   # the import; RTSTRUCT export; pairs
