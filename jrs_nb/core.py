@@ -230,7 +230,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["train"],
     ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
     ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
-    ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
+    ["evaluation", "viz_alphas", "viz", "widgets"],        # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
     ["report"],                                            # reads a reproduction folder, writes the report
     ["cli"],
