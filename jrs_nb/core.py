@@ -218,7 +218,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
     ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
     ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
-    ["data.validate", "predictions"],                      # dataset checks; the predictions layout
+    ["data.validate", "data.pelvis", "predictions"],      # dataset checks; the predictions layout
     ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
     ["data.import_steps", "data.dicom_import",             # a patient's import steps; the import
@@ -231,7 +231,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["train"],
     ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
     ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
-    ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
+    ["evaluation", "viz_alphas", "viz", "widgets"],        # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
     ["report"],                                            # reads a reproduction folder, writes the report
     ["cli"],

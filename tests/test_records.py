@@ -82,10 +82,10 @@ def test_qa_prose_quotes_its_record():
 
 
 def test_pelvis_rules_prose_quotes_its_record():
-    "01c_data.validate quotes the margins of the male-pelvis rules on the demo cohort (benchmarks/pelvis.py)."
+    "01c_data.pelvis quotes the margins of the male-pelvis rules on the demo cohort (benchmarks/pelvis.py)."
     import nbformat
     rec = json.loads((ROOT / "benchmarks" / "results" / "pelvis_demo0.json").read_text())
-    nb = nbformat.read(ROOT / "nbs" / "01c_data.validate.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "nbs" / "01c_data.pelvis.ipynb", as_version=4)
     text = " ".join(" ".join(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
     r = rec["ranges"]
     assert rec["broken"] == [] and f"all {rec['scans']} labelled scans" in text
