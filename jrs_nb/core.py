@@ -215,7 +215,7 @@ def rng(seed:int, *keys:int) -> np.random.Generator:
 # %% ../nbs/00_core.ipynb #1089808d
 MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__": the package itself)
     ["__init__", "core"],                                  # conventions
-    ["data.io", "anatomy", "scanner"],                     # the dataset layout; the synthetic pelvis and scanners
+    ["data.io", "geometry", "anatomy", "scanner"],         # the dataset layout; the synthetic pelvis and scanners
     ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
     ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
     ["data.validate", "data.pelvis", "predictions"],      # dataset checks; the predictions layout

@@ -25,7 +25,7 @@ class SiteProfile:
     bladder_factor: tuple[float, float]  # range of daily / planning bladder volume
     noise_hu: float                      # sd of the (correlated) scanner noise, HU
     kernel_mm: float                     # in-plane reconstruction blur, Gaussian sigma in mm
-    slice_mm: float                      # reconstructed slice thickness (slice profile FWHM and slice spacing), mm
+    slice_mm: float                      # slice thickness (profile FWHM and spacing), mm
     hu_offset: float                     # calibration offset added to every CT number
     hu_scale: float                      # contrast scale about water (0 HU)
 
@@ -42,7 +42,7 @@ SITES = {
 def acquire(clean:np.ndarray, # (D, H, W) float32 noise-free HU
             site:SiteProfile, spacing:Sequence[float], # (z, y, x) mm
             gen:np.random.Generator) -> np.ndarray: # (D, H, W) int16 HU
-    "Simulate one site's scanner: kernel blur, slice profile and resampling, HU calibration, correlated noise."
+    "Simulate one site's scanner: kernel blur, slice profile and resampling, HU calibration, noise."
     sz, sy, sx = spacing
     fwhm_z = max(site.slice_mm, sz)
     img = ndi.gaussian_filter(clean,
