@@ -19,12 +19,12 @@ from .data.io import (Manifest, write_volume, write_dvf, scan_dir, MANIFEST, IMA
                             LABELS_FILE, DVF_FILE,
                             FORMAT)
 from .anatomy import TARGET_CC, grid_origin, draw_anatomy, render_patient
-from .scanner import SITES, acquire
+from .scanner import SITES, SiteProfile, acquire
 from .deformation import jacobian_determinant, make_dvf, warp_volume
 
 # %% auto #0
-__all__ = ['MIN_FOV', 'MAX_VOXELS', 'COHORT_PRESETS', 'SITE_INDEX', 'PhantomConfig', 'cohort_config', 'Patient', 'make_patient',
-           'Daily', 'make_daily', 'generate_cohort', 'cohort_summary', 'phantom_cli']
+__all__ = ['MIN_FOV', 'MAX_VOXELS', 'COHORT_PRESETS', 'SITE_INDEX', 'PhantomConfig', 'cohort_config', 'site_profile', 'Patient',
+           'make_patient', 'Daily', 'make_daily', 'generate_cohort', 'cohort_summary', 'phantom_cli']
 
 # %% ../nbs/02_phantom.ipynb #183e4302
 MIN_FOV = (160., 176., 176.)   # (z, y, x) mm: the smallest field of view for organs and motion
@@ -74,6 +74,7 @@ class PhantomConfig:
     daily_a: tuple = (3, 3)            # min, max daily scans per site-A patient
     daily_b: tuple = (2, 2)            # min, max daily scans per site-B patient
     dvf_grid_mm: float = 4.            # spacing of the grid the velocity field is integrated on, mm
+    bladder_a: tuple | None = None     # site A's daily/planning bladder range; None: its protocol's
 
     def __post_init__(self):
         sp = self.spacing
@@ -81,6 +82,7 @@ class PhantomConfig:
         self.fov = tuple(float(f) for f in self.fov)
         self.daily_a = tuple(int(d) for d in self.daily_a)
         self.daily_b = tuple(int(d) for d in self.daily_b)
+        if self.bladder_a is not None: self.bladder_a = tuple(float(b) for b in self.bladder_a)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -93,6 +95,10 @@ class PhantomConfig:
         _check_counts(self)
         if not (1. <= self.dvf_grid_mm <= 8.):
             raise ValueError(f"dvf_grid_mm must lie in [1, 8] mm, got {self.dvf_grid_mm}")
+        b = self.bladder_a
+        if b is not None and not (len(b) == 2 and 0.3 <= b[0] <= b[1] <= 3.):
+            raise ValueError(f"bladder_a must be (min, max) daily/planning bladder volume with "
+                             f"0.3 <= min <= max <= 3, got {b}")
         return self
 
 # %% ../nbs/02_phantom.ipynb #711f702e
@@ -114,6 +120,14 @@ def cohort_config(preset:str="demo", # "demo" or "paper"
                          f"known: {list(PhantomConfig.__dataclass_fields__)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     return replace(COHORT_PRESETS[preset], **given).validate()
+
+# %% ../nbs/02_phantom.ipynb #e64a9d47
+def site_profile(cfg:PhantomConfig, site:str) -> SiteProfile:
+    "The site's scanner and bladder protocol; site A's bladder range is `cfg.bladder_a` when set."
+    if site not in SITES: raise ValueError(f"unknown site {site!r}; choose one of {sorted(SITES)}")
+    if site == "A" and cfg.bladder_a is not None:
+        return replace(SITES["A"], bladder_factor=cfg.bladder_a)
+    return SITES[site]
 
 # %% ../nbs/02_phantom.ipynb #8bca6387
 class Patient(NamedTuple):
@@ -185,7 +199,7 @@ def make_daily(patient:Patient, # from make_patient
                          f"{patient.labels.shape} @ {patient.spacing} mm")
     if scan < 1:
         raise ValueError(f"daily scan index must be >= 1 (0 is the planning scan), got {scan}")
-    site, key, sp = SITES[patient.site], patient.key, cfg.spacing
+    site, key, sp = site_profile(cfg, patient.site), patient.key, cfg.spacing
     dvf, info = make_dvf(patient.params, cfg.shape, sp, cfg.fov, cfg.dvf_grid_mm,
                          site.bladder_factor, rng(*key, scan, 0))
     jac = float(jacobian_determinant(dvf, sp).min())
@@ -309,7 +323,7 @@ def _cohort_manifest(cfg:PhantomConfig, results:list[dict], preset:str, seed:int
                                 sc in p["synthetic"].items()
                                 if k != "s00"), default=None)}
     return Manifest(patients=patients, splits=splits, pairs=pairs, spacing=list(cfg.spacing),
-                    sites={k: asdict(v) for k, v in SITES.items()},
+                    sites={k: asdict(site_profile(cfg, k)) for k in SITES},
                     name=f"jrs_nb synthetic pelvis ({preset}, seed {seed})",
                     generator=gen)
 
@@ -404,6 +418,8 @@ def _phantom_parser() -> argparse.ArgumentParser:
                     help="daily scans per site-A patient")
     ap.add_argument("--daily-b", type=int, nargs=2, metavar=("MIN", "MAX"),
                     help="daily scans per site-B patient")
+    ap.add_argument("--bladder-a", type=float, nargs=2, metavar=("MIN", "MAX"),
+                    help="site A's daily/planning bladder volume range (default 0.8 1.25)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                     help="parallel processes")
     ap.add_argument("--overwrite", action="store_true",
@@ -421,7 +437,8 @@ def phantom_cli(argv:list[str]|None=None) -> int:
         ap.error("--spacing takes one value or three (z y x)")
     ov = dict(spacing=None if sp is None else (tuple(sp) if len(sp) == 3 else sp[0]), fov=a.fov,
               n_train=a.n_train,
-              n_val=a.n_val, n_test=a.n_test, daily_a=a.daily_a, daily_b=a.daily_b)
+              n_val=a.n_val, n_test=a.n_test, daily_a=a.daily_a, daily_b=a.daily_b,
+              bladder_a=a.bladder_a)
     if a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}")
     cfg = cohort_config(a.preset, **ov)
     print(f"jrs-nb phantom: {a.preset} cohort, seed {a.seed}, grid {cfg.shape} at {cfg.spacing} mm "
