@@ -30,8 +30,7 @@ __all__ = ['FT_ITERATIONS', 'FT_LR_FACTOR', 'RUN_FILES', 'finetune_pairs', 'load
 # %% ../nbs/09e_finetune.ipynb #2020c523
 # Defaults; benchmarks/finetune.py measures what they give (the adaptation tutorial quotes it):
 FT_ITERATIONS = 50    # updates per patient
-FT_LR_FACTOR = 0.1    # learning rate: this times the run's own peak rate (papers' RAdam 1e-4 -> 1e-5;
-                      # the CPU recipe's Adam 1e-2, cosine to 0 -> 1e-3: a constant 1e-2 was unstable)
+FT_LR_FACTOR = 0.1    # learning rate: this times the run's own peak rate, held constant
 RUN_FILES = ("model.pt", "checkpoint.pt", "config.json", "log.csv", "val.csv", "summary.json",
              "alphas.jsonl")   # what a run folder holds
 
