@@ -13,21 +13,34 @@ __all__ = ['COMMANDS', 'main']
 
 # %% ../nbs/90_cli.ipynb #cbe9bc23
 COMMANDS = {  # name -> ("module:function", one-line help)
-    "phantom":    ("jrs_nb.phantom:phantom_cli", "generate the synthetic pelvic CT cohort (planning + daily scans, ground-truth DVFs)"),
-    "import-dicom": ("jrs_nb.data.dicom_import:import_dicom_cli", "import a clinic's DICOM CT + RTSTRUCT folder tree into the dataset layout (QC report)"),
-    "export-rtstruct": ("jrs_nb.data.rtstruct:export_rtstruct_cli", "write predicted daily contours as a DICOM RTSTRUCT referencing the daily CT"),
-    "check-data": ("jrs_nb.data.validate:check_data_cli", "validate a dataset root and print a per-scan table (non-zero exit on errors)"),
-    "train":      ("jrs_nb.validation:train_cli", "train (or resume) one network: --arch, --preset smoke|demo|cpu|paper; data-parallel under torchrun"),
-    "contour":    ("jrs_nb.inference:contour_cli",
-                   "contour a daily CT (DICOM): planning CT + RTSTRUCT in, daily RTSTRUCT out"),
-    "infer":      ("jrs_nb.inference:infer_cli", "whole-volume inference of a trained run on one split (writes a predictions folder)"),
-    "finetune":   ("jrs_nb.finetune:finetune_cli",
-                   "adapt a trained run to one patient: fine-tune on their planning scan and first fractions"),
-    "evaluate":   ("jrs_nb.evaluation:evaluate_cli", "score predictions folders: DSC/MSD/95%HD, DVF quality and error, the papers' tables"),
-    "elastix":    ("jrs_nb.baselines.elastix:elastix_cli", "the elastix B-spline baseline on one split (writes a predictions folder)"),
-    "reproduce":  ("jrs_nb.reproduce:reproduce_cli", "the papers' comparison end to end: train every network (papermill), elastix, evaluate, report"),
+    "phantom": ("jrs_nb.phantom:phantom_cli",
+        "generate the synthetic pelvic CT cohort (planning + daily scans, ground-truth DVFs)"),
+    "import-dicom": ("jrs_nb.data.dicom_import:import_dicom_cli",
+        "import a clinic's DICOM CT + RTSTRUCT folder tree into the dataset layout (QC report)"),
+    "export-rtstruct": ("jrs_nb.data.rtstruct:export_rtstruct_cli",
+        "write predicted daily contours as a DICOM RTSTRUCT referencing the daily CT"),
+    "check-data": ("jrs_nb.data.validate:check_data_cli",
+        "validate a dataset root and print a per-scan table (non-zero exit on errors)"),
+    "train": ("jrs_nb.validation:train_cli",
+        "train (or resume) one network: --arch, --preset smoke|demo|cpu|paper; data-parallel "
+        "under torchrun"),
+    "contour": ("jrs_nb.inference:contour_cli",
+        "contour a daily CT (DICOM): planning CT + RTSTRUCT in, daily RTSTRUCT out"),
+    "infer": ("jrs_nb.inference:infer_cli",
+        "whole-volume inference of a trained run on one split (writes a predictions folder)"),
+    "finetune": ("jrs_nb.finetune:finetune_cli",
+        "adapt a trained run to one patient: fine-tune on their planning scan and first "
+        "fractions"),
+    "evaluate": ("jrs_nb.evaluation:evaluate_cli",
+        "score predictions folders: DSC/MSD/95%HD, DVF quality and error, the papers' tables"),
+    "elastix": ("jrs_nb.baselines.elastix:elastix_cli",
+        "the elastix B-spline baseline on one split (writes a predictions folder)"),
+    "reproduce": ("jrs_nb.reproduce:reproduce_cli",
+        "the papers' comparison end to end: train every network (papermill), elastix, "
+        "evaluate, report"),
 }
 
+# %% ../nbs/90_cli.ipynb #1b2e71bd
 def _usage() -> str:
     w = max(map(len, COMMANDS))
     lines = ["usage: jrs-nb COMMAND [options]", "",
@@ -36,15 +49,20 @@ def _usage() -> str:
     lines += ["", "Run `jrs-nb COMMAND --help` for the options of one command."]
     return "\n".join(lines)
 
+# %% ../nbs/90_cli.ipynb #e06aa58a
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `jrs-nb` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage()); return 0
+        print(_usage())
+        return 0
     if argv[0] in ("-V", "--version"):
-        from jrs_nb import __version__; print(f"jrs_nb {__version__}"); return 0
+        from jrs_nb import __version__
+        print(f"jrs_nb {__version__}")
+        return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
-        print(f"jrs-nb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr); return 2
+        print(f"jrs-nb: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
     mod, fn = COMMANDS[cmd][0].split(":")
     return int(getattr(importlib.import_module(mod), fn)(rest) or 0)

@@ -34,12 +34,13 @@ class JRSDataError(ValueError):
 def command(prog:str, # the command as the user typed it, e.g. "jrs-nb train"
             also:tuple=() # further exception types reported the same way (e.g. FloatingPointError)
            ):
-    "Decorator for a `jrs-nb` sub-command `f(argv) -> int`: a `ValueError` (`JRSDataError` included) becomes one error line and exit 2."
+    "Decorator of a `jrs-nb` sub-command `f(argv) -> int`: a `ValueError` exits 2, one error line."
     def deco(f):
         @functools.wraps(f)
         def run(argv:list[str]|None=None) -> int:
             try: return int(f(argv) or 0)
-            except SystemExit as e: return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+            except SystemExit as e:
+                return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
             except (ValueError, *also) as e:
                 print(f"{prog}: error: {e}", file=sys.stderr)
                 return 2
@@ -84,9 +85,12 @@ def one_hot(labels:Tensor, # (B, 1, D, H, W) or (B, D, H, W) integer label map
            ) -> Tensor: # (B, n_classes, D, H, W) float
     "One-hot encode a label map along the channel axis."
     if labels.ndim == 5:
-        if labels.shape[1] != 1: raise ValueError(f"one_hot expects (B,1,D,H,W) labels, got {tuple(labels.shape)}")
+        if labels.shape[1] != 1:
+            raise ValueError(f"one_hot expects (B,1,D,H,W) labels, got {tuple(labels.shape)}")
         labels = labels[:, 0]
-    if labels.ndim != 4: raise ValueError(f"one_hot expects (B,1,D,H,W) or (B,D,H,W) labels, got {tuple(labels.shape)}")
+    if labels.ndim != 4:
+        raise ValueError("one_hot expects (B,1,D,H,W) or (B,D,H,W) labels, "
+                         f"got {tuple(labels.shape)}")
     return torch.nn.functional.one_hot(labels.long(), n_classes).permute(0, 4, 1, 2, 3).float()
 
 # %% ../nbs/00_core.ipynb #4e5a985f
@@ -103,15 +107,15 @@ def unit_to_hu(x:np.ndarray|Tensor) -> np.ndarray|Tensor:
     return x * 1000.
 
 # %% ../nbs/00_core.ipynb #158b29a3
-BODY_HU = -500.  # halfway between air (-1000 HU) and water-like tissue: where a blurred skin edge lies
+BODY_HU = -500.  # halfway between air (-1000 HU) and water-like tissue: a blurred skin edge
 
 def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
               threshold:float=BODY_HU # HU
              ) -> np.ndarray: # (D, H, W) bool
-    "The patient's body: above `threshold`, opened and hole-filled per axial slice, largest connected region."
+    "The patient's body: above `threshold`, opened and hole-filled per slice, largest region."
     from scipy import ndimage as ndi
     m = np.nan_to_num(np.asarray(hu, np.float32), nan=HU_MIN) > threshold
-    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # in each slice: bridges 1-2 voxels thin go
+    m = ndi.binary_opening(m, np.ones((1, 3, 3), bool))   # per slice: bridges 1-2 voxels thin go
     lab, n = ndi.label(m)
     if n > 1: m = lab == np.argmax(np.bincount(lab.ravel())[1:]) + 1
     return np.stack([ndi.binary_fill_holes(s) for s in m])
@@ -119,10 +123,11 @@ def body_mask(hu:np.ndarray, # (D, H, W) CT in HU (NaN counts as air)
 # %% ../nbs/00_core.ipynb #04876268
 def dvf_to_sitk(dvf:np.ndarray, # (3, D, H, W) displacement (dz, dy, dx) in mm
                 spacing:Sequence[float]=(1.,1.,1.), origin:Sequence[float]=(0.,0.,0.) # (z, y, x)
-               ) -> sitk.Image: # vector image, components (dx, dy, dz), float64 (what DisplacementFieldTransform needs)
+               ) -> sitk.Image: # vector image, components (dx, dy, dz), float64 (for ITK)
     "SimpleITK displacement-field image from a DVF in jrs_nb convention."
     dvf = np.asarray(dvf)
-    if dvf.ndim != 4 or dvf.shape[0] != 3: raise ValueError(f"DVF must be (3, D, H, W), got {dvf.shape}")
+    if dvf.ndim != 4 or dvf.shape[0] != 3:
+        raise ValueError(f"DVF must be (3, D, H, W), got {dvf.shape}")
     return array_to_sitk(np.moveaxis(dvf[::-1], 0, -1).astype(np.float64), spacing, origin,
                          is_vector=True)
 
@@ -130,8 +135,9 @@ def sitk_to_dvf(img:sitk.Image # vector image with 3 components (dx, dy, dz) in 
                ) -> np.ndarray: # (3, D, H, W) float32 (dz, dy, dx)
     "DVF in jrs_nb convention from a SimpleITK displacement-field image."
     if img.GetNumberOfComponentsPerPixel() != 3 or img.GetDimension() != 3:
-        raise ValueError(f"a DVF image needs 3 components in 3D, got {img.GetNumberOfComponentsPerPixel()} "
-                         f"components in {img.GetDimension()}D")
+        n = img.GetNumberOfComponentsPerPixel()
+        raise ValueError(f"a DVF image needs 3 components in 3D, got {n} components "
+                         f"in {img.GetDimension()}D")
     arr = sitk.GetArrayFromImage(img)  # (z, y, x, 3) with components (dx, dy, dz)
     return np.ascontiguousarray(np.moveaxis(arr, -1, 0)[::-1]).astype(np.float32)
 
@@ -144,7 +150,8 @@ MIN_PATCH = 48
 def check_patch_size(n:int) -> int:
     "Validate an input patch size: a multiple of 4, at least 48."
     if not isinstance(n, (int, np.integer)) or n < MIN_PATCH or n % 4:
-        raise ValueError(f"patch size must be a multiple of 4 and >= {MIN_PATCH} (e.g. 48, 64, 96, 128), got {n}")
+        raise ValueError(f"patch size must be a multiple of 4 and >= {MIN_PATCH} "
+                         f"(e.g. 48, 64, 96, 128), got {n}")
     return int(n)
 
 def level_size(n:int, level:str="high") -> int:
@@ -168,19 +175,20 @@ class PairBatch(NamedTuple):
     fixed_seg: Tensor             # (B, 1, n, n, n) int64 S_f label map
     moving_seg: Tensor            # (B, 1, n, n, n) int64 S_m label map
     dvf: Optional[Tensor] = None  # (B, 3, n, n, n) ground-truth phi (dz, dy, dx) mm, when known
-    fixed_absent: Optional[Tensor] = None   # (B, 4) bool: organ (ORGANS order) declared absent in the fixed scan
-    moving_absent: Optional[Tensor] = None  # (B, 4) bool: ... in the moving scan (data.io, "Absent organs")
+    fixed_absent: Optional[Tensor] = None   # (B, 4) bool: organs (ORGANS order) absent, fixed scan
+    moving_absent: Optional[Tensor] = None  # (B, 4) bool: ... in the moving scan (data.io)
 
     def to(self, device) -> "PairBatch":
         "Move every tensor to `device`."
         return PairBatch(*(t.to(device) if t is not None else None for t in self))
 
+# %% ../nbs/00_core.ipynb #47bd6ab8
 class JRSOutput(NamedTuple):
     "One output level of a network; fields it does not produce are None."
     seg: Optional[Tensor] = None           # (B, 5, d, h, w) segmentation logits of the fixed image
     dvf: Optional[Tensor] = None           # (B, 3, d, h, w) phi (dz, dy, dx) in mm
     warped_image: Optional[Tensor] = None  # (B, 1, d, h, w) I_m o phi
-    warped_seg: Optional[Tensor] = None    # (B, 5, d, h, w) S_m o phi, trilinear on one-hot (probabilities)
+    warped_seg: Optional[Tensor] = None    # (B, 5, d, h, w) S_m o phi, trilinear on one-hot
 
 class MultiLevel(NamedTuple):
     "The three deeply supervised output levels of a network."
@@ -192,10 +200,12 @@ class MultiLevel(NamedTuple):
 def get_device(device:str|torch.device|None=None # "cuda", "cpu", "cuda:1"... or None for automatic
               ) -> torch.device:
     "The requested device, or CUDA when available else CPU."
-    if device is None or device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available here; use 'cpu' or 'auto'")
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available here; "
+                           "use 'cpu' or 'auto'")
     return dev
 
 def seed_everything(seed:int=0, # base seed
@@ -215,11 +225,11 @@ def rng(seed:int, *keys:int) -> np.random.Generator:
 # %% ../nbs/00_core.ipynb #1089808d
 MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__": the package itself)
     ["__init__", "core"],                                  # conventions
-    ["data.io", "geometry", "anatomy", "scanner"],         # the dataset layout; the synthetic pelvis and scanners
-    ["data.dicom_write", "deformation"],                   # DICOM writers; deformations and the whole-volume warp
-    ["data.fixtures", "phantom"],                          # the small test pelvis; the synthetic cohort
+    ["data.io", "geometry", "anatomy", "scanner"],         # dataset layout; pelvis and scanners
+    ["data.dicom_write", "deformation"],                   # DICOM writers; deformations, the warp
+    ["data.fixtures", "phantom"],                          # the small test pelvis; the cohort
     ["data.validate", "data.pelvis", "predictions"],      # dataset checks; the predictions layout
-    ["data.dicom", "data.align"],                          # a clinic's DICOM: headers and matching; pre-alignment
+    ["data.dicom", "data.align"],                          # a clinic's DICOM; pre-alignment
     ["data.raster"],                                       # reading CT series, rasterising contours
     ["data.import_steps", "data.dicom_import",             # a patient's import steps; the import
      "data.rtstruct", "data.dataset"],                     # RTSTRUCT export; pairs
@@ -227,12 +237,12 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["layers"],                                            # network pieces
     ["models.unet"], ["models.crossstitch", "models.gan"], ["models.jrs"],
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
-    ["checkpoints", "refine", "qa"],                       # a network to and from a file; test-time refinement; contour QA
-    ["train"],
-    ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
-    ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
+    ["checkpoints", "refine", "qa"],                       # networks in files; refinement; QA
+    ["train_config", "train"],                             # a run's configuration; the trainer
+    ["inference", "baselines.elastix"],                    # a network's or elastix's predictions
+    ["pretrained", "validation", "finetune"],              # shipped runs; validation; fine-tuning
     ["evaluation", "viz_alphas", "viz", "widgets"],        # scores, figures and widgets
-    ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
-    ["report"],                                            # reads a reproduction folder, writes the report
+    ["reproduce"],                                         # the step runner of `jrs-nb reproduce`
+    ["report"],                                            # a reproduction folder -> the report
     ["cli"],
 ]

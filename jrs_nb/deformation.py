@@ -21,7 +21,7 @@ __all__ = ['exp_velocity', 'jacobian_determinant', 'warp_volume', 'coarse_axes',
 
 # %% ../nbs/02_phantom.deformation.ipynb #f78277a2
 def _sample(field:np.ndarray, coords:np.ndarray, order:int=1, cval:float|None=None) -> np.ndarray:
-    "Sample a (C, D, H, W) or (D, H, W) array at voxel coordinates (3, ...): the border value outside, or `cval`."
+    "Sample a (C, D, H, W) or (D, H, W) array at voxel coordinates (3, ...): edge/`cval` outside."
     kw = dict(order=order, mode="nearest") if cval is None else dict(order=order, mode="constant",
                                                                      cval=cval)
     if field.ndim == 4: return np.stack([ndi.map_coordinates(f, coords, **kw) for f in field])
@@ -32,7 +32,7 @@ def exp_velocity(velocity:np.ndarray, # (3, D, H, W) stationary velocity (dz, dy
                 ) -> np.ndarray: # (3, D, H, W) float32 displacement of exp(velocity) in mm
     "Displacement of the flow of a stationary velocity field at time 1 (scaling and squaring)."
     vmax = float(np.sqrt((velocity ** 2).sum(0)).max())
-    n = max(3, int(np.ceil(np.log2(max(vmax, 1e-6) / (0.5 * grid_mm)))) + 1)   # first step below half a grid cell
+    n = max(3, int(np.ceil(np.log2(max(vmax, 1e-6) / (0.5 * grid_mm)))) + 1)   # steps < half a cell
     u = (velocity / 2 ** n).astype(np.float32)
     idx = np.indices(velocity.shape[1:], dtype=np.float32)
     for _ in range(n): u = u + _sample(u, idx + u / grid_mm)      # u <- u o (id + u) + u
@@ -45,11 +45,14 @@ def jacobian_determinant(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
                         ) -> np.ndarray: # (D, H, W) float32 det(I + grad phi)
     "Jacobian determinant of x -> x + phi(x), central differences in physical units."
     phi = np.asarray(phi)
-    if phi.ndim != 4 or phi.shape[0] != 3: raise ValueError(f"phi must be (3, D, H, W), got {phi.shape}")
-    if min(phi.shape[1:]) < 2: raise ValueError(f"phi needs at least 2 voxels along each axis, got {phi.shape}")
+    if phi.ndim != 4 or phi.shape[0] != 3:
+        raise ValueError(f"phi must be (3, D, H, W), got {phi.shape}")
+    if min(phi.shape[1:]) < 2:
+        raise ValueError(f"phi needs at least 2 voxels along each axis, got {phi.shape}")
     sp = np.asarray(spacing, dtype=np.float64).reshape(-1)
     sp = np.repeat(sp, 3) if sp.size == 1 else sp
-    if sp.size != 3 or not np.all(sp > 0): raise ValueError(f"spacing must be 3 positive numbers (z, y, x) mm, got {spacing}")
+    if sp.size != 3 or not np.all(sp > 0):
+        raise ValueError(f"spacing must be 3 positive numbers (z, y, x) mm, got {spacing}")
     D = phi.shape[1]
     det = np.empty(phi.shape[1:], np.float32)
     for z0 in range(0, D, chunk):
@@ -67,11 +70,11 @@ def jacobian_determinant(phi:np.ndarray, # (3, D, H, W) DVF (dz, dy, dx) in mm
 # %% ../nbs/02_phantom.deformation.ipynb #66f96ec0
 def _reach_box(volume:np.ndarray, dvf:np.ndarray, spacing, default) -> tuple[slice, slice,
                                                                              slice]|None:
-    "Box of the voxels whose sample point can lie within 2 voxels of a voxel != default (None: all default)."
+    "Box of the voxels whose sample point can lie within 2 voxels of a non-default one, or None."
     keep = volume != default
     if not keep.any(): return None
     box = []
-    for ax in range(3):                        # box of the non-default voxels, grown by the largest displacement
+    for ax in range(3):   # box of the non-default voxels, grown by the largest displacement
         nz = np.flatnonzero(keep.any(axis=tuple(a for a in range(3) if a != ax)))
         reach = float(np.abs(dvf[ax]).max() / spacing[ax]) + 2
         box.append(slice(max(int(nz[0] - reach), 0),
@@ -87,7 +90,8 @@ def warp_volume(volume:np.ndarray, # (D, H, W) moving volume (image or label map
                ) -> np.ndarray: # (D, H, W): float32 (trilinear) or the volume's dtype (nearest)
     "warped(x) = volume(x + dvf(x)) on the whole grid (scipy `map_coordinates`)."
     volume = np.asarray(volume)
-    if dvf.shape != (3, *volume.shape): raise ValueError(f"DVF must be (3, {', '.join(map(str, volume.shape))}), got {dvf.shape}")
+    if dvf.shape != (3, *volume.shape):
+        raise ValueError(f"DVF must be (3, {', '.join(map(str, volume.shape))}), got {dvf.shape}")
     src = volume if nearest else volume.astype(np.float32, copy=False)
     default = float(volume.min()) if default is None else default
     out = np.full(volume.shape, default, src.dtype)
@@ -97,7 +101,8 @@ def warp_volume(volume:np.ndarray, # (D, H, W) moving volume (image or label map
     for z0 in range(box[0].start, box[0].stop, slab):
         sl = (slice(z0, min(z0 + slab, box[0].stop)), box[1], box[2])
         idx = np.indices([s.stop - s.start for s in sl], dtype=np.float32)
-        coords = idx + np.array([s.start for s in sl], np.float32)[:, None, None, None] + dvf[(slice(None), *sl)] / sp
+        start = np.array([s.start for s in sl], np.float32)[:, None, None, None]
+        coords = idx + start + dvf[(slice(None), *sl)] / sp
         out[sl] = ndi.map_coordinates(src, coords, order=0 if nearest else 1, mode="constant",
                                       cval=default)
     return out
@@ -106,10 +111,11 @@ def warp_volume(volume:np.ndarray, # (D, H, W) moving volume (image or label map
 def coarse_axes(fov:Sequence[float], # (z, y, x) field of view in mm
                 grid_mm:float, # spacing of the velocity grid in mm
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Axes (mm) of the grid the velocity field lives on: `grid_mm` spacing, 3 cells beyond the field of view."
+    "Axes (mm) of the velocity field's grid: `grid_mm` spacing, 3 cells beyond the field of view."
     return tuple(((np.arange(n) - (n - 1) / 2) * grid_mm).astype(np.float32)
                  for n in (int(np.ceil(f / grid_mm)) + 7 for f in fov))
 
+# %% ../nbs/02_phantom.deformation.ipynb #29f5eb92
 class Mobility(NamedTuple):
     "Where tissue moves, on the coarse grid."
     soft: np.ndarray           # 0 in and next to bone, 1 away from it
@@ -129,8 +135,9 @@ def mobility(anatomy:dict, axes:Sequence[np.ndarray]) -> Mobility:
     P = anatomy["prostate"]
     rhoP = ellipsoid_rho(z, y, x, np.asarray(P["c"]), P["a"], rot_x(P["tilt"]))
     firm = 1 - smoothstep(1.05, 1.5, rhoP)                            # the prostate keeps its shape
-    rhoS = np.minimum(*(ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"], orthonormal_frame(L["d"])) for L in anatomy["sv"]))
-    firm = np.maximum(firm, 0.7 * (1 - smoothstep(1.0, 1.6, rhoS)))  # the seminal vesicles mostly so
+    rhoS = np.minimum(*(ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"],
+                                      orthonormal_frame(L["d"])) for L in anatomy["sv"]))
+    firm = np.maximum(firm, 0.7 * (1 - smoothstep(1.0, 1.6, rhoS)))  # the vesicles mostly so
     return Mobility(soft, mob, firm, rhoP)
 
 # %% ../nbs/02_phantom.deformation.ipynb #7d7972ea
@@ -152,8 +159,9 @@ def _bladder_filling(v, anatomy, axes, mob:Mobility, bladder_range, gen, gain, i
     for k, P_ in enumerate((Z, Y, X)): v[k] += a * (P_ - np.float32(neck[k])) * w
     return f
 
+# %% ../nbs/02_phantom.deformation.ipynb #0a72a44d
 def _rectal_filling(v, anatomy, axes, mob:Mobility, gen, info) -> float:
-    "Add the radial expansion of the rectum around the ampulla to `v`; returns the radius change (mm)."
+    "Add the rectum's radial expansion around the ampulla to `v`; returns the radius change (mm)."
     z, y, x = axes
     r = anatomy["rectum"]
     dr = float(np.clip(gen.normal(0, 2.5), -5, 7))
@@ -163,7 +171,8 @@ def _rectal_filling(v, anatomy, axes, mob:Mobility, gen, info) -> float:
     zl, (yc, xc, rad, cos) = rectum_centre_line(anatomy)
     radz = np.interp(z, zl, rad).astype(np.float32)[:, None, None]
     zamp = r["z0"] + r["t_amp"] * 110
-    wR = np.exp(-((z - zamp) / 38.) ** 2)[:, None, None] * (1 - smoothstep(1.1, 1.9, (tube + radz) / radz)) * mob.mobile * (1 - mob.firm)
+    wR = np.exp(-((z - zamp) / 38.) ** 2)[:, None, None]
+    wR = wR * (1 - smoothstep(1.1, 1.9, (tube + radz) / radz)) * mob.mobile * (1 - mob.firm)
     v[1] += aR * dy * wR
     v[2] += aR * dx * wR
     return dr
@@ -184,6 +193,7 @@ def _prostate_motion(v, anatomy, axes, mob:Mobility, bladder_factor, radius_chan
     v[1] += (t[1] + th * (Z - np.float32(c[0]))) * wP
     v[2] += np.float32(t[2]) * wP
 
+# %% ../nbs/02_phantom.deformation.ipynb #ee0298fb
 def _vesicle_bending(v, anatomy, axes, mob:Mobility, gen):
     "Add the seminal vesicles' bending (the tips move most) to `v`."
     z, y, x = axes
@@ -192,14 +202,16 @@ def _vesicle_bending(v, anatomy, axes, mob:Mobility, gen):
         d = np.asarray(L["d"])
         base = np.asarray(L["base"])
         tip = gen.normal(0, 3., 3)
-        along = np.clip(((Z - base[0]) * d[0] + (Y - base[1]) * d[1] + (X - base[2]) * d[2]) / (2 * L["a"][0]), 0, 1)
+        along = (Z - base[0]) * d[0] + (Y - base[1]) * d[1] + (X - base[2]) * d[2]
+        along = np.clip(along / (2 * L["a"][0]), 0, 1)
         wS = (1 - smoothstep(1.2, 2.2,
                              ellipsoid_rho(z, y, x, _vesicle_centre(L), L["a"],
                                            orthonormal_frame(d)))) * along * mob.mobile
         for k in range(3): v[k] += tip[k] * wS
 
+# %% ../nbs/02_phantom.deformation.ipynb #5009fa17
 def _elastic_and_setup(v, axes, box, gen, info):
-    "Add a smooth random elastic field on the lattice of `box` and a residual setup shift (< 1.8 mm) to `v`."
+    "Add a smooth random elastic field on the lattice of `box` and a setup shift (< 1.8 mm) to `v`."
     lo, hi = box if box is not None else ([a_[0] for a_ in axes], [a_[-1] for a_ in axes])
     el = SmoothNoise(gen, lo, hi, 45., 3)
     for k in range(3): v[k] += 1.2 * el(*axes, k)
@@ -211,9 +223,10 @@ def _elastic_and_setup(v, axes, box, gen, info):
 # %% ../nbs/02_phantom.deformation.ipynb #960e8c4c
 def velocity(anatomy:dict, # from anatomy.draw_anatomy
              axes:Sequence[np.ndarray], # coarse grid axes (z, y, x) mm
-             bladder_range:tuple[float, float], # range of the daily / planning bladder volume (the site's protocol)
+             bladder_range:tuple[float, float], # daily / planning bladder volume range
              gen:np.random.Generator, bladder_gain:float=1.,
-             box:tuple|None=None) -> tuple[np.ndarray, dict]: # (lo, hi) mm of the elastic term's lattice (default: axes)
+             box:tuple|None=None # (lo, hi) mm of the elastic term's lattice (default: axes)
+            ) -> tuple[np.ndarray, dict]:
     "(velocity (3, D, H, W) mm, its random parameters) of one daily scan."
     mob = mobility(anatomy, axes)
     v = np.zeros((3, *(len(a) for a in axes)), np.float32)
@@ -229,22 +242,24 @@ def velocity(anatomy:dict, # from anatomy.draw_anatomy
 def _flow(anatomy, axes, grid_mm, bladder_range, gen, state, gain, box) -> tuple[np.ndarray, dict,
                                                                                  float]:
     "(phi on `axes`, velocity parameters, achieved bladder volume factor), drawing from `state`."
-    gen.bit_generator.state = state                       # same draws, only the bladder gain changes
+    gen.bit_generator.state = state   # same draws, only the bladder gain changes
     v, info = velocity(anatomy, axes, bladder_range, gen, bladder_gain=gain, box=box)
     ind = np.clip(0.5 - organ_fields(anatomy, *axes).bladder / grid_mm, 0, 1).astype(np.float32)
     phi = exp_velocity(-v, grid_mm)
-    return phi, info, float(_sample(ind, np.indices(ind.shape, dtype=np.float32) + phi / grid_mm).sum() / ind.sum())
+    warped = _sample(ind, np.indices(ind.shape, dtype=np.float32) + phi / grid_mm)
+    return phi, info, float(warped.sum() / ind.sum())
 
 def _on_output_grid(phi_c, coarse, shape, spacing, grid_mm) -> np.ndarray:
-    "Cubic B-spline interpolation of the coarse displacement onto the output grid, quantised to 1/256 mm."
+    "Cubic B-spline interpolation of the coarse displacement onto the output grid, to 1/256 mm."
     u = [(a - c[0]) / grid_mm for a, c in zip(grid_axes(shape, spacing), coarse)]
-    dvf = np.stack([bspline_eval(ndi.spline_filter(phi_c[k], 3, output=np.float32, mode="mirror"), u) for k in range(3)])
+    coef = [ndi.spline_filter(phi_c[k], 3, output=np.float32, mode="mirror") for k in range(3)]
+    dvf = np.stack([bspline_eval(c, u) for c in coef])
     return (np.round(dvf * 256) / 256).astype(np.float32)
 
 def make_dvf(anatomy:dict, # from anatomy.draw_anatomy
-             shape:Sequence[int], spacing:Sequence[float], # output grid (D, H, W) and its (z, y, x) spacing, mm
-             fov:Sequence[float], grid_mm:float, # field of view (z, y, x) mm and the velocity grid's spacing, mm
-             bladder_range:tuple[float, float], # range of the daily / planning bladder volume factor
+             shape:Sequence[int], spacing:Sequence[float], # output grid (D, H, W), its spacing (mm)
+             fov:Sequence[float], grid_mm:float, # field of view (z, y, x), velocity grid (mm)
+             bladder_range:tuple[float, float], # range of the daily / planning bladder volume
              gen:np.random.Generator) -> tuple[np.ndarray, dict]:
     "(phi (3, D, H, W) float32 mm on the output grid, parameters) of one daily scan."
     state = gen.bit_generator.state
@@ -256,7 +271,8 @@ def make_dvf(anatomy:dict, # from anatomy.draw_anatomy
     _, info, f1 = flow(1., [a[(a > c - m) & (a < c + m)] for a, c in zip(ca, B["c"])])
     f0 = info["bladder_factor_target"]
     gain = 1.
-    if abs(np.log(f0)) > 0.01 and abs(np.log(f1)) > 1e-3: gain = float(np.clip(np.log(f0) / np.log(f1), 0.5, 2.5))
+    if abs(np.log(f0)) > 0.01 and abs(np.log(f1)) > 1e-3:
+        gain = float(np.clip(np.log(f0) / np.log(f1), 0.5, 2.5))
     phi_c, info, f1 = flow(gain, ca)
     info["bladder_factor"] = round(f1, 4)
     return _on_output_grid(phi_c, ca, shape, spacing, grid_mm), info

@@ -30,8 +30,7 @@ __all__ = ['FT_ITERATIONS', 'FT_LR_FACTOR', 'RUN_FILES', 'finetune_pairs', 'load
 # %% ../nbs/09e_finetune.ipynb #2020c523
 # Defaults; benchmarks/finetune.py measures what they give (the adaptation tutorial quotes it):
 FT_ITERATIONS = 50    # updates per patient
-FT_LR_FACTOR = 0.1    # learning rate: this times the run's own peak rate (papers' RAdam 1e-4 -> 1e-5;
-                      # the CPU recipe's Adam 1e-2, cosine to 0 -> 1e-3: a constant 1e-2 was unstable)
+FT_LR_FACTOR = 0.1    # learning rate: this times the run's own peak rate, held constant
 RUN_FILES = ("model.pt", "checkpoint.pt", "config.json", "log.csv", "val.csv", "summary.json",
              "alphas.jsonl")   # what a run folder holds
 
@@ -113,10 +112,10 @@ def finetune_state(cfg:TrainConfig, ck:dict, pairs:list[dict], split:str) -> Tra
     opt_cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}.get(cfg.optimizer) or \
               (torch.optim.RMSprop if cfg.gan_family else torch.optim.RAdam)
     s.opt = opt_cls(param_groups(s.net, set(), cfg), lr=cfg.learning_rate)
-    s.vols = JRSDataset(cfg.data, split, load_dvf=cfg.dvf_weight > 0)   # true DVF: only for `dvf_sup`
+    s.vols = JRSDataset(cfg.data, split, load_dvf=cfg.dvf_weight > 0)   # true DVF: for `dvf_sup`
     if cfg.dvf_weight and s.vols[0].dvf is None:
-        raise ValueError(f"{cfg.data}: dvf_weight {cfg.dvf_weight} needs a cohort with true DVFs (synthetic); "
-                         "this one has none")
+        raise ValueError(f"{cfg.data}: dvf_weight {cfg.dvf_weight} needs a cohort with true DVFs "
+                         "(synthetic); this one has none")
     s.vols.pairs = pairs
     s.ds = PatchDataset(s.vols, cfg.patch, cfg.seed, length=cfg.iterations * cfg.batch).preload()
     return s

@@ -30,7 +30,7 @@ def init_conv_(conv:nn.Conv3d, std:float=0.02) -> nn.Conv3d:
     return conv
 
 class ConvBlock(nn.Sequential):
-    "Conv3d 3x3x3 -> LeakyReLU(0.2) -> BatchNorm3d; valid by default, `stride=2` gives the 'same' downsampling."
+    "Conv3d 3x3x3 -> LeakyReLU(0.2) -> BatchNorm3d; valid, or with `stride=2` 'same' downsampling."
     def __init__(self, ni:int, # input channels
                  nf:int, # output channels
                  stride:int=1, # 2 for the downsampling block
@@ -50,46 +50,55 @@ def upsample2(x:Tensor # (B, C, D, H, W)
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 def center_crop(x:Tensor, # (B, C, D, H, W)
-                size:Sequence[int] # target (d, h, w); each axis loses (D - d) / 2 voxels on either side
+                size:Sequence[int] # target (d, h, w); each axis loses (D - d) / 2 voxels per side
                ) -> Tensor: # (B, C, d, h, w)
     "Centre crop of the spatial axes to `size` (the difference must be even)."
     if x.ndim != 5: raise ValueError(f"center_crop expects (B,C,D,H,W), got {tuple(x.shape)}")
     sl = []
     for n, m in zip(x.shape[2:], size):
-        if m > n or (n - m) % 2: raise ValueError(f"cannot centre-crop {tuple(x.shape[2:])} to {tuple(size)}: "
-                                                  "each axis must shrink by an even number of voxels")
+        if m > n or (n - m) % 2:
+            raise ValueError(f"cannot centre-crop {tuple(x.shape[2:])} to {tuple(size)}: "
+                             "each axis must shrink by an even number of voxels")
         c = (n - m) // 2
         sl.append(slice(c, c + m))
     return x[(slice(None), slice(None), *sl)]
 
 # %% ../nbs/04_layers.ipynb #8e8a44a9
-LEVEL_GEOMETRY = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS}, "input": (0, 1)}  # level -> (crop, stride)
+LEVEL_GEOMETRY = {**{lv: (LEVEL_CROP[lv], LEVEL_STRIDE[lv]) for lv in LEVELS},
+                  "input": (0, 1)}  # level -> (crop, stride)
 
 def level_shape(spatial:Sequence[int], # (D, H, W) of the input patch
                 level:str="high"
                ) -> tuple[int, int, int]: # (d, h, w) of the level's output grid
-    "Spatial shape of `level`'s output grid for an input of shape `spatial` (what `crop_to_level` gives)."
-    if level not in LEVEL_GEOMETRY: raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
+    "Spatial shape of `level`'s output grid for an input of shape `spatial` (as `crop_to_level`)."
+    if level not in LEVEL_GEOMETRY:
+        raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
     c, s = LEVEL_GEOMETRY[level]
     return tuple(max(0, -(-(n - 2 * c) // s)) for n in spatial)
 
 def sample_points(spatial:Sequence[int], # (D, H, W) of the input patch
                   level:str="high", device=None, dtype=torch.float32
-                 ) -> Tensor: # (3, d, h, w) input-grid voxel indices (z, y, x) of the level's output voxels
+                 ) -> Tensor: # (3, d, h, w) input-grid voxel indices (z, y, x) of the output voxels
     "Input-grid voxel coordinates of every output voxel of `level`."
-    if level not in LEVEL_GEOMETRY: raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
+    if level not in LEVEL_GEOMETRY:
+        raise ValueError(f"level must be one of {tuple(LEVEL_GEOMETRY)}, got {level!r}")
     c, s = LEVEL_GEOMETRY[level]
     axes = [torch.arange(c, n - c, s, device=device, dtype=dtype) for n in spatial]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), 0)
 
 # %% ../nbs/04_layers.ipynb #04b8b2a0
 def _check_warp_shapes(moving:Tensor, dvf:Tensor, level:str) -> tuple[int, int, int]:
-    if moving.ndim != 5: raise ValueError(f"the moving image must be (B,C,D,H,W), got {tuple(moving.shape)}")
+    if moving.ndim != 5:
+        raise ValueError(f"the moving image must be (B,C,D,H,W), got {tuple(moving.shape)}")
     want = level_shape(moving.shape[2:], level)
-    if dvf.ndim != 5 or dvf.shape[1] != 3 or tuple(dvf.shape[2:]) != want or dvf.shape[0] != moving.shape[0]:
-        raise ValueError(f"the DVF must be (B,3,d,h,w) with B = {moving.shape[0]} and (d,h,w) = {want}, the "
-                         f"{level!r} grid of a {tuple(moving.shape[2:])} moving patch; got {tuple(dvf.shape)}")
-    if not dvf.is_floating_point(): raise ValueError(f"the DVF must be a float tensor (mm), got {dvf.dtype}")
+    if (dvf.ndim != 5 or dvf.shape[1] != 3 or tuple(dvf.shape[2:]) != want
+            or dvf.shape[0] != moving.shape[0]):
+        raise ValueError(f"the DVF must be (B,3,d,h,w) with B = {moving.shape[0]} and "
+                         f"(d,h,w) = {want}, the {level!r} grid of a {tuple(moving.shape[2:])} "
+                         "moving patch; "
+                         f"got {tuple(dvf.shape)}")
+    if not dvf.is_floating_point():
+        raise ValueError(f"the DVF must be a float tensor (mm), got {dvf.dtype}")
     return want
 
 def warp(moving:Tensor, # (B, C, D, H, W) moving image on the input patch grid (the whole patch)
@@ -98,13 +107,13 @@ def warp(moving:Tensor, # (B, C, D, H, W) moving image on the input patch grid (
          spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) voxel size in mm
          mode:Literal["bilinear", "nearest"]="bilinear", # "bilinear" is trilinear in 3D
         ) -> Tensor: # (B, C, d, h, w) moving(x + phi(x)) on the level's grid
-    "Warp `moving` by `dvf`: sample the whole moving patch at the level's output positions plus phi, border padding."
+    "Warp `moving` by `dvf`: sample the moving patch at the level's output positions + phi."
     _check_warp_shapes(moving, dvf, level)
     dt = dvf.dtype if dvf.dtype in (torch.float32, torch.float64) else torch.float32
     sp = torch.as_tensor(spacing, device=dvf.device, dtype=dt).view(1, 3, 1, 1, 1)
     size = torch.as_tensor(moving.shape[2:], device=dvf.device, dtype=dt).view(1, 3, 1, 1, 1)
-    pos = sample_points(moving.shape[2:], level, dvf.device, dt)[None] + dvf.to(dt) / sp   # voxel indices (z, y, x)
-    grid = (2 * pos / (size - 1) - 1).permute(0, 2, 3, 4, 1).flip(-1)                       # (B, d, h, w, (x, y, z))
+    pos = sample_points(moving.shape[2:], level, dvf.device, dt)[None] + dvf.to(dt) / sp   # z, y, x
+    grid = (2 * pos / (size - 1) - 1).permute(0, 2, 3, 4, 1).flip(-1)   # (B, d, h, w, (x, y, z))
     out = F.grid_sample(moving.to(dt), grid, mode=mode, padding_mode="border", align_corners=True)
     return out.to(moving.dtype) if moving.is_floating_point() else out
 
@@ -128,11 +137,12 @@ def warp_label_probs(labels:Tensor, # (B, 1, D, H, W) integer label map on the i
 def check_label_map(labels:Tensor):
     "Raise a ValueError unless `labels` is an integer label map (B, 1, D, H, W)."
     if labels.ndim != 5 or labels.shape[1] != 1 or labels.is_floating_point():
-        raise ValueError(f"labels must be an integer label map (B,1,D,H,W), got {tuple(labels.shape)} {labels.dtype}")
+        raise ValueError("labels must be an integer label map (B,1,D,H,W), "
+                         f"got {tuple(labels.shape)} {labels.dtype}")
 
 # %% ../nbs/04_layers.ipynb #bc93906b
 def random_smooth_dvf(shape:Sequence[int], # (d, h, w) of the field
-                      max_mm:float|Sequence[float]=2., # largest vector length per sample (scalar or one per batch item)
+                      max_mm:float|Sequence[float]=2., # largest vector length (or one per item)
                       batch:int=1,
                       control:int=4, # control points per axis (fewer = smoother)
                       seed:int=0, device=None
@@ -146,9 +156,9 @@ def random_smooth_dvf(shape:Sequence[int], # (d, h, w) of the field
     return f.float().to(device)
 
 # %% ../nbs/04_layers.ipynb #aa4dfe08
-DVF_MODELS = ("voxel", "coarse", "svf")  # per-voxel heads (papers) | low level upsampled | low level as velocity
+DVF_MODELS = ("voxel", "coarse", "svf")  # per-voxel heads (papers) | low upsampled | velocity
 
-def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patch (4 input voxels apart)
+def upsample_low(low:Tensor, # (B, C, l, m, k) field on the patch's `low` grid (4 voxels apart)
                  spatial:Sequence[int], # (D, H, W) of the input patch
                  level:str="high" # the grid to evaluate it on
                 ) -> Tensor: # (B, C, d, h, w) trilinear values at the sample points of `level`
@@ -159,7 +169,7 @@ def upsample_low(low:Tensor, # (B, C, l, m, k) field on the `low` grid of a patc
                          f"{tuple(spatial)} patch, got {tuple(low.shape)}")
     c, s = LEVEL_GEOMETRY["low"]
     dt = low.dtype if low.dtype in (torch.float32, torch.float64) else torch.float32
-    idx = (sample_points(spatial, level, low.device, dt) - c) / s        # (3, d, h, w) low-grid indices
+    idx = (sample_points(spatial, level, low.device, dt) - c) / s   # (3, d, h, w) low-grid indices
     size = torch.as_tensor(want, device=low.device, dtype=dt).view(3, 1, 1, 1)
     grid = (2 * idx / (size - 1).clamp(min=1) - 1).permute(1, 2, 3, 0).flip(-1)[None]
     grid = grid.expand(low.shape[0], *grid.shape[1:])
@@ -173,7 +183,8 @@ def integrate_velocity(v:Tensor, # (B, 3, d, h, w) stationary velocity (dz, dy, 
                        steps:int=7 # scaling and squaring steps: the first one is v / 2**steps
                       ) -> Tensor: # (B, 3, d, h, w) displacement of exp(v) in mm
     "phi = exp(v) by scaling and squaring: phi <- phi + phi o (id + phi), `steps` times."
-    if v.ndim != 5 or v.shape[1] != 3: raise ValueError(f"velocity must be (B,3,d,h,w), got {tuple(v.shape)}")
+    if v.ndim != 5 or v.shape[1] != 3:
+        raise ValueError(f"velocity must be (B,3,d,h,w), got {tuple(v.shape)}")
     dt = v.dtype if v.dtype in (torch.float32, torch.float64) else torch.float32
     u = v.to(dt) / 2 ** steps
     for _ in range(steps): u = u + sample_field(u, u, spacing)
@@ -185,7 +196,7 @@ def sitk_warp(moving:np.ndarray, # (D, H, W) moving image
               level:str="high", spacing:Sequence[float]=(1., 1., 1.),
               linear:bool=True # linear interpolation, else nearest
              ) -> np.ndarray: # (d, h, w)
-    "Reference warp with SimpleITK (DisplacementFieldTransform + Resample); 0 outside the moving image."
+    "Reference warp with SimpleITK (DisplacementFieldTransform + Resample); 0 outside the moving."
     import SimpleITK as sitk
     from jrs_nb.core import array_to_sitk, dvf_to_sitk
     c, s = LEVEL_GEOMETRY[level]
@@ -201,7 +212,7 @@ def gaussian_blur(x:Tensor, # (B, C, D, H, W)
                   sigma:float, # standard deviation (> 0): voxels, or mm when `spacing` is given
                   spacing:Sequence[float]|None=None # (z, y, x) mm of the voxels
                  ) -> Tensor: # (B, C, D, H, W), edges padded by repetition
-    "Separable Gaussian smoothing of a 5-D tensor; kernel radius round(3 sigma) voxels along each axis."
+    "Separable Gaussian smoothing of a 5-D tensor; kernel radius round(3 sigma) voxels per axis."
     if not sigma > 0: raise ValueError(f"sigma must be > 0, got {sigma}")
     C = x.shape[1]
     for ax, sp in enumerate(spacing or (1., 1., 1.)):

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBatch, JRSOutput, MultiLevel
+from .core import N_CLASSES, ORGANS, LEVELS, LEVEL_STRIDE, crop_to_level, PairBatch, \
+    JRSOutput, MultiLevel
 from .models.gan import generator_adv_loss
 from .layers import gaussian_blur
 
@@ -24,11 +25,14 @@ __all__ = ['BE_TERMS', 'LOSS_TERMS', 'CS_WEIGHTS', 'LEVEL_WEIGHTS', 'GAN_WEIGHTS
 # %% ../nbs/06_losses.ipynb #a3ffe0bb
 def _check_probs_labels(probs:Tensor, labels:Tensor):
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
-        raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
-    if labels.ndim != 5 or labels.shape[1] != 1 or labels.shape[0] != probs.shape[0] or labels.shape[2:] != probs.shape[2:]:
-        raise ValueError(f"Dice expects a (B,1,d,h,w) label map matching probabilities {tuple(probs.shape)}, "
-                         f"got {tuple(labels.shape)}")
-    if labels.is_floating_point(): raise ValueError(f"labels must be an integer label map, got dtype {labels.dtype}")
+        raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, "
+                         f"got {tuple(probs.shape)}")
+    if (labels.ndim != 5 or labels.shape[1] != 1 or labels.shape[0] != probs.shape[0]
+            or labels.shape[2:] != probs.shape[2:]):
+        raise ValueError("Dice expects a (B,1,d,h,w) label map matching probabilities "
+                         f"{tuple(probs.shape)}, got {tuple(labels.shape)}")
+    if labels.is_floating_point():
+        raise ValueError(f"labels must be an integer label map, got dtype {labels.dtype}")
 
 def organ_one_hot(labels:Tensor, # (B,1,d,h,w) integer label map
                   dtype:torch.dtype=torch.float32
@@ -40,12 +44,15 @@ def organ_one_hot(labels:Tensor, # (B,1,d,h,w) integer label map
 # %% ../nbs/06_losses.ipynb #1e845866
 def _organ_dice(probs:Tensor, onehot:Tensor, eps:float, dims:tuple) -> Tensor:
     if probs.ndim != 5 or probs.shape[1] != N_CLASSES:
-        raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, got {tuple(probs.shape)}")
-    if onehot.shape != (probs.shape[0], len(ORGANS), *probs.shape[2:]) or not onehot.is_floating_point():
-        raise ValueError(f"Dice expects a float (B,{len(ORGANS)},d,h,w) organ one-hot matching probabilities "
-                         f"{tuple(probs.shape)}, got {onehot.dtype} {tuple(onehot.shape)}: see `organ_one_hot`")
+        raise ValueError(f"Dice expects (B,{N_CLASSES},d,h,w) probabilities, "
+                         f"got {tuple(probs.shape)}")
+    want = (probs.shape[0], len(ORGANS), *probs.shape[2:])
+    if onehot.shape != want or not onehot.is_floating_point():
+        raise ValueError(f"Dice expects a float (B,{len(ORGANS)},d,h,w) organ one-hot matching "
+                         f"probabilities {tuple(probs.shape)}, got {onehot.dtype} "
+                         f"{tuple(onehot.shape)}: see `organ_one_hot`")
     p = probs[:, 1:]
-    if p.dtype in (torch.float16, torch.bfloat16): p = p.float()  # sums over ~1e5 voxels need float32
+    if p.dtype in (torch.float16, torch.bfloat16): p = p.float()  # large sums need float32
     return (2 * (p * onehot).sum(dims) + eps) / (p.sum(dims) + onehot.sum(dims) + eps)
 
 def dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
@@ -65,52 +72,56 @@ def pooled_dice_per_organ(probs:Tensor, # (B,5,d,h,w) class probabilities
 # %% ../nbs/06_losses.ipynb #9fdc21d9
 def dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
               labels:Tensor, # (B,1,d,h,w) int64 label map
-              eps:float=1e-7, batch:bool=False # `batch`: pool the sums over the batch (`pooled_dice_per_organ`)
+              eps:float=1e-7, batch:bool=False # `batch`: sums pooled over the batch
              ) -> Tensor: # scalar
     "1 - mean soft Dice over the four organs (CS paper)."
     _check_probs_labels(probs, labels)
-    return 1 - (pooled_dice_per_organ if batch else dice_per_organ)(probs, organ_one_hot(labels), eps).mean()
+    dice = pooled_dice_per_organ if batch else dice_per_organ
+    return 1 - dice(probs, organ_one_hot(labels), eps).mean()
 
 # %% ../nbs/06_losses.ipynb #e4b64747
 def masked_dice_loss(probs:Tensor, # (B,5,d,h,w) class probabilities
                      onehot:Tensor, # (B,4,d,h,w) float `organ_one_hot` of the label map
-                     absent:Optional[Tensor]=None, # (B,4) bool: organ declared absent in that sample (left out)
+                     absent:Optional[Tensor]=None, # (B,4) bool: organs declared absent (left out)
                      eps:float=1e-7, batch:bool=False # as in `dice_loss`
-                    ) -> Tensor: # scalar: 1 - mean Dice over the (sample, organ) entries not declared absent
+                    ) -> Tensor: # scalar: 1 - mean Dice over the (sample, organ) entries present
     "1 - mean soft Dice of the organs, leaving out the organs declared absent in each sample."
     dice = pooled_dice_per_organ if batch else dice_per_organ
     if absent is None or not bool(absent.any()): return 1 - dice(probs, onehot, eps).mean()
     if absent.shape != (probs.shape[0], len(ORGANS)):
-        raise ValueError(f"absent must be (B, {len(ORGANS)}) bool, got {tuple(absent.shape)} for {probs.shape[0]} samples")
+        raise ValueError(f"absent must be (B, {len(ORGANS)}) bool, got {tuple(absent.shape)} "
+                         f"for {probs.shape[0]} samples")
     keep = ~absent.to(probs.device, torch.bool)
-    if not bool(keep.any()): return probs.sum() * 0.           # every organ of every sample absent: nothing to learn
+    if not bool(keep.any()): return probs.sum() * 0.   # every organ absent: nothing to learn
     if not batch:
         d = dice_per_organ(probs, onehot, eps)
         return 1 - torch.where(keep, d, torch.zeros_like(d)).sum() / keep.sum()
-    k = keep[:, :, None, None, None].to(onehot.dtype)           # absent (sample, organ): out of that organ's sums
+    k = keep[:, :, None, None, None].to(onehot.dtype)   # absent (sample, organ): out of the sums
     kp = torch.cat([torch.ones_like(k[:, :1]), k], 1).to(probs.dtype)
     return 1 - pooled_dice_per_organ(probs * kp, onehot * k, eps)[keep.any(0)].mean()
 
+# %% ../nbs/06_losses.ipynb #be8f45e5
 def marginal_cross_entropy(logits:Tensor, # (B,5,d,h,w) segmentation logits
                            labels:Tensor, # (B,1,d,h,w) integer label map
-                           absent:Optional[Tensor]=None # (B,4) bool: organs declared absent per sample
+                           absent:Optional[Tensor]=None # (B,4) bool: organs declared absent
                           ) -> Tensor: # scalar, mean over voxels
-    "Cross-entropy where, in each sample, background and the organs declared absent count as one class."
+    "Cross-entropy where, in each sample, background and the absent organs count as one class."
     if absent is None or not bool(absent.any()): return F.cross_entropy(logits.float(),
                                                                         labels[:, 0].long())
     lp = logits.float().log_softmax(1)
-    merged = torch.cat([torch.ones_like(absent[:, :1]), absent], 1).to(lp.device, torch.bool)   # (B,5): bg + absent
-    lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")), 1)   # log(p_0 + sum p_absent)
+    merged = torch.cat([torch.ones_like(absent[:, :1]), absent], 1).to(lp.device, torch.bool)
+    lp_bg = torch.logsumexp(lp.masked_fill(~merged[:, :, None, None, None], float("-inf")), 1)
     lab = labels[:, 0].long()
     return -torch.where(lab == 0, lp_bg, lp.gather(1, lab[:, None])[:, 0]).mean()
 
 # %% ../nbs/06_losses.ipynb #6ec02749
 def box_sum(x:Tensor, # (N,C,D,H,W)
             win:int=9 # odd window width
-           ) -> Tensor: # (N,C,D,H,W) sum over the win^3 window around each voxel, truncated at the border
+           ) -> Tensor: # (N,C,D,H,W) sum over the win^3 window of each voxel (cut at the border)
     "Box-filter sums on the three spatial axes via cumulative sums."
     if x.ndim != 5: raise ValueError(f"box_sum expects (N,C,D,H,W), got {tuple(x.shape)}")
-    if win % 2 != 1 or win < 1: raise ValueError(f"window width must be odd and positive, got {win}")
+    if win % 2 != 1 or win < 1:
+        raise ValueError(f"window width must be odd and positive, got {win}")
     p = win // 2
     for d in (2, 3, 4):
         n = x.shape[d]
@@ -137,7 +148,8 @@ def local_ncc(a:Tensor, # (B,C,d,h,w) e.g. the warped moving image
              ) -> Tensor: # (B,C,d,h,w) local correlation coefficient in [-1, 1]
     "Local normalised cross-correlation map in a win^3 window."
     if a.ndim != 5 or a.shape != b.shape:
-        raise ValueError(f"local_ncc expects two (B,C,d,h,w) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError("local_ncc expects two (B,C,d,h,w) tensors of one shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
     a, b = a.float(), b.float()
     a = a - a.detach().mean((2, 3, 4), keepdim=True)
     b = b - b.detach().mean((2, 3, 4), keepdim=True)
@@ -163,16 +175,20 @@ BE_TERMS = ("zz", "yy", "xx", "zy", "zx", "yx")
 
 def _check_dvf(dvf:Tensor):
     if dvf.ndim != 5 or dvf.shape[1] != 3:
-        raise ValueError(f"bending energy expects a channels-first (B,3,D,H,W) DVF, got {tuple(dvf.shape)}")
-    if min(dvf.shape[2:]) < 3: raise ValueError(f"bending energy needs every spatial size >= 3, got {tuple(dvf.shape[2:])}")
+        raise ValueError("bending energy expects a channels-first (B,3,D,H,W) DVF, "
+                         f"got {tuple(dvf.shape)}")
+    if min(dvf.shape[2:]) < 3:
+        raise ValueError(f"bending energy needs every spatial size >= 3, "
+                         f"got {tuple(dvf.shape[2:])}")
 
 def bending_terms(dvf:Tensor, # (B,3,D,H,W) DVF (dz, dy, dx) in mm
                   spacing:Sequence[float]=(1., 1., 1.) # (z, y, x) grid spacing of `dvf` in mm
-                 ) -> dict[str, Tensor]: # term -> (B,3,D-2,H-2,W-2) squared derivative map, factor 2 included on mixed terms
+                 ) -> dict[str, Tensor]: # term -> (B,3,D-2,H-2,W-2) squares (x2 if mixed)
     "The six squared second-derivative maps of the bending energy (central differences)."
     _check_dvf(dvf)
     h = [float(s) for s in spacing]
-    if len(h) != 3 or min(h) <= 0: raise ValueError(f"spacing must be three positive numbers (z, y, x), got {spacing}")
+    if len(h) != 3 or min(h) <= 0:
+        raise ValueError(f"spacing must be three positive numbers (z, y, x), got {spacing}")
     I, P, M = slice(1, -1), slice(2, None), slice(None, -2)
     def at(**sl):  # dvf on the interior, shifted along the named axes
         return dvf[(slice(None), slice(None), sl.get("z", I), sl.get("y", I), sl.get("x", I))]
@@ -181,7 +197,8 @@ def bending_terms(dvf:Tensor, # (B,3,D,H,W) DVF (dz, dy, dx) in mm
         out[ax + ax] = ((at(**{ax: P}) - 2 * c + at(**{ax: M})) / h[i] ** 2) ** 2
     for i, j in ((0, 1), (0, 2), (1, 2)):
         a, b = axes[i], axes[j]
-        d = (at(**{a: P, b: P}) - at(**{a: P, b: M}) - at(**{a: M, b: P}) + at(**{a: M, b: M})) / (4 * h[i] * h[j])
+        d = at(**{a: P, b: P}) - at(**{a: P, b: M}) - at(**{a: M, b: P}) + at(**{a: M, b: M})
+        d = d / (4 * h[i] * h[j])
         out[a + b] = 2 * d ** 2
     return out
 
@@ -200,14 +217,29 @@ LOSS_TERMS = {                       # network -> loss terms it is trained with 
     "crossstitch": ("dice_seg", "ncc", "bending", "dice_warp"),
 }
 CS_WEIGHTS = {"dice_seg": 1., "ncc": 1., "bending": 0.5, "dice_warp": 1.,  # CS paper
-              "ce_seg": 1.,  # cross-entropy of the seg head: not in the papers, added by the CPU recipes (train.PRESETS)
-              "dvf_sup": 0.}  # squared error to a known true DVF: not in the papers (TrainConfig.dvf_weight sets it)
+              "ce_seg": 1.,  # cross-entropy of the seg head: the CPU recipes' (train.PRESETS)
+              "dvf_sup": 0.}  # squared error to a known true DVF (TrainConfig.dvf_weight)
 LEVEL_WEIGHTS = {lvl: 1 / 3 for lvl in LEVELS}                            # deep supervision
 _NEEDS = {"dice_seg": ("seg",), "ncc": ("warped_image",), "bending": ("dvf",),
           "dice_warp": ("warped_seg",),
           "ce_seg": ("seg",), "dvf_sup": ("dvf",)}
 
 # %% ../nbs/06_losses.ipynb #0e68d542
+def _check_level_fields(terms:Sequence[str], o:JRSOutput, fixed:Tensor, level:str):
+    "Refuse an output lacking a field a term needs, or not on the fixed patch's grid at `level`."
+    for t in terms:
+        for field in _NEEDS[t]:
+            v = getattr(o, field)
+            if v is None:
+                raise ValueError(f"loss term {t!r} needs output field {field!r}, "
+                                 f"which is None at level {level!r}")
+            if v.shape[2:] != fixed.shape[2:]:
+                raise ValueError(f"{field} at level {level!r} has spatial size "
+                                 f"{tuple(v.shape[2:])} but the fixed patch cut to that level is "
+                                 f"{tuple(fixed.shape[2:])}: "
+                                 "is the batch patch size the network's?")
+
+# %% ../nbs/06_losses.ipynb #1ffef7b7
 def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tensor,
                  spacing:Sequence[float],
                  level:str, eps_dice:float, batch_dice:bool,
@@ -215,30 +247,28 @@ def _level_terms(terms:Sequence[str], o:JRSOutput, fixed:Tensor, fixed_seg:Tenso
                  ncc_sigma:float=0.,
                  true_dvf:Optional[Tensor]=None) -> dict[str, Tensor]:
     "Unweighted loss terms at one level."
-    for t in terms:
-        for field in _NEEDS[t]:
-            v = getattr(o, field)
-            if v is None: raise ValueError(f"loss term {t!r} needs output field {field!r}, which is None at level {level!r}")
-            if v.shape[2:] != fixed.shape[2:]:
-                raise ValueError(f"{field} at level {level!r} has spatial size {tuple(v.shape[2:])} but the fixed patch cut "
-                                 f"to that level is {tuple(fixed.shape[2:])}: is the batch patch size the network's?")
+    _check_level_fields(terms, o, fixed, level)
     out, target = {}, None
     if {"dice_seg", "ce_seg", "dice_warp"} & set(terms):
         _check_probs_labels(o.seg if {"dice_seg", "ce_seg"} & set(terms) else o.warped_seg,
                             fixed_seg)
         target = organ_one_hot(fixed_seg)
-    fa = fixed_absent   # organs declared absent: left out of the Dice terms, merged with background in the cross-entropy
+    fa = fixed_absent
     wa = fa if moving_absent is None else moving_absent if fa is None else fa | moving_absent
     if "dice_seg" in terms: out["dice_seg"] = masked_dice_loss(o.seg.float().softmax(1), target, fa,
                                                                eps_dice, batch_dice)
     if "ce_seg" in terms: out["ce_seg"] = marginal_cross_entropy(o.seg, fixed_seg, fa)
     if "ncc" in terms:
-        a, b = (o.warped_image, fixed) if not ncc_sigma else (gaussian_blur(o.warped_image.float(), ncc_sigma), gaussian_blur(fixed.float(), ncc_sigma))
+        a, b = o.warped_image, fixed
+        if ncc_sigma:
+            a, b = gaussian_blur(a.float(), ncc_sigma), gaussian_blur(b.float(), ncc_sigma)
         out["ncc"] = ncc_loss(a, b)
     if "bending" in terms:
         out["bending"] = bending_energy(o.dvf.float(), [s * LEVEL_STRIDE[level] for s in spacing])
     if "dvf_sup" in terms:   # mean squared length (mm^2) of the error to the true DVF
-        if true_dvf is None: raise ValueError("loss term 'dvf_sup' needs the batch's true DVF (batch.dvf), which is None")
+        if true_dvf is None:
+            raise ValueError("loss term 'dvf_sup' needs the batch's true DVF (batch.dvf), "
+                             "which is None")
         out["dvf_sup"] = ((o.dvf.float() - true_dvf.float()) ** 2).sum(1).mean()
     if "dice_warp" in terms: out["dice_warp"] = masked_dice_loss(o.warped_seg.float(), target, wa,
                                                                  eps_dice, batch_dice)
@@ -252,12 +282,13 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
                   spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm
                   level_weights:Mapping[str, float]=LEVEL_WEIGHTS,
                   eps_dice:float=1e-7, batch_dice:bool=False,
-                  ncc_sigma:float=0. # Gaussian smoothing (voxels of each level's grid) of both images before the NCC; 0: none (papers)
+                  ncc_sigma:float=0. # Gaussian smoothing (voxels) of both images for the NCC
                  ) -> tuple[Tensor, dict[str, float]]: # total loss, logged terms
     "Deeply supervised weighted sum of loss terms."
     unknown = set(terms) - set(_NEEDS)
     if unknown: raise ValueError(f"unknown loss terms {sorted(unknown)}; known: {sorted(_NEEDS)}")
-    if not isinstance(out, MultiLevel): raise ValueError(f"expected a core.MultiLevel output, got {type(out).__name__}")
+    if not isinstance(out, MultiLevel):
+        raise ValueError(f"expected a core.MultiLevel output, got {type(out).__name__}")
     total, logged = 0., {}
     for lvl in LEVELS:
         lt = _level_terms(terms, getattr(out, lvl), crop_to_level(batch.fixed, lvl),
@@ -275,14 +306,16 @@ def weighted_loss(terms:Sequence[str], # names from `CS_WEIGHTS`'s keys
     for t in terms: logs[t] = sum(level_weights[l] * logs[f"{l}/{t}"] for l in LEVELS)
     return total, logs
 
+# %% ../nbs/06_losses.ipynb #ffc76d63
 def jrs_loss(name:str, # network: seg | reg | jrs_reg | hard | crossstitch
              out:MultiLevel, batch:PairBatch,
-             weights:Mapping[str, float]=CS_WEIGHTS, # term -> weight (CS paper: Dice 1, NCC 1, bending 0.5)
+             weights:Mapping[str, float]=CS_WEIGHTS, # term -> weight (CS paper: 1, 1, bending 0.5)
              spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm
              **kwargs # passed to `weighted_loss` (level_weights, eps_dice, batch_dice)
             ) -> tuple[Tensor, dict[str, float]]: # total loss, logged terms
     "The CS paper's training loss of network `name`."
-    if name not in LOSS_TERMS: raise ValueError(f"unknown network {name!r}; known: {', '.join(LOSS_TERMS)}")
+    if name not in LOSS_TERMS:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(LOSS_TERMS)}")
     return weighted_loss(LOSS_TERMS[name], out, batch, weights, spacing, **kwargs)
 
 # %% ../nbs/06_losses.ipynb #e4a6ae49
@@ -290,7 +323,7 @@ GAN_WEIGHTS = {"dice_warp": 1., "ncc": 1., "bending": 1., "adversarial": 0.01}  
 
 def gan_generator_loss(out:MultiLevel, # generator (registration network) output
                        batch:PairBatch,
-                       critic_fake:Optional[Tensor]=None, # critic scores of this output; None: no adversarial term (CNN variants)
+                       critic_fake:Optional[Tensor]=None, # its critic scores; None: CNN
                        dice:bool=True, # include 1 - DSC(S_m o phi, S_f) (JRS variants)
                        weights:Mapping[str, float]=GAN_WEIGHTS,
                        spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm

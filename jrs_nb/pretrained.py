@@ -16,14 +16,16 @@ from . import phantom
 from .core import JRSDataError, hu_to_unit
 from .data.dataset import PairVolumes
 from .data.io import write_json, load_manifest
-from .checkpoints import WEIGHTS_DIR, PRETRAINED, CKPT_FORMAT, resolve_run, load_checkpoint, load_model, atomic_save
+from .checkpoints import WEIGHTS_DIR, PRETRAINED, CKPT_FORMAT, resolve_run, load_checkpoint, \
+    load_model, atomic_save
 from .validation import pair_dsc
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'available', 'pretrained', 'CallableModule', 'record', 'pack_run', 'recorded_cohort', 'regenerate_pair']
 
 # %% ../nbs/09b_pretrained.ipynb #3658a7c2
-RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl", "summary.json")  # copied beside model.pt
+RUN_FILES = ("config.json", "log.csv", "val.csv", "alphas.jsonl",
+             "summary.json")  # copied beside model.pt
 
 def available() -> list[str]:
     "Names of the trained runs shipped in the package."
@@ -38,7 +40,7 @@ def pretrained(name:str="crossstitch", # a shipped run: see `available()`
 import sys, types
 
 class CallableModule(types.ModuleType):
-    "A module that can be called: `jrs_nb.pretrained(name)` is `jrs_nb.pretrained.pretrained(name)`."
+    "A callable module: `jrs_nb.pretrained(name)` is `jrs_nb.pretrained.pretrained(name)`."
     def __call__(self, *args, **kwargs): return pretrained(*args, **kwargs)
 
 if __name__ == "jrs_nb.pretrained":  # the package's module, not the notebook's kernel
@@ -46,14 +48,14 @@ if __name__ == "jrs_nb.pretrained":  # the package's module, not the notebook's 
 
 # %% ../nbs/09b_pretrained.ipynb #74dd4877
 def record(name:str) -> dict:
-    "The shipped run's `validation.json`: its cohort (preset, seed) and the DSC of the shipped weights per validation pair."
+    "The shipped run's `validation.json`: its cohort and its DSC per validation pair."
     p = resolve_run(f"{PRETRAINED}{name}") / "validation.json"
     return json.loads(p.read_text())
 
 # %% ../nbs/09b_pretrained.ipynb #3cc5da31
 def pack_run(run:str|Path, # a finished run folder (model.pt, config.json, logs)
              dest:str|Path, # the folder to write (e.g. jrs_nb/weights/crossstitch)
-             data:str|Path|None=None # the dataset it was trained on (default: the one in its config.json)
+             data:str|Path|None=None # the dataset it was trained on (default: its config.json's)
             ) -> dict:
     "Ship a trained run: float16 weights, its logs, and the validation DSC of the float16 weights."
     run, dest = Path(run), Path(dest)

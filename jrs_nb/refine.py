@@ -22,7 +22,7 @@ from .layers import gaussian_blur
 # %% auto #0
 __all__ = ['RefineSettings', 'check_refine', 'Refined', 'refine_dvf']
 
-# %% ../nbs/08a_refine.ipynb #19ef0536
+# %% ../nbs/08a_refine.ipynb #a13ff8e8
 class RefineSettings(NamedTuple):
     "Test-time refinement of a DVF: what is optimised, and how."
     steps: int = 100           # at most this many Adam steps
@@ -30,21 +30,24 @@ class RefineSettings(NamedTuple):
     work_mm: float = 4.        # grid the objective is computed on (mm): coarser is faster
     lr: float = 0.5            # Adam step (mm)
     bending: float = 5.        # weight of the bending energy (mm^-2; the networks train with 0.5)
-    dice: float = 0.           # weight of 1 - Dice(S_m o phi, the seg path's contours) when a guide is given
+    dice: float = 0.           # weight of 1 - Dice(S_m o phi, the guide's contours)
     ncc_sigma: float = 1.      # Gaussian smoothing (voxels of the work grid) before the NCC
-    patience: int = 10         # stop when the objective has not improved by `tol` for this many steps
+    patience: int = 10         # stop after this many steps without an improvement by `tol`
     tol: float = 1e-4
     min_steps: int = 20        # no early stop before this many steps
 
+# %% ../nbs/08a_refine.ipynb #7a8f5da0
 def check_refine(s:RefineSettings) -> RefineSettings:
     "Raise a ValueError naming the first setting out of range."
-    if not 0 <= s.steps <= 10_000: raise ValueError(f"refinement steps must lie in [0, 10000], got {s.steps}")
+    if not 0 <= s.steps <= 10_000:
+        raise ValueError(f"refinement steps must lie in [0, 10000], got {s.steps}")
     for k in ("control_mm", "work_mm", "lr"):
-        if not getattr(s, k) > 0: raise ValueError(f"refinement {k} must be > 0, got {getattr(s, k)}")
+        if not getattr(s, k) > 0:
+            raise ValueError(f"refinement {k} must be > 0, got {getattr(s, k)}")
     for k in ("bending", "dice", "ncc_sigma"):
-        if not getattr(s, k) >= 0: raise ValueError(f"refinement {k} must be >= 0, got {getattr(s, k)}")
+        if not getattr(s, k) >= 0:
+            raise ValueError(f"refinement {k} must be >= 0, got {getattr(s, k)}")
     return s
-
 
 # %% ../nbs/08a_refine.ipynb #dbca7bdc
 def _size(shape, spacing, mm):
@@ -66,9 +69,9 @@ class Refined(NamedTuple):
     seconds: float
 
 
-# %% ../nbs/08a_refine.ipynb #7e7384b7
+# %% ../nbs/08a_refine.ipynb #8acb8a00
 def _tensor(a:np.ndarray, dev, size=None) -> Tensor:
-    "(1, C, D, H, W) float32 tensor of a (D, H, W) or (C, D, H, W) array, resized to `size` if given."
+    "(1, C, D, H, W) float32 tensor of a (D, H, W) or (C, D, H, W) array, resized to `size`."
     x = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
     x = x[None, None] if x.ndim == 3 else x[None]
     return x if size is None else _resize(x, size)
@@ -78,35 +81,26 @@ def _onehot(labels:np.ndarray, dev, size) -> Tensor:
     lab = torch.as_tensor(labels.astype(np.int64), device=dev)[None, None]
     return _resize(one_hot(lab, N_CLASSES).float(), size)
 
-def refine_dvf(fixed:np.ndarray, # (D, H, W) daily scan, network units
-               moving:np.ndarray, # (D, H, W) planning scan on the same grid
-               dvf:np.ndarray, # (3, D, H, W) starting DVF (dz, dy, dx) mm, e.g. the network's
-               spacing:Sequence[float], # (z, y, x) mm
-               moving_seg:np.ndarray|None=None, # (D, H, W) planning label map (for the Dice guide)
-               guide:np.ndarray|None=None, # (D, H, W) label map the warped planning contours should match
-               settings:RefineSettings=RefineSettings(), device=None
-              ) -> Refined:
-    "Refine `dvf` on this pair: Adam on a control grid, objective NCC + bending (+ Dice to `guide`)."
-    t0, s = time.perf_counter(), check_refine(settings)
-    if dvf.shape != (3, *fixed.shape) or moving.shape != fixed.shape:
-        raise ValueError(f"fixed and moving must share a (D, H, W) grid and dvf must be (3, D, H, W); got "
-                         f"{fixed.shape}, {moving.shape} and {dvf.shape}")
-    dev, shape = get_device(device), fixed.shape
-    wsize, csize = _size(shape, spacing, s.work_mm), _size(shape, spacing, s.control_mm)
-    wsp = _spacing_of(shape, spacing, wsize)
-    fx, mv = _tensor(fixed, dev, wsize), _tensor(moving, dev, wsize)
-    fx = gaussian_blur(fx, s.ncc_sigma) if s.ncc_sigma else fx
-    guided = moving_seg is not None and guide is not None and s.dice > 0
-    seg_m, seg_f = (_onehot(moving_seg, dev, wsize), _onehot(guide, dev, wsize)[:, 1:]) if guided else (None, None)
-    ctrl = _tensor(dvf, dev, csize).clone().requires_grad_(True)
-    opt = torch.optim.Adam([ctrl], lr=s.lr)
-    hist, best, best_ctrl, since = [], float("inf"), ctrl.detach().clone(), 0
-    for it in range(s.steps + 1):
-        field = _resize(ctrl, wsize)
+# %% ../nbs/08a_refine.ipynb #772bebf4
+def _objective(s:RefineSettings, fx:Tensor, mv:Tensor, wsp, seg_m=None, seg_f=None):
+    "field -> NCC + bending (+ Dice of the warped `seg_m` to `seg_f` when given), on the work grid."
+    def objective(field:Tensor) -> Tensor:
         wm = sample_field(mv, field, wsp)
         wm = gaussian_blur(wm, s.ncc_sigma) if s.ncc_sigma else wm
         loss = ncc_loss(wm, fx) + s.bending * bending_energy(field, wsp)
-        if guided: loss = loss + s.dice * (1 - dice_per_organ(sample_field(seg_m, field, wsp), seg_f).mean())
+        if seg_m is not None:
+            dice = dice_per_organ(sample_field(seg_m, field, wsp), seg_f).mean()
+            loss = loss + s.dice * (1 - dice)
+        return loss
+    return objective
+
+# %% ../nbs/08a_refine.ipynb #ef0bb735
+def _adam(ctrl:Tensor, objective, wsize, s:RefineSettings) -> tuple[Tensor, int, list]:
+    "Adam on the control values `ctrl`: (best control values, steps taken, objective per step)."
+    opt = torch.optim.Adam([ctrl], lr=s.lr)
+    hist, best, best_ctrl, since = [], float("inf"), ctrl.detach().clone(), 0
+    for it in range(s.steps + 1):
+        loss = objective(_resize(ctrl, wsize))
         hist.append(float(loss.detach()))
         if hist[-1] < best - s.tol * abs(best if np.isfinite(best) else 1.):
             best, best_ctrl, since = hist[-1], ctrl.detach().clone(), 0
@@ -115,5 +109,30 @@ def refine_dvf(fixed:np.ndarray, # (D, H, W) daily scan, network units
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return Refined(_resize(best_ctrl, shape)[0].cpu().numpy(), it, hist, time.perf_counter() - t0)
+    return best_ctrl, it, hist
 
+# %% ../nbs/08a_refine.ipynb #70033bc7
+def refine_dvf(fixed:np.ndarray, # (D, H, W) daily scan, network units
+               moving:np.ndarray, # (D, H, W) planning scan on the same grid
+               dvf:np.ndarray, # (3, D, H, W) starting DVF (dz, dy, dx) mm, e.g. the network's
+               spacing:Sequence[float], # (z, y, x) mm
+               moving_seg:np.ndarray|None=None, # (D, H, W) planning label map (for the Dice guide)
+               guide:np.ndarray|None=None, # (D, H, W) label map the warped contours should match
+               settings:RefineSettings=RefineSettings(), device=None
+              ) -> Refined:
+    "Refine `dvf` on this pair by Adam on a control grid: NCC + bending (+ Dice to `guide`)."
+    t0, s = time.perf_counter(), check_refine(settings)
+    if dvf.shape != (3, *fixed.shape) or moving.shape != fixed.shape:
+        raise ValueError("fixed and moving must share a (D, H, W) grid and dvf must be "
+                         f"(3, D, H, W); got {fixed.shape}, {moving.shape} and {dvf.shape}")
+    dev, shape = get_device(device), fixed.shape
+    wsize, csize = _size(shape, spacing, s.work_mm), _size(shape, spacing, s.control_mm)
+    wsp = _spacing_of(shape, spacing, wsize)
+    fx, mv = _tensor(fixed, dev, wsize), _tensor(moving, dev, wsize)
+    fx = gaussian_blur(fx, s.ncc_sigma) if s.ncc_sigma else fx
+    seg_m, seg_f = None, None
+    if moving_seg is not None and guide is not None and s.dice > 0:
+        seg_m, seg_f = _onehot(moving_seg, dev, wsize), _onehot(guide, dev, wsize)[:, 1:]
+    ctrl = _tensor(dvf, dev, csize).clone().requires_grad_(True)
+    best_ctrl, it, hist = _adam(ctrl, _objective(s, fx, mv, wsp, seg_m, seg_f), wsize, s)
+    return Refined(_resize(best_ctrl, shape)[0].cpu().numpy(), it, hist, time.perf_counter() - t0)
