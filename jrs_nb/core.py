@@ -232,6 +232,6 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
     ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
-    ["report"],                                            # reads a reproduction folder, writes the report
+    ["findings", "report"],                                # the papers' findings; the report
     ["cli"],
 ]
