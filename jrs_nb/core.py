@@ -231,7 +231,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
     ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
     ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
-    ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
+    ["steps", "reproduce"],                                # the papermill step runner of `jrs-nb reproduce`
     ["findings", "report"],                                # the papers' findings; the report
     ["cli"],
 ]
