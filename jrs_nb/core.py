@@ -242,7 +242,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["inference", "baselines.elastix"],                    # a network's or elastix's predictions
     ["pretrained", "validation", "finetune"],              # shipped runs; validation; fine-tuning
     ["evaluation", "viz_alphas", "viz", "widgets"],        # scores, figures and widgets
-    ["reproduce"],                                         # the step runner of `jrs-nb reproduce`
-    ["report"],                                            # a reproduction folder -> the report
+    ["steps", "reproduce"],                                # the step runner of `jrs-nb reproduce`
+    ["findings", "report"],                                # the papers' findings; the report
     ["cli"],
 ]

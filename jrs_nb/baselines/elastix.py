@@ -22,7 +22,7 @@ from ..predictions import predict_pairs, predictions_parser
 # %% auto #0
 __all__ = ['ElastixConfig', 'ElastixResult', 'elastix_register', 'run_elastix', 'elastix_cli']
 
-# %% ../../nbs/11_baselines.elastix.ipynb #3aeec7b6
+# %% ../../nbs/11_baselines.elastix.ipynb #77a2d6e2
 @dataclass
 class ElastixConfig:
     "Settings of the elastix baseline (B-spline, Mattes MI, multi-resolution)."
@@ -35,9 +35,12 @@ class ElastixConfig:
 
     def __post_init__(self):
         for k in ("iterations", "resolutions", "samples", "histogram_bins"):
-            if int(getattr(self, k)) < 1: raise ValueError(f"ElastixConfig.{k} must be >= 1, got {getattr(self, k)}")
-        if not self.grid_spacing_mm > 0: raise ValueError(f"grid_spacing_mm must be > 0, got {self.grid_spacing_mm}")
+            if int(getattr(self, k)) < 1:
+                raise ValueError(f"ElastixConfig.{k} must be >= 1, got {getattr(self, k)}")
+        if not self.grid_spacing_mm > 0:
+            raise ValueError(f"grid_spacing_mm must be > 0, got {self.grid_spacing_mm}")
 
+# %% ../../nbs/11_baselines.elastix.ipynb #12bb6787
 def _parameter_object(cfg:ElastixConfig):
     import itk
     po = itk.ParameterObject.New()
@@ -51,7 +54,7 @@ def _parameter_object(cfg:ElastixConfig):
     po.AddParameterMap(pm)
     return po
 
-# %% ../../nbs/11_baselines.elastix.ipynb #ebf47dd9
+# %% ../../nbs/11_baselines.elastix.ipynb #debe31d5
 class ElastixResult(NamedTuple):
     dvf: np.ndarray           # (3, D, H, W) (dz, dy, dx) mm on the fixed grid
     warped_image: np.ndarray  # (D, H, W) moving image resampled by the DVF (HU)
@@ -64,7 +67,8 @@ def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
     "B-spline registration of `moving` onto `fixed` with itk-elastix (Mattes MI, multi-resolution)."
     import itk
     cfg = cfg or ElastixConfig()
-    if fixed.shape != moving.shape: raise ValueError(f"fixed {fixed.shape} and moving {moving.shape} must share a grid")
+    if fixed.shape != moving.shape:
+        raise ValueError(f"fixed {fixed.shape} and moving {moving.shape} must share a grid")
     def _img(a):
         im = itk.GetImageFromArray(np.ascontiguousarray(a, dtype=np.float32))
         im.SetSpacing(tuple(float(s) for s in spacing[::-1]))
@@ -74,13 +78,33 @@ def elastix_register(fixed:np.ndarray, # (D, H, W) daily scan, HU
     # never pass number_of_threads: itk-elastix 0.25.4 segfaults with it
     _, tp = itk.elastix_registration_method(f, m, parameter_object=_parameter_object(cfg),
                                             log_to_console=False)
-    with tempfile.TemporaryDirectory() as td:  # transformix writes deformationField.nii into its output folder
+    with tempfile.TemporaryDirectory() as td:  # transformix writes deformationField.nii there
         field = itk.transformix_deformation_field(m, tp, output_directory=td, log_to_console=False)
-        dvf = np.ascontiguousarray(np.moveaxis(itk.GetArrayFromImage(field), -1, 0)[::-1]).astype(np.float32)
+        xyz = np.moveaxis(itk.GetArrayFromImage(field), -1, 0)   # (x, y, z) components first
+        dvf = np.ascontiguousarray(xyz[::-1]).astype(np.float32)
     seconds = time.perf_counter() - t0
     return ElastixResult(dvf, warp_volume(moving.astype(np.float32), dvf, spacing), seconds)
 
-# %% ../../nbs/11_baselines.elastix.ipynb #f19daea7
+# %% ../../nbs/11_baselines.elastix.ipynb #cec61ac6
+def _pair_predictor(m, cfg:ElastixConfig, progress:bool):
+    "`predict_pairs`' predictor: register one pair, propagate the planning labels."
+    def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
+        fdir, mdir = m.scan_dir(p["patient"], p["fixed"]), m.scan_dir(p["patient"], p["moving"])
+        fixed, sp, org = read_volume(fdir / IMAGE_FILE, np.float32)
+        moving, sp_m, _ = read_volume(mdir / IMAGE_FILE, np.float32)
+        mlab = read_volume(mdir / LABELS_FILE)[0]
+        if fixed.shape != moving.shape or not np.allclose(sp, sp_m):
+            raise JRSDataError(f"planning grid {moving.shape} @ {sp_m} differs from daily grid "
+                               f"{fixed.shape} @ {sp}", mdir / IMAGE_FILE)
+        r = elastix_register(fixed, moving, sp, cfg)
+        wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
+        ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan
+        kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image,
+                  absent=ab)
+        return kw, {"seconds": round(r.seconds, 3)}, f"{r.seconds:.1f} s" if progress else None
+    return predict
+
+# %% ../../nbs/11_baselines.elastix.ipynb #63833830
 def run_elastix(data:str|Path, # dataset root (with manifest.json)
                 out:str|Path, # predictions folder
                 split:str="val", # "train", "val" or "test"
@@ -90,23 +114,11 @@ def run_elastix(data:str|Path, # dataset root (with manifest.json)
     "Register all pairs of `split` with elastix; write predictions; return the index."
     cfg = cfg or ElastixConfig()
     m = load_manifest(data)
-    def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
-        fdir, mdir = m.scan_dir(p["patient"], p["fixed"]), m.scan_dir(p["patient"], p["moving"])
-        fixed, sp, org = read_volume(fdir / IMAGE_FILE, np.float32)
-        moving, sp_m, _ = read_volume(mdir / IMAGE_FILE, np.float32)
-        mlab = read_volume(mdir / LABELS_FILE)[0]
-        if fixed.shape != moving.shape or not np.allclose(sp, sp_m):
-            raise JRSDataError(f"planning grid {moving.shape} @ {sp_m} differs from daily grid {fixed.shape} @ {sp}", mdir / IMAGE_FILE)
-        r = elastix_register(fixed, moving, sp, cfg)
-        wl = warp_volume(mlab, r.dvf, sp, nearest=True, default=0)
-        ab = m.absent(p["patient"], p["fixed"])   # organs declared absent in the daily scan: removed, recorded
-        kw = dict(spacing=sp, origin=org, warped_labels=wl, dvf=r.dvf, warped_image=r.warped_image,
-                  absent=ab)
-        return kw, {"seconds": round(r.seconds, 3)}, f"{r.seconds:.1f} s" if progress else None
-    return predict_pairs(out, m.split_pairs(split)[:limit], predict, method="elastix",
-                         data=str(Path(data).resolve()),
-                         split=split, config=asdict(cfg))
+    return predict_pairs(out, m.split_pairs(split)[:limit], _pair_predictor(m, cfg, progress),
+                         method="elastix", data=str(Path(data).resolve()), split=split,
+                         config=asdict(cfg))
 
+# %% ../../nbs/11_baselines.elastix.ipynb #13d25853
 @command("jrs-nb elastix")
 def elastix_cli(argv:list[str]) -> int:
     "`jrs-nb elastix`: the elastix baseline on one split of a dataset."
@@ -124,5 +136,6 @@ def elastix_cli(argv:list[str]) -> int:
                         grid_spacing_mm=a.grid_spacing, seed=a.seed)
     idx = run_elastix(a.data, a.out, a.split, cfg, a.limit)
     secs = [p["seconds"] for p in idx["pairs"].values()]
-    print(f"{len(secs)} pairs registered, {np.mean(secs):.1f} s per pair on average -> {a.out}" if secs else "no pairs")
+    print(f"{len(secs)} pairs registered, {np.mean(secs):.1f} s per pair on average -> {a.out}"
+          if secs else "no pairs")
     return 0
