@@ -228,7 +228,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
     ["checkpoints", "refine", "qa"],                       # a network to and from a file; test-time refinement; contour QA
     ["train"],
-    ["inference", "baselines.elastix"],                    # predictions of a trained network or of elastix
+    ["tiling", "inference", "baselines.elastix"],          # predictions of a trained network or of elastix
     ["pretrained", "validation", "finetune"],              # shipped runs; validation and `jrs-nb train`; fine-tuning
     ["evaluation", "viz", "widgets"],                      # scores, figures and widgets
     ["reproduce"],                                         # the papermill step runner of `jrs-nb reproduce`
