@@ -68,7 +68,7 @@ def _open_folder(pred:Path, data:str|Path|None, method:str|None) -> tuple:
     method = method or idx.get("method") or pred.name
     return idx, load_manifest(data), method, idx.get("split", "?")
 
-# %% ../nbs/10_evaluation.ipynb #a7450762
+# %% ../nbs/10_evaluation.ipynb #acd263e5
 def _label_rows(pred:Path, p:dict, key:str, method:str, split:str, gt:np.ndarray, sp,
                 ab:dict, mab:dict, where:Path) -> list:
     "The metric rows of every output path of one pair."
@@ -101,7 +101,7 @@ def _pair_row(pred:Path, p:dict, key:str, method:str, split:str, sdir:Path, sp,
             pr["dvf_cosine_body"] = err["body"]["cosine"]
     return pr
 
-# %% ../nbs/10_evaluation.ipynb #3ea88b45
+# %% ../nbs/10_evaluation.ipynb #55cc2ea1
 def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
                          data:str|Path|None=None, # dataset root (default: the folder's)
                          method:str|None=None, # name in the tables (default: the recorded method)
@@ -147,7 +147,7 @@ def _not_scored(res:pd.DataFrame) -> tuple[pd.Series, list]:
           else pd.Series(False, index=res.index))
     return na, sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})
 
-# %% ../nbs/10_evaluation.ipynb #88a9cb62
+# %% ../nbs/10_evaluation.ipynb #cb9385e3
 def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
              reference:str="crossstitch", metrics=("dsc", "msd", "hd95")) -> dict:
     "Score several predictions folders and write tables and figures to `out`."
@@ -176,7 +176,7 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
     return {"results": int((~na).sum()), "pairs": len(prs), "skipped": skipped,
             "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
-# %% ../nbs/10_evaluation.ipynb #72886903
+# %% ../nbs/10_evaluation.ipynb #9812f51c
 @command("jrs-nb evaluate")
 def evaluate_cli(argv:list[str]) -> int:
     "`jrs-nb evaluate`: tables in the papers' form from predictions folders."
