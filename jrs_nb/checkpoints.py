@@ -24,7 +24,7 @@ __all__ = ['CKPT_FORMAT', 'WEIGHTS_DIR', 'PRETRAINED', 'rng_state', 'set_rng_sta
 CKPT_FORMAT = "jrs_nb-checkpoint"
 
 def rng_state() -> dict:
-    "The Python, NumPy and PyTorch RNG states as tensors and primitives (what `torch.load(weights_only=True)` reads)."
+    "The Python, NumPy and PyTorch RNG states as tensors and primitives (`weights_only`-safe)."
     npst = np.random.get_state()
     return {"torch": torch.get_rng_state(),
             "numpy": [npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
@@ -52,7 +52,7 @@ def atomic_save(obj:dict, path:str|Path) -> Path:
     return path
 
 def model_checkpoint(net:torch.nn.Module, iteration:int, train_config:dict, **extra) -> dict:
-    "The checkpoint dict of `net` (its config and weights) plus `extra` entries (optimiser and RNG states for resuming...)."
+    "The checkpoint dict of `net` (config, weights) plus `extra` entries (optimiser, RNG states)."
     return {"format": CKPT_FORMAT, "version": 1, "train_config": train_config,
             "model_config": net.config.to_dict(),
             "model": net.state_dict(), "iteration": iteration, **extra}
@@ -62,14 +62,17 @@ def load_checkpoint(path:str|Path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.exists(): raise JRSDataError("checkpoint file is missing", path)
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise JRSDataError(f"cannot be read as a jrs_nb checkpoint ({type(e).__name__}: {str(e)[:200]})", path) from None
+    except Exception as e:
+        raise JRSDataError(f"cannot be read as a jrs_nb checkpoint ({type(e).__name__}: "
+                           f"{str(e)[:200]})", path) from None
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
-        raise JRSDataError(f"not a jrs_nb checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__})", path)
+        fmt = ck.get('format') if isinstance(ck, dict) else type(ck).__name__
+        raise JRSDataError(f"not a jrs_nb checkpoint (format {fmt})", path)
     return ck
 
 # %% ../nbs/07b_checkpoints.ipynb #791543b1
-WEIGHTS_DIR = Path(jrs_nb.__file__).parent / "weights"   # the trained runs shipped in the package (see `jrs_nb.pretrained`)
-PRETRAINED = "pretrained:"                        # prefix naming a shipped run, e.g. "pretrained:crossstitch"
+WEIGHTS_DIR = Path(jrs_nb.__file__).parent / "weights"   # the runs shipped in the package
+PRETRAINED = "pretrained:"   # prefix of a shipped run, e.g. "pretrained:crossstitch"
 
 def resolve_run(run:str|Path) -> Path:
     "A run folder or model file; `pretrained:NAME` names the run shipped in the package."
@@ -77,10 +80,11 @@ def resolve_run(run:str|Path) -> Path:
     name = str(run)[len(PRETRAINED):]
     have = sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / "model.pt").exists())
     if name not in have:
-        raise JRSDataError(f"no shipped weights named {name!r}; the package has: {', '.join(have) or 'none'}", WEIGHTS_DIR / name)
+        raise JRSDataError(f"no shipped weights named {name!r}; the package has: "
+                           f"{', '.join(have) or 'none'}", WEIGHTS_DIR / name)
     return WEIGHTS_DIR / name
 
-def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt), a .pt file, or "pretrained:NAME"
+def load_model(path:str|Path, # run folder (model.pt or checkpoint.pt), .pt file, "pretrained:NAME"
                device=None) -> torch.nn.Module:
     "Rebuild the network a run trained, in eval mode (float32, also from float16 shipped weights)."
     p = resolve_run(path)
@@ -92,11 +96,12 @@ def load_model(path:str|Path, # a run folder (its model.pt, else checkpoint.pt),
 
 # %% ../nbs/07b_checkpoints.ipynb #6764bb95
 class CsvLog:
-    "A CSV log that survives a resume (rows past the resumed iteration are dropped); rewritten atomically per row."
+    "A CSV log that survives a resume (rows past the resumed iteration dropped), atomic writes."
     def __init__(self, path:Path, start:int):
         self.path, self.rows = path, []
         if path.exists() and start > 0:
-            with open(path) as f: self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= start]
+            with open(path) as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= start]
     def log(self, row:dict):
         self.rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
@@ -113,24 +118,30 @@ def trim_jsonl(path:Path, upto:int):
     keep = [l for l in path.read_text().splitlines() if l and json.loads(l)["iteration"] <= upto]
     path.write_text("".join(l + "\n" for l in keep))
 
+# %% ../nbs/07b_checkpoints.ipynb #8ab58baa
 def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NAME"
                ) -> tuple:
-    "(training log, validation DSC averaged over pairs per iteration and path) as DataFrames (the second may be empty)."
+    "(training log, validation DSC averaged over pairs per iteration and path; may be empty)."
     import pandas as pd
     run = resolve_run(run)
-    if not (run / "log.csv").exists(): raise JRSDataError("no training log (log.csv): is this a run folder?", run)
+    if not (run / "log.csv").exists():
+        raise JRSDataError("no training log (log.csv): is this a run folder?", run)
     log = pd.read_csv(run / "log.csv")
-    val = pd.read_csv(run / "val.csv") if (run / "val.csv").exists() and (run / "val.csv").stat().st_size else pd.DataFrame()
+    has_val = (run / "val.csv").exists() and (run / "val.csv").stat().st_size
+    val = pd.read_csv(run / "val.csv") if has_val else pd.DataFrame()
     if len(val):
         keys = ["iteration", "path"] + (["elapsed"] if "elapsed" in val else [])
         val = val.groupby(keys, as_index=False).mean(numeric_only=True)
     return log, val
+
+# %% ../nbs/07b_checkpoints.ipynb #c1df4b37
 def start_from_runs(net:torch.nn.Module, # a freshly built joint network
                     reg:str|Path, # the trained reg run (folder, .pt file or pretrained:reg)
-                    seg:str|Path|None=None # crossstitch: a trained seg run for its seg path (optional)
+                    seg:str|Path|None=None # crossstitch: a trained seg run for its seg path
                    ) -> set[str]: # the names `models.jrs.warm_start` copied
     "Warm start of a joint network from saved single-task runs (`models.jrs.warm_start`)."
     src = {n: load_model(r, "cpu") for n, r in (("reg", reg), ("seg", seg)) if r}
     try: return warm_start(net, src.get("seg"), src["reg"])
-    except ValueError as e: raise ValueError(f"warm_start from {', '.join(str(r) for r in (reg, seg) if r)}: {e}") from None
-
+    except ValueError as e:
+        runs = ', '.join(str(r) for r in (reg, seg) if r)
+        raise ValueError(f"warm_start from {runs}: {e}") from None

@@ -239,7 +239,7 @@ MODULE_LAYERS = [   # lowest first; module names relative to jrs_nb ("__init__":
     ["losses", "metrics", "tables"],                       # what training and evaluation compute
     ["checkpoints", "refine", "qa"],                       # networks in files; refinement; QA
     ["train_config", "train"],                             # a run's configuration; the trainer
-    ["inference", "baselines.elastix"],                    # a network's or elastix's predictions
+    ["tiling", "inference", "baselines.elastix"],          # a network's or elastix's predictions
     ["pretrained", "validation", "finetune"],              # shipped runs; validation; fine-tuning
     ["evaluation", "viz_alphas", "viz", "widgets"],        # scores, figures and widgets
     ["steps", "reproduce"],                                # the step runner of `jrs-nb reproduce`

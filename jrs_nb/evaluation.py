@@ -14,7 +14,8 @@ import pandas as pd
 from scipy import ndimage
 
 from .core import JRSDataError, command, hu_to_unit, body_mask
-from .data.io import load_manifest, read_volume, read_dvf, IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
+from .data.io import load_manifest, read_volume, read_dvf
+from .data.io import IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
 from .predictions import load_index, read_prediction, PRED_INDEX
 from .metrics import evaluate_labels, dvf_quality, dvf_error
 from .tables import metric_rows, NO_PATH, paper_tables, boxplot_organs
@@ -51,20 +52,64 @@ def _unwarped_rows(man, p:dict, gt:np.ndarray, sp, ab:dict, mab:dict, split:str,
 def _paths(method:str, files:dict) -> list[tuple[str, str]]:
     "(path name, prediction kind) pairs of a method's outputs."
     kinds = [k for k in ("seg", "warped_labels") if k in files]
-    if len(kinds) == 2 or method in TWO_PATH: return [({"seg": "seg", "warped_labels": "reg"}[k], k) for k in kinds]
+    if len(kinds) == 2 or method in TWO_PATH:
+        return [({"seg": "seg", "warped_labels": "reg"}[k], k) for k in kinds]
     return [(NO_PATH, k) for k in kinds]
 
+def _open_folder(pred:Path, data:str|Path|None, method:str|None) -> tuple:
+    "(index, manifest, method name, split) of a predictions folder."
+    if not (pred / PRED_INDEX).exists():
+        raise JRSDataError("no predictions.json: not a predictions folder", pred)
+    idx = load_index(pred)
+    data = data or idx.get("data")
+    if not data:
+        raise JRSDataError("predictions.json does not name the dataset: pass --data",
+                           pred / PRED_INDEX)
+    method = method or idx.get("method") or pred.name
+    return idx, load_manifest(data), method, idx.get("split", "?")
+
+# %% ../nbs/10_evaluation.ipynb #acd263e5
+def _label_rows(pred:Path, p:dict, key:str, method:str, split:str, gt:np.ndarray, sp,
+                ab:dict, mab:dict, where:Path) -> list:
+    "The metric rows of every output path of one pair."
+    rows = []
+    for path, kind in _paths(method, p["files"]):
+        lab = read_prediction(pred, p["patient"], p["fixed"], kind)
+        if lab.shape != gt.shape:
+            raise JRSDataError(f"prediction {lab.shape} is not on the daily grid {gt.shape}",
+                               pred / key)
+        res = _mark_absent(evaluate_labels(lab, gt, sp, empty_gt="nan"), ab,
+                           mab if kind == "warped_labels" else None, where)
+        rows += metric_rows(res, method, path, split, p["patient"], key)
+    return rows
+
+def _pair_row(pred:Path, p:dict, key:str, method:str, split:str, sdir:Path, sp,
+              gt:np.ndarray) -> dict:
+    "Times, DVF quality and (with a true DVF) DVF error of one pair."
+    pr = {"method": method, "split": split, "patient": p["patient"], "pair": key,
+          "seconds": p.get("seconds"),
+          "network_seconds": p.get("network_seconds", p.get("seconds"))}
+    if "dvf" in p["files"]:
+        dvf = read_prediction(pred, p["patient"], p["fixed"], "dvf")
+        body = body_mask(read_volume(sdir / IMAGE_FILE)[0])
+        pr.update(dvf_quality(dvf, sp, body))
+        if (sdir / DVF_FILE).exists():
+            err = dvf_error(dvf, read_dvf(sdir / DVF_FILE), body, gt)
+            for region, e in err.items():
+                pr[f"dvf_err_mean_{region}"], pr[f"dvf_err_p95_{region}"] = e["mean"], e["p95"]
+            pr["dvf_slope_body"] = err["body"]["slope"]
+            pr["dvf_cosine_body"] = err["body"]["cosine"]
+    return pr
+
+# %% ../nbs/10_evaluation.ipynb #55cc2ea1
 def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
-                         data:str|Path|None=None, # dataset root (default: the one recorded in the folder)
+                         data:str|Path|None=None, # dataset root (default: the folder's)
                          method:str|None=None, # name in the tables (default: the recorded method)
                          unwarped:bool=False # also score the planning contours as they are
-                        ) -> tuple[pd.DataFrame, pd.DataFrame]: # (organ metrics, per-pair DVF/time table)
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]: # (organ metrics, pairs' DVF, time)
     "Score one predictions folder against the dataset's daily labels (and DVFs when present)."
     pred = Path(pred)
-    if not (pred / PRED_INDEX).exists(): raise JRSDataError("no predictions.json: not a predictions folder", pred)
-    idx = load_index(pred); data = data or idx.get("data")
-    if not data: raise JRSDataError("predictions.json does not name the dataset: pass --data", pred / PRED_INDEX)
-    man = load_manifest(data); method = method or idx.get("method") or pred.name; split = idx.get("split", "?")
+    idx, man, method, split = _open_folder(pred, data, method)
     rows, pair_rows, skipped = [], [], []
     for key, p in idx["pairs"].items():
         sdir = man.scan_dir(p["patient"], p["fixed"])
@@ -73,37 +118,43 @@ def evaluate_predictions(pred:str|Path, # predictions folder (predictions.json)
             continue
         gt, sp, _ = read_volume(sdir / LABELS_FILE)
         ab = man.absent(p["patient"], p["fixed"])
-        mab = man.absent(p["patient"], p.get("moving") or man.planning(p["patient"]))   # the planning scan's
-        for path, kind in _paths(method, p["files"]):
-            lab = read_prediction(pred, p["patient"], p["fixed"], kind)
-            if lab.shape != gt.shape: raise JRSDataError(f"prediction {lab.shape} is not on the daily grid {gt.shape}", pred / key)
-            res = _mark_absent(evaluate_labels(lab, gt, sp, empty_gt="nan"), ab,
-                               mab if kind == "warped_labels" else None, sdir / LABELS_FILE)
-            rows += metric_rows(res, method, path, split, p["patient"], key)
+        mab = man.absent(p["patient"], p.get("moving") or man.planning(p["patient"]))   # planning's
+        rows += _label_rows(pred, p, key, method, split, gt, sp, ab, mab, sdir / LABELS_FILE)
         if unwarped and method != UNWARPED:   # the baseline: the planning contours as they are
             rows += _unwarped_rows(man, p, gt, sp, ab, mab, split, key)
-        pr = {"method": method, "split": split, "patient": p["patient"], "pair": key,
-              "seconds": p.get("seconds"), "network_seconds": p.get("network_seconds", p.get("seconds"))}
-        if "dvf" in p["files"]:
-            dvf = read_prediction(pred, p["patient"], p["fixed"], "dvf")
-            body = body_mask(read_volume(sdir / IMAGE_FILE)[0])
-            pr.update(dvf_quality(dvf, sp, body))
-            if (sdir / DVF_FILE).exists():
-                err = dvf_error(dvf, read_dvf(sdir / DVF_FILE), body, gt)
-                for region, e in err.items(): pr[f"dvf_err_mean_{region}"], pr[f"dvf_err_p95_{region}"] = e["mean"], e["p95"]
-                pr["dvf_slope_body"], pr["dvf_cosine_body"] = err["body"]["slope"], err["body"]["cosine"]
-        pair_rows.append(pr)
+        pair_rows.append(_pair_row(pred, p, key, method, split, sdir, sp, gt))
     res = pd.DataFrame(rows)   # rows without ground truth stay, marked `gt_empty` and `absent`
     res.attrs["skipped"] = skipped   # [(pair, why)]: pairs not scored at all
     return res, pd.DataFrame(pair_rows)
 
 # %% ../nbs/10_evaluation.ipynb #db285434
+def _boxplots(res:pd.DataFrame, metrics, out:Path) -> list[str]:
+    "One boxplot of the organs per split and metric, saved in `out`; their file names."
+    import matplotlib.pyplot as plt
+    figs = []
+    for split in dict.fromkeys(res["split"]):
+        for m in metrics:
+            fig = boxplot_organs(res, m, split)
+            f = out / f"box_{m}_{split}.png"
+            fig.savefig(f, dpi=80, bbox_inches="tight")
+            plt.close(fig)
+            figs.append(f.name)
+    return figs
+
+def _not_scored(res:pd.DataFrame) -> tuple[pd.Series, list]:
+    "(which rows are not scored, their sorted (pair, organ, reason)): the absent organs."
+    na = (res["absent"].fillna("").astype(str) != "" if "absent" in res
+          else pd.Series(False, index=res.index))
+    return na, sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})
+
+# %% ../nbs/10_evaluation.ipynb #cb9385e3
 def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
              reference:str="crossstitch", metrics=("dsc", "msd", "hd95")) -> dict:
     "Score several predictions folders and write tables and figures to `out`."
-    import matplotlib; matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     res, prs = zip(*(evaluate_predictions(p, data, unwarped=True) for p in preds))
     skipped = sorted({s for r in res for s in r.attrs.get("skipped", [])})
     res, prs = pd.concat(res, ignore_index=True), pd.concat(prs, ignore_index=True)
@@ -113,33 +164,34 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
         why = (f"none of the {len(skipped)} predicted pair(s) has daily contours (e.g. "
                f"{skipped[0][0]}: {skipped[0][1]})" if skipped else "no predicted pair")
         raise JRSDataError(f"nothing to score: {why}", preds[0])
-    res.to_csv(out / "results.csv", index=False); prs.to_csv(out / "pairs.csv", index=False)
+    res.to_csv(out / "results.csv", index=False)
+    prs.to_csv(out / "pairs.csv", index=False)
     ref = reference if reference in set(res["method"]) else None
     summaries = paper_tables(res, out, metrics, reference=ref) if len(res) else {}
     num = [c for c in prs.columns if c not in ("method", "split", "patient", "pair")]
     dvf_tab = prs.groupby(["method", "split"])[num].agg(["mean", "std"]).round(4)
     dvf_tab.to_csv(out / "dvf_and_time.csv")
-    figs = []
-    for split in dict.fromkeys(res["split"]):
-        for m in metrics:
-            fig = boxplot_organs(res, m, split); f = out / f"box_{m}_{split}.png"
-            fig.savefig(f, dpi=80, bbox_inches="tight"); plt.close(fig); figs.append(f.name)
-    na = res["absent"].fillna("").astype(str) != "" if "absent" in res else pd.Series(False, index=res.index)
-    absent = sorted({(r.pair, r.organ, r.absent) for r in res[na].itertuples()})   # (pair, organ, reason): not scored
+    figs = _boxplots(res, metrics, out)
+    na, absent = _not_scored(res)   # (pair, organ, reason): not scored
     return {"results": int((~na).sum()), "pairs": len(prs), "skipped": skipped,
             "absent": absent, "tables": sorted(p.name for p in out.glob("*.md")), "figures": figs}
 
+# %% ../nbs/10_evaluation.ipynb #9812f51c
 @command("jrs-nb evaluate")
 def evaluate_cli(argv:list[str]) -> int:
     "`jrs-nb evaluate`: tables in the papers' form from predictions folders."
-    ap = argparse.ArgumentParser(prog="jrs-nb evaluate", description="Score predictions folders (jrs-nb infer / "
-                                 "elastix) against the dataset: DSC, MSD, 95%%HD, DVF quality and error; write tables.")
+    ap = argparse.ArgumentParser(prog="jrs-nb evaluate", description="Score predictions "
+                                 "folders (jrs-nb infer / elastix) against the dataset: DSC, MSD, "
+                                 "95%%HD, DVF quality and error; write tables.")
     ap.add_argument("--pred", nargs="+", required=True, help="one or more predictions folders")
-    ap.add_argument("--data", default=None, help="dataset root (default: recorded in each predictions folder)")
-    ap.add_argument("--out", required=True); ap.add_argument("--reference", default="crossstitch")
+    ap.add_argument("--data", default=None,
+                    help="dataset root (default: recorded in each predictions folder)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--reference", default="crossstitch")
     a = ap.parse_args(argv)
     r = evaluate(a.pred, a.out, a.data, a.reference)
-    print(f"{r['pairs']} pairs, {r['results']} organ results -> {a.out} ({len(r['tables'])} tables)")
+    print(f"{r['pairs']} pairs, {r['results']} organ results -> {a.out} "
+          f"({len(r['tables'])} tables)")
     for pair, organ, why in r["absent"]: print(f"{pair}: {organ} absent, not scored ({why})")
     if r["skipped"]: print(f"skipped {len(r['skipped'])} pair(s), not scored (no daily contours):")
     for pair, why in r["skipped"]: print(f"  {pair}: {why}")

@@ -6,18 +6,16 @@ Docs: https://jrs-nb.github.io/jrs_nb/inference.html.md"""
 
 # %% ../nbs/09a_inference.ipynb #6e797d3f
 from __future__ import annotations
-import math, os, shutil, sys, time
+import os, shutil, time
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .core import command, get_device, check_patch_size, unit_to_hu, JRSDataError, MIN_PATCH
-from .core import hu_to_unit, body_mask
+from .core import command, get_device, unit_to_hu, hu_to_unit, body_mask, JRSDataError
 from .deformation import warp_volume
 from .metrics import keep_largest_components
 from .data.io import LABELS_FILE, MANIFEST
@@ -27,184 +25,119 @@ from .predictions import predict_pairs, predictions_parser, pair_key, load_index
 from .checkpoints import load_model
 from .refine import RefineSettings, refine_dvf, check_refine
 from .qa import contour_qa
+from .tiling import CROP, EDGE, DEFAULT_TILE, BODY_MARGIN, tile_plan, body_box, _uncrop
+from .tiling import same_spacing, resample_array, on_model_grid, _mm, _round4
+from .tiling import _pad, _check_grids, _padded_inputs, _tile_slices, _paste
 
 # %% auto #0
-__all__ = ['CROP', 'EDGE', 'DEFAULT_TILE', 'BODY_MARGIN', 'CONTOUR_RUN', 'SECOND_OPINION', 'tile_plan', 'VolumePrediction',
-           'predict_volume', 'body_box', 'PairPrediction', 'same_spacing', 'resample_array', 'on_model_grid',
-           'infer_pair', 'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour', 'contour_cli']
+__all__ = ['CONTOUR_RUN', 'SECOND_OPINION', 'VolumePrediction', 'predict_volume', 'PairPrediction', 'infer_pair',
+           'pairs_to_predict', 'check_writable', 'run_inference', 'infer_cli', 'contour', 'contour_cli']
 
-# %% ../nbs/09a_inference.ipynb #d9f5d927
-CROP, EDGE = 20, 4   # high-resolution crop per side; output voxels touched by the strided convs' padding
-DEFAULT_TILE = 176   # largest tile, balanced (benchmarks/inference.py --clinical, full-size cross-stitch network, 2 CPU
-                     # cores, a 160x256x256 1 mm volume): 51.0 s at 2.45 GiB peak; tile 208: 48.7 s at 3.40 GiB
+# %% ../nbs/09a_inference.ipynb #ac30fab5
+def _on_device(model:torch.nn.Module, device, channels_last:bool) -> tuple:
+    "(the model in eval mode on its device, a channels-last copy on the CPU when asked; the device)"
+    dev = get_device(device) if device is not None else next(model.parameters()).device
+    model.eval().to(dev)
+    if channels_last and dev.type == "cpu":
+        import copy
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
+    return model, dev
 
-def _round4(x:int) -> int: return int(math.ceil(x / 4) * 4)
-
-def tile_plan(length:int, # voxels of the (unpadded) volume along one axis
-              tile:int, # requested (largest) input tile size (multiple of 4, >= 48)
-              balance:bool=True # shrink the tiles to the smallest size for which the same number of tiles still covers
-             ) -> tuple[int, list[int]]: # (input tile size used on this axis, tile origins in the padded volume)
-    "Tile size and origins along one axis (origins are multiples of 4, consecutive outputs overlap by 4)."
-    tile = check_patch_size(tile)
-    t = min(tile, max(MIN_PATCH, _round4(length + 2 * CROP)))   # never larger than one tile covering the axis
-    out, step = t - 2 * CROP, t - 2 * CROP - EDGE
-    k = 1 if out >= length else 1 + math.ceil((length - out) / step)
-    if balance and k > 1:   # k tiles of size t cover (t - 40) + (k - 1)(t - 44) output voxels: take the smallest t
-        t = max(MIN_PATCH, _round4(math.ceil((length + 2 * CROP + (k - 1) * (2 * CROP + EDGE)) / k)))
-    return t, [i * (t - 2 * CROP - EDGE) for i in range(k)]
+def _run_tile(model:torch.nn.Module, vols:dict, sl:tuple, dev:torch.device, amp:bool) -> tuple:
+    "The high-resolution outputs of one tile, and the seconds of the network pass."
+    x = {k: torch.from_numpy(np.ascontiguousarray(v[sl]))[None, None].to(dev)
+         for k, v in vols.items()}
+    t0 = time.perf_counter()
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(x["fixed"], x.get("moving"), x.get("moving_seg")).high
+    if dev.type == "cuda": torch.cuda.synchronize()
+    return out, time.perf_counter() - t0
 
 # %% ../nbs/09a_inference.ipynb #957a120c
 class VolumePrediction(NamedTuple):
-    seg: Optional[np.ndarray]   # (D, H, W) uint8 argmax of the segmentation head (before post-processing), or None
+    seg: Optional[np.ndarray]   # (D, H, W) uint8 argmax of the segmentation head, or None
     dvf: Optional[np.ndarray]   # (3, D, H, W) float32 (dz, dy, dx) mm, or None
     seconds: float              # wall time of the network passes (tiles), without padding/stitching
-
-def _pad(a:np.ndarray, shape:Sequence[int], value:float) -> np.ndarray:
-    "Pad by CROP at the start of each axis and up to `shape` at the end."
-    pads = [(CROP, s - CROP - n) for s, n in zip(shape, a.shape)]
-    return np.pad(a, pads, constant_values=value)
 
 @torch.inference_mode()
 def predict_volume(model:torch.nn.Module, # a JRS network (`build_model`), any of the five
                    fixed:np.ndarray, # (D, H, W) daily scan, network units [-1, 1]
                    moving:np.ndarray|None=None, # (D, H, W) planning scan on the same grid
                    moving_seg:np.ndarray|None=None, # (D, H, W) planning labels 0..4
-                   tile:int=DEFAULT_TILE, # largest input tile (multiple of 4); see benchmarks/inference.py
+                   tile:int=DEFAULT_TILE, # largest input tile (multiple of 4)
                    device:str|torch.device|None=None,
                    amp:bool=False, # bf16 autocast (CUDA)
-                   balance:bool=True, # shrink tiles to the smallest that cover with as many tiles (False: fixed tiles)
-                   channels_last:bool=True # CPU: run a channels-last (NDHWC) copy of the network (faster, same result)
+                   balance:bool=True, # shrink tiles to the smallest that cover (False: fixed tiles)
+                   channels_last:bool=True # CPU: run a channels-last (NDHWC) copy of the network
                   ) -> VolumePrediction:
     "Whole-volume prediction by exact tiling of the high-resolution head."
-    for name, a in (("moving", moving), ("moving_seg", moving_seg)):
-        if a is not None and a.shape != fixed.shape:
-            raise ValueError(f"{name} {a.shape} must be on the grid of fixed {fixed.shape}")
-    dev = get_device(device) if device is not None else next(model.parameters()).device
-    model.eval().to(dev)
-    if channels_last and dev.type == "cpu":   # oneDNN's NDHWC convolutions: 0.75x the time (benchmarks/inference.py)
-        import copy
-        model = copy.deepcopy(model).to(memory_format=torch.channels_last_3d)
+    _check_grids(fixed, moving, moving_seg)
+    model, dev = _on_device(model, device, channels_last)
     plans = [tile_plan(n, tile, balance) for n in fixed.shape]
-    padded = tuple(p[1][-1] + p[0] for p in plans)
-    vols = {"fixed": _pad(fixed.astype(np.float32), padded, float(fixed.min()))}
-    if moving is not None: vols["moving"] = _pad(moving.astype(np.float32), padded, float(moving.min()))
-    if moving_seg is not None: vols["moving_seg"] = _pad(moving_seg.astype(np.int64), padded, 0)
-    seg = dvf = None; secs = 0.
+    vols = _padded_inputs(fixed, moving, moving_seg, plans)
+    seg = dvf = None
+    secs = 0.
     for origin in product(*(p[1] for p in plans)):
-        sl = tuple(slice(o, o + p[0]) for o, p in zip(origin, plans))
-        x = {k: torch.from_numpy(np.ascontiguousarray(v[sl]))[None, None].to(dev) for k, v in vols.items()}
-        t0 = time.perf_counter()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(x["fixed"], x.get("moving"), x.get("moving_seg")).high
-        if dev.type == "cuda": torch.cuda.synchronize()
-        secs += time.perf_counter() - t0
-        # valid part of this tile's output: drop the first EDGE voxels unless the tile starts the axis
-        src = tuple(slice(0 if o == 0 else EDGE, min(p[0] - 2 * CROP, n - o)) for o, p, n in zip(origin, plans, fixed.shape))
-        dst = tuple(slice(o + s.start, o + s.stop) for o, s in zip(origin, src))
-        if out.seg is not None:
-            if seg is None: seg = np.zeros(fixed.shape, np.uint8)
-            seg[dst] = out.seg[0].argmax(0)[src].to(torch.uint8).cpu().numpy()
-        if out.dvf is not None:
-            if dvf is None: dvf = np.zeros((3, *fixed.shape), np.float32)
-            dvf[(slice(None), *dst)] = out.dvf[0].float()[(slice(None), *src)].cpu().numpy()
+        sl, src, dst = _tile_slices(origin, plans, fixed.shape)
+        out, s = _run_tile(model, vols, sl, dev, amp)
+        secs += s
+        seg, dvf = _paste(out, seg, dvf, src, dst, fixed.shape)
     return VolumePrediction(seg, dvf, secs)
 
 # %% ../nbs/09a_inference.ipynb #3eceab7e
-BODY_MARGIN = 8  # voxels of air kept around the body's bounding box when inference crops to the body
-
-def body_box(body:np.ndarray, # (D, H, W) bool body mask (`core.body_mask`)
-             margin:int=BODY_MARGIN) -> tuple[slice, slice, slice]:
-    "The body's bounding box grown by `margin` voxels, clipped to the volume (the whole volume when there is no body)."
-    if not body.any(): return tuple(slice(0, n) for n in body.shape)
-    ax = [np.flatnonzero(body.any(axis=tuple(j for j in range(3) if j != i))) for i in range(3)]
-    return tuple(slice(max(0, int(a[0]) - margin), min(n, int(a[-1]) + 1 + margin)) for a, n in zip(ax, body.shape))
-
-def _uncrop(a:np.ndarray|None, box, shape) -> np.ndarray|None:
-    "`a` computed on `box` pasted into zeros of the whole volume's `shape`."
-    if a is None: return None
-    out = np.zeros(a.shape[:-3] + tuple(shape), a.dtype); out[(..., *box)] = a
-    return out
-
 class PairPrediction(NamedTuple):
     seg: Optional[np.ndarray]            # (D, H, W) uint8, post-processed segmentation path
     warped_labels: Optional[np.ndarray]  # (D, H, W) uint8, planning labels warped by the DVF
     dvf: Optional[np.ndarray]            # (3, D, H, W) float32 mm
     warped_image: Optional[np.ndarray]   # (D, H, W) float32 HU
     network_seconds: float               # tiles through the network
-    total_seconds: float                 # everything: padding, tiles, stitching, post-processing, warping
+    total_seconds: float                 # everything: tiles, stitching, post-processing, warping
 
-# %% ../nbs/09a_inference.ipynb #6faf10a7
-def same_spacing(a:Sequence[float], b:Sequence[float], tol:float=1e-3) -> bool:
-    "Equal (z, y, x) voxel sizes within `tol` mm."
-    return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
+def _network_outputs(model:torch.nn.Module, work, box:tuple, tile:int, device, amp:bool,
+                     refine:RefineSettings|None) -> tuple:
+    "(segmentation, DVF, network seconds) of `model` on `box` of `work`, DVF refined when asked."
+    needs_moving = model.config.name != "seg"
+    p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
+                       work.moving_seg[box] if needs_moving else None, tile, device, amp)
+    dvf = p.dvf
+    if refine is not None and refine.steps and dvf is not None:   # seg path: a guide with `dice`
+        dvf = refine_dvf(work.fixed[box], work.moving[box], dvf, work.spacing, work.moving_seg[box],
+                         p.seg if refine.dice else None, refine, device).dvf
+    return p.seg, dvf, p.seconds
 
-def resample_array(a:np.ndarray, # (D, H, W) volume, or (C, D, H, W) field (each channel alike)
-                   spacing:Sequence[float], # (z, y, x) mm of `a`
-                   new_spacing:Sequence[float], # (z, y, x) mm of the result
-                   shape:Sequence[int]|None=None, # (D, H, W) of the result (default: the same extent)
-                   kind:str="image" # image (trilinear) | labels (per label linear + argmax) | field (trilinear per channel, values kept)
-                  ) -> np.ndarray:
-    "`a` on a grid of `new_spacing` that shares the centre of its first voxel."
-    import SimpleITK as sitk
-    from jrs_nb.data.io import resample_to_spacing
-    if kind not in ("image", "labels", "field"): raise ValueError(f"kind must be image, labels or field, got {kind!r}")
-    if kind == "field": return np.stack([resample_array(c, spacing, new_spacing, shape, "image") for c in a])
-    if shape is None: shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(a.shape, spacing, new_spacing))
-    edge = np.pad(a, [(0, 1)] * 3, mode="edge")   # a finer grid's last voxels lie beyond a coarser grid's last centre
-    img = sitk.GetImageFromArray(np.ascontiguousarray(edge)); img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-    out = resample_to_spacing(img, new_spacing, is_label=kind == "labels", size=shape)
-    return sitk.GetArrayFromImage(out).astype(a.dtype, copy=False)
-
-def on_model_grid(model:torch.nn.Module, pair, # a `PairVolumes`
-                  resample:bool=True # False: refuse a pair whose spacing differs from the model's
-                 ):
-    "`pair` itself when its spacing is the model's, else a copy resampled onto the model's spacing."
-    ms, ds = tuple(float(s) for s in model.config.spacing), tuple(float(s) for s in pair.spacing)
-    if same_spacing(ms, ds): return pair
-    if not resample:
-        raise JRSDataError(f"{pair.patient}/{pair.fixed_scan}: the network was trained on {_mm(ms)} mm voxels and this "
-                           f"pair has {_mm(ds)} mm voxels; resample the pair to {_mm(ms)} mm or allow inference to "
-                           "resample it (drop --no-resample / resample=False)")
-    shape = tuple(max(1, int(round(n * d / m))) for n, d, m in zip(pair.fixed.shape, ds, ms))
-    im = lambda a: resample_array(a, ds, ms, shape, "image")
-    lab = lambda a: resample_array(a, ds, ms, shape, "labels")
-    return pair._replace(fixed=im(pair.fixed), moving=im(pair.moving), fixed_seg=lab(pair.fixed_seg),
-                         moving_seg=lab(pair.moving_seg), spacing=ms,
-                         dvf=None if pair.dvf is None else resample_array(pair.dvf, ds, ms, shape, "field"))
-
-def _mm(sp) -> str: return "x".join(f"{s:g}" for s in sp)
+# %% ../nbs/09a_inference.ipynb #0f16728b
+def _to_daily(seg:np.ndarray|None, dvf:np.ndarray|None, work, pair) -> tuple:
+    "The outputs on `work`'s grid back on the daily grid of `pair` (labels per organ, DVF in mm)."
+    if work is pair: return seg, dvf
+    sp, new, shape = work.spacing, pair.spacing, pair.fixed.shape
+    if seg is not None: seg = resample_array(seg, sp, new, shape, "labels")
+    if dvf is not None: dvf = resample_array(dvf, sp, new, shape, "field")
+    return seg, dvf
 
 # %% ../nbs/09a_inference.ipynb #ee6ae447
 def infer_pair(model:torch.nn.Module, pair, # a `PairVolumes`
                tile:int=DEFAULT_TILE, device=None, amp:bool=False, postprocess:bool=True,
-               resample:bool=True, # a pair whose spacing differs from the model's: resample it (else refuse)
-               crop_body:bool=True, # run the network on the body's bounding box only (outside: background, zero DVF)
-               refine:RefineSettings|None=None # test-time refinement of the DVF (`refine.refine_dvf`); None: none
+               resample:bool=True, # a pair whose spacing is not the model's: resample (else refuse)
+               crop_body:bool=True, # the network on the body's bounding box only (outside: zeros)
+               refine:RefineSettings|None=None # test-time refinement of the DVF (`refine_dvf`)
               ) -> PairPrediction:
     "All outputs of `model` for one (planning -> daily) pair, on the daily scan's grid."
     t0 = time.perf_counter()
     work = on_model_grid(model, pair, resample)
     body = body_mask(unit_to_hu(work.fixed))
     box = body_box(body) if crop_body else tuple(slice(0, n) for n in work.fixed.shape)
-    needs_moving = model.config.name != "seg"
-    p = predict_volume(model, work.fixed[box], work.moving[box] if needs_moving else None,
-                       work.moving_seg[box] if needs_moving else None, tile, device, amp)
-    dvf = p.dvf
-    if refine is not None and refine.steps and dvf is not None:   # the seg path guides only when asked (`dice`)
-        dvf = refine_dvf(work.fixed[box], work.moving[box], dvf, work.spacing, work.moving_seg[box],
-                         p.seg if refine.dice else None, refine, device).dvf
-    seg, dvf = _uncrop(p.seg, box, work.fixed.shape), _uncrop(dvf, box, work.fixed.shape)
-    if work is not pair:   # back to the daily grid: labels per organ, the DVF (mm) trilinearly
-        if seg is not None: seg = resample_array(seg, work.spacing, pair.spacing, pair.fixed.shape, "labels")
-        if dvf is not None: dvf = resample_array(dvf, work.spacing, pair.spacing, pair.fixed.shape, "field")
-    if seg is not None and postprocess:   # nothing outside the body, then the largest components
+    seg, dvf, secs = _network_outputs(model, work, box, tile, device, amp, refine)
+    shape = work.fixed.shape
+    seg, dvf = _to_daily(_uncrop(seg, box, shape), _uncrop(dvf, box, shape), work, pair)
+    if seg is not None and postprocess:
         inside = body if work is pair else body_mask(unit_to_hu(pair.fixed))
         seg = keep_largest_components(np.where(inside, seg, 0).astype(np.uint8))
     wl = wi = None
     if dvf is not None:
-        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0).astype(np.uint8)
+        wl = warp_volume(pair.moving_seg, dvf, pair.spacing, nearest=True, default=0)
+        wl = wl.astype(np.uint8)
         wi = unit_to_hu(warp_volume(pair.moving, dvf, pair.spacing))
-    return PairPrediction(seg, wl, dvf, wi, p.seconds, time.perf_counter() - t0)
+    return PairPrediction(seg, wl, dvf, wi, secs, time.perf_counter() - t0)
 
 # %% ../nbs/09a_inference.ipynb #7c884ada
 class _PredictSet(JRSDataset):
@@ -217,6 +150,32 @@ class _PredictSet(JRSDataset):
         img = hu_to_unit(d.image)
         return Volume(img, d.labels, None, d.spacing, d.origin, float(img.min()), folder, d.absent)
 
+# %% ../nbs/09a_inference.ipynb #2e463a88
+def _with_contours(m, pairs:list[dict]) -> list[dict]:
+    "The pairs whose planning scan has contours; the others skipped, and said so."
+    keep = []
+    for p in pairs:
+        lp = m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE
+        if lp.exists():
+            keep.append(p)
+        else:
+            print(f"{pair_key(p['patient'], p['fixed'])}: skipped: its planning scan has no "
+                  f"contours ({lp} is missing)")
+    return keep
+
+def _refuse_non_pelvis(m, keep:list[dict]):
+    "`JRSDataError` naming each patient whose planning contours are no male pelvis, and the rest."
+    bad = []
+    for pid, mv in dict.fromkeys((p["patient"], p["moving"]) for p in keep):
+        try: check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
+        except JRSDataError as e: bad.append((pid, str(e)))
+    if bad:
+        rest = sorted({p["patient"] for p in keep} - {pid for pid, _ in bad})
+        raise JRSDataError("; ".join(why for _, why in bad) + (
+            f". Nothing was predicted; to predict the other patients: --patients {' '.join(rest)}"
+            if rest else ""))
+
+# %% ../nbs/09a_inference.ipynb #a8e4b38d
 def pairs_to_predict(ds:JRSDataset, # the split's pairs
                      limit:int|None=None # only the first `limit` pairs
                     ) -> list[dict]:
@@ -227,28 +186,22 @@ def pairs_to_predict(ds:JRSDataset, # the split's pairs
         raise JRSDataError(f"split {ds.split!r} holds no pair: nothing to predict; the splits with "
                            f"pairs: {have} (choose one with --split)", ds.root / MANIFEST)
     pairs = ds.pairs[:len(ds.pairs) if limit is None else max(0, limit)]
-    keep = []
-    for p in pairs:
-        lp = m.scan_dir(p["patient"], p["moving"]) / LABELS_FILE
-        if lp.exists():
-            keep.append(p)
-        else:
-            print(f"{pair_key(p['patient'], p['fixed'])}: skipped: its planning scan has no "
-                  f"contours ({lp} is missing)")
+    keep = _with_contours(m, pairs)
     if not keep:
         raise JRSDataError(f"none of the {len(pairs)} pair(s) of split {ds.split!r} to predict "
                            f"has a planning scan with contours ({LABELS_FILE}): nothing to predict",
                            ds.root / MANIFEST)
-    bad = []
-    for pid, mv in dict.fromkeys((p["patient"], p["moving"]) for p in keep):   # a male pelvis?
-        try: check_pelvis(m.scan_dir(pid, mv) / LABELS_FILE, m.absent(pid, mv))
-        except JRSDataError as e: bad.append((pid, str(e)))
-    if bad:
-        rest = sorted({p["patient"] for p in keep} - {pid for pid, _ in bad})
-        raise JRSDataError("; ".join(why for _, why in bad) + (
-            f". Nothing was predicted; to predict the other patients: --patients {' '.join(rest)}" if rest else ""))
+    _refuse_non_pelvis(m, keep)
     return keep
 
+def _only_patients(ds:JRSDataset, patients:Sequence[str]) -> list[dict]:
+    "The pairs of `patients` (`JRSDataError` naming those without a pair in the split)."
+    if miss := sorted(set(patients) - {p["patient"] for p in ds.pairs}):
+        raise JRSDataError(f"split {ds.split!r} has no pair of patient(s) {', '.join(miss)}",
+                           ds.root / MANIFEST)
+    return [p for p in ds.pairs if p["patient"] in set(patients)]
+
+# %% ../nbs/09a_inference.ipynb #6a5b48b4
 def check_writable(out:str|Path) -> Path:
     "`out` (or the folder that would hold it) is a writable folder, checked first; creates nothing."
     out = a = Path(out)
@@ -269,96 +222,124 @@ def check_writable(out:str|Path) -> Path:
                            "--out", out)
     return out
 
+# %% ../nbs/09a_inference.ipynb #2e49be71
+def _pair_record(pred:PairPrediction, pv, origin, unl:bool, resampled:bool, other,
+                 compress_dvf:bool) -> tuple[dict, dict]:
+    "(what `write_prediction` writes, the index record) of one pair's prediction."
+    kw = dict(spacing=pv.spacing, origin=origin, seg=pred.seg, warped_labels=pred.warped_labels,
+              dvf=pred.dvf, warped_image=pred.warped_image, absent=pv.fixed_absent,
+              compress_dvf=compress_dvf)
+    extra = {"network_seconds": round(pred.network_seconds, 3),
+             "seconds": round(pred.total_seconds, 3),
+             "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
+             **({"unlabelled": True} if unl else {}),
+             "qa": contour_qa(pred.warped_labels, other, pv.moving_seg, pv.spacing)}
+    return kw, extra
+
+def _pair_note(pred:PairPrediction, pv, unl:bool, qa:dict) -> str:
+    "The progress line of one pair: times, predict-only, absent organs, QA flags."
+    flags = {o: q["why"] for o, q in qa.items() if q["flag"] and o not in pv.fixed_absent}
+    return (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
+            + ("; unlabelled daily scan (predict only)" if unl else "")
+            + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items())
+            + "".join(f"; QA FLAG {o}: {', '.join(w)}" for o, w in flags.items()))
+
+# %% ../nbs/09a_inference.ipynb #616871d2
+def _predict_one(ds:JRSDataset, k:int, net, so, tile:int, device, amp:bool, resample:bool,
+                 st:RefineSettings|None, compress_dvf:bool, progress:bool) -> tuple:
+    "(what is written, the index record, the progress line or None) of pair `k` of `ds`."
+    pv = ds[k]
+    unl = not (ds.manifest.scan_dir(pv.patient, pv.fixed_scan) / LABELS_FILE).exists()
+    resampled = not same_spacing(net.config.spacing, pv.spacing)
+    if resampled and resample and progress:
+        print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on "
+              f"{_mm(net.config.spacing)} mm voxels, this pair has {_mm(pv.spacing)} mm: "
+              "resampling it to the network's grid and the outputs back", flush=True)
+    pred = infer_pair(net, pv, tile, device, amp, resample=resample, refine=st)
+    other = pred.seg if pred.seg is not None or so is None else \
+            infer_pair(so, pv, tile, device, amp, resample=resample).seg   # the second opinion
+    origin = ds.volume(pv.patient, pv.fixed_scan).origin
+    kw, extra = _pair_record(pred, pv, origin, unl, resampled, other, compress_dvf)
+    return kw, extra, _pair_note(pred, pv, unl, extra["qa"]) if progress else None
+
+def _second_opinion(net, run:str|Path|None, device=None):
+    "The network whose segmentation is the QA's second opinion for `net` (None: its own or none)."
+    if run is None or net.config.name not in ("reg", "jrs_reg"): return None
+    so = load_model(run, device)
+    if so.config.name not in ("seg", "hard", "crossstitch"):
+        raise JRSDataError(f"--second-opinion {run}: the second opinion must be a network with a "
+                           "segmentation path (seg, hard, crossstitch), this one is "
+                           f"{so.config.name!r}")
+    return so
+
 # %% ../nbs/09a_inference.ipynb #b8b14930
 def run_inference(run:str|Path, # run folder (model.pt) or a model/checkpoint file
                   data:str|Path, # dataset root
                   out:str|Path, # predictions folder
                   split:str="val", tile:int=DEFAULT_TILE, device=None, amp:bool=False,
                   limit:int|None=None, progress:bool=True,
-                  resample:bool=True, # pairs whose spacing differs from the model's: resample (else refuse)
+                  resample:bool=True, # pairs not on the model's spacing: resample (else refuse)
                   compress_dvf:bool=False, # write dvf.nii.gz, not dvf.nii (large 1 mm volumes)
-                  overwrite:bool=False, # `out` holds predictions (of any run): remove, predict again
-                  refine:int=0, # test-time refinement steps per pair (refine.RefineSettings); 0: none
+                  overwrite:bool=False, # `out` holds predictions (any run's): remove, predict again
+                  refine:int=0, # test-time refinement steps per pair (`RefineSettings`); 0: none
                   patients:Sequence[str]|None=None, # only these patients' pairs; None: all
-                  second_opinion:str|Path|None=None # a run with a segmentation path: the QA's second opinion for a
-                                                    # network without one (`reg`, `jrs_reg`); None: none
+                  second_opinion:str|Path|None=None # a run: a seg path for the QA of reg, jrs_reg
                  ) -> dict:
     "Predict every pair of `split` whose planning scan has contours; write the predictions folder."
     ds = _PredictSet(data, split, load_dvf=False)
-    if patients:
-        if miss := sorted(set(patients) - {p["patient"] for p in ds.pairs}):
-            raise JRSDataError(f"split {split!r} has no pair of patient(s) {', '.join(miss)}",
-                               ds.root / MANIFEST)
-        ds.pairs = [p for p in ds.pairs if p["patient"] in set(patients)]
+    if patients: ds.pairs = _only_patients(ds, patients)
     ds.pairs = pairs_to_predict(ds, limit)
     check_writable(out)
     net = load_model(run, device)
     so = _second_opinion(net, second_opinion, device)
     st = check_refine(RefineSettings(steps=int(refine))) if refine else None
     def predict(k:int, p:dict) -> tuple[dict, dict, str|None]:
-        pv = ds[k]
-        unl = not (ds.manifest.scan_dir(pv.patient, pv.fixed_scan) / LABELS_FILE).exists()
-        resampled = not same_spacing(net.config.spacing, pv.spacing)
-        if resampled and resample and progress:
-            print(f"{pair_key(pv.patient, pv.fixed_scan)}: the network was trained on {_mm(net.config.spacing)} mm voxels, "
-                  f"this pair has {_mm(pv.spacing)} mm: resampling it to the network's grid and the outputs back", flush=True)
-        pred = infer_pair(net, pv, tile, device, amp, resample=resample, refine=st)
-        other = pred.seg if pred.seg is not None or so is None else \
-                infer_pair(so, pv, tile, device, amp, resample=resample).seg   # the second opinion
-        kw = dict(spacing=pv.spacing, origin=ds.volume(pv.patient, pv.fixed_scan).origin, seg=pred.seg,
-                  warped_labels=pred.warped_labels, dvf=pred.dvf, warped_image=pred.warped_image,
-                  absent=pv.fixed_absent, compress_dvf=compress_dvf)   # organs declared absent in the daily scan: removed
-        extra = {"network_seconds": round(pred.network_seconds, 3), "seconds": round(pred.total_seconds, 3),
-                 "shape": list(pv.fixed.shape), "spacing": list(pv.spacing), "resampled": resampled,
-                 **({"unlabelled": True} if unl else {}),
-                 "qa": contour_qa(pred.warped_labels, other, pv.moving_seg, pv.spacing)}
-        flags = {o: q["why"] for o, q in extra["qa"].items() if q["flag"] and o not in pv.fixed_absent}
-        note = (f"{pred.total_seconds:.2f} s ({pred.network_seconds:.2f} s network)"
-                + ("; unlabelled daily scan (predict only)" if unl else "")
-                + "".join(f"; {o} absent ({why}): not predicted" for o, why in pv.fixed_absent.items())
-                + "".join(f"; QA FLAG {o}: {', '.join(w)}" for o, w in flags.items()))
-        return kw, extra, note if progress else None
-    return predict_pairs(out, ds.pairs, predict, overwrite,
-                         method=net.config.name, run=str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve()),
-                         data=str(Path(data).resolve()), split=split, tile=tile, model_spacing=list(net.config.spacing),
+        return _predict_one(ds, k, net, so, tile, device, amp, resample, st, compress_dvf, progress)
+    where = str(run) if str(run).startswith("pretrained:") else str(Path(run).resolve())
+    return predict_pairs(out, ds.pairs, predict, overwrite, method=net.config.name, run=where,
+                         data=str(Path(data).resolve()), split=split, tile=tile,
+                         model_spacing=list(net.config.spacing),
                          **({"refine_steps": int(refine)} if refine else {}),
                          **({"second_opinion": str(second_opinion)} if so is not None else {}))
 
-def _second_opinion(net, run:str|Path|None, device=None):
-    "The network whose segmentation is the QA's second opinion for `net` (None: `net` has its own, or none asked)."
-    if run is None or net.config.name not in ("reg", "jrs_reg"): return None
-    so = load_model(run, device)
-    if so.config.name not in ("seg", "hard", "crossstitch"):
-        raise JRSDataError(f"--second-opinion {run}: the second opinion must be a network with a segmentation "
-                           f"path (seg, hard, crossstitch), this one is {so.config.name!r}")
-    return so
-
-@command("jrs-nb infer")
-def infer_cli(argv:list[str]) -> int:
-    "`jrs-nb infer`: predict a split with a trained run."
-    ap = predictions_parser("jrs-nb infer", "Whole-volume inference of a trained run on one split: segmentation "
-                            "(largest components), warped planning labels and image, DVF.")
+# %% ../nbs/09a_inference.ipynb #4712cdd6
+def _infer_parser():
+    "The options of `jrs-nb infer`."
+    ap = predictions_parser("jrs-nb infer", "Whole-volume inference of a trained run on one split: "
+                            "segmentation (largest components), warped planning labels and image, "
+                            "DVF.")
     ap.add_argument("--run", required=True, help="run folder from jrs-nb train (or a model.pt)")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
-    ap.add_argument("--device", default=None); ap.add_argument("--amp", action="store_true")
-    ap.add_argument("--compress-dvf", action="store_true", help="write dvf.nii.gz (gzip) instead of dvf.nii: about "
-                    "10x the write time; for large 1 mm volumes")
-    ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing differs from the "
-                    "network's training spacing (default: resample them to it and the outputs back)")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                    help=f"input tile (multiple of 4, default {DEFAULT_TILE})")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--amp", action="store_true")
+    ap.add_argument("--compress-dvf", action="store_true", help="write dvf.nii.gz (gzip) instead "
+                    "of dvf.nii: about 10x the write time; for large 1 mm volumes")
+    ap.add_argument("--no-resample", action="store_true", help="refuse pairs whose voxel spacing "
+                    "differs from the network's training spacing (default: resample them to it and "
+                    "the outputs back)")
     ap.add_argument("--overwrite", action="store_true", help="--out holds predictions (of this or "
                     "another run): remove them and predict every pair again (default: resume this "
                     "run's, refuse another's)")
-    ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N Adam steps per "
-                    "pair of NCC + bending on an 8 mm control grid, from the network's DVF (0: none; 100 is the "
-                    "measured default of 08a_refine)")
-    ap.add_argument("--second-opinion", default=None, metavar="RUN", help="for a network without a segmentation "
-                    "path (reg, jrs_reg): a run whose segmentation is the QA's second opinion, e.g. pretrained:seg")
+    ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N "
+                    "Adam steps per pair of NCC + bending on an 8 mm control grid, from the "
+                    "network's DVF (0: none; 100 is the measured default of 08a_refine)")
+    ap.add_argument("--second-opinion", default=None, metavar="RUN", help="for a network without a "
+                    "segmentation path (reg, jrs_reg): a run whose segmentation is the QA's second "
+                    "opinion, e.g. pretrained:seg")
     ap.add_argument("--patients", nargs="+", default=None, metavar="ID",
                     help="predict only these patients' pairs of the split (default: all)")
-    a = ap.parse_args(argv)
-    idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit, resample=not a.no_resample,
-                        compress_dvf=a.compress_dvf, overwrite=a.overwrite, refine=a.refine,
-                        patients=a.patients, second_opinion=a.second_opinion)
+    return ap
+
+# %% ../nbs/09a_inference.ipynb #a9f6bb54
+@command("jrs-nb infer")
+def infer_cli(argv:list[str]) -> int:
+    "`jrs-nb infer`: predict a split with a trained run."
+    a = _infer_parser().parse_args(argv)
+    idx = run_inference(a.run, a.data, a.out, a.split, a.tile, a.device, a.amp, a.limit,
+                        resample=not a.no_resample, compress_dvf=a.compress_dvf,
+                        overwrite=a.overwrite, refine=a.refine, patients=a.patients,
+                        second_opinion=a.second_opinion)
     secs = [p["seconds"] for p in idx["pairs"].values()]
     if secs: print(f"{len(secs)} pairs, {np.mean(secs):.2f} s per volume on average -> {a.out}")
     unl = [k for k, p in idx["pairs"].items() if p.get("unlabelled")]
@@ -368,7 +349,7 @@ def infer_cli(argv:list[str]) -> int:
     return 0
 
 # %% ../nbs/09a_inference.ipynb #b73e5304
-CONTOUR_RUN = "pretrained:jrs_reg"   # lowest mean validation MSD (benchmarks/results/registration_shipped_demo0.csv)
+CONTOUR_RUN = "pretrained:jrs_reg"   # lowest mean validation MSD (benchmarks/registration.py)
 SECOND_OPINION = "pretrained:seg"    # the QA's second opinion for a network with one path (09d_qa)
 
 def _refuse_seg_bed(root:Path, p:dict, net, run:str):
@@ -381,9 +362,10 @@ def _refuse_seg_bed(root:Path, p:dict, net, run:str):
     if bed and net.config.name == "seg":
         raise JRSDataError(f"the patient is post-prostatectomy (ROI {bed!r} is a prostate bed) and "
                            f"{run} has no registration path: it segments prostates, and its output "
-                           "would be exported as the bed; choose a network with a registration path "
-                           f"(--run {CONTOUR_RUN})", plan.get("rtstruct") or root)
+                           "would be exported as the bed; choose a network with a registration "
+                           f"path (--run {CONTOUR_RUN})", plan.get("rtstruct") or root)
 
+# %% ../nbs/09a_inference.ipynb #9e9d4fa3
 def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Path:
     "The one-page QA report (qa.png, qa.html in `out`) of a contour run, on the imported daily CT."
     from jrs_nb.data.io import load_manifest, read_volume, IMAGE_FILE
@@ -395,7 +377,7 @@ def _qa_report(out:Path, root:Path, p:dict, lab:Path, qa:dict, title:str) -> Pat
     names = {o: n for n, o in (rois or {}).items()}   # organ -> the clinic's ROI name
     return write_qa_report(out, ct, read_volume(lab)[0], plan, sp, qa, title, names)
 
-# %% ../nbs/09a_inference.ipynb #2e0d7bdf
+# %% ../nbs/09a_inference.ipynb #881ee27c
 def _one_series(folder:Path, what:str):
     "The one CT series of a DICOM folder (else `JRSDataError`)."
     from jrs_nb.data.dicom import scan_dicom, ImportReport
@@ -420,6 +402,7 @@ def _stage(planning:Path, daily:Path, work:Path, overwrite:bool) -> tuple:
         shutil.copytree(src, work / "dicom" / name)
     return plan, day
 
+# %% ../nbs/09a_inference.ipynb #6e13c406
 def _daily_pair(root:Path, uid:str) -> dict:
     "The imported pair whose daily scan is the CT series `uid`."
     from jrs_nb.data.io import load_manifest
@@ -430,6 +413,17 @@ def _daily_pair(root:Path, uid:str) -> dict:
     raise JRSDataError("the daily CT was not imported as a daily scan of the planning scan: see "
                        "the import report", root / "import_report.md")
 
+def _import_pair(work:Path, plan, day, spacing:float, align:bool, crop_margin_mm:float,
+                 progress:bool) -> dict:
+    "Import the staged folders of `work/dicom` into `work/dataset`: the pair of the daily CT."
+    from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
+    opts = ImportOptions(spacing=spacing, align=align, crop_margin_mm=crop_margin_mm,
+                         split={"test": 1.}, planning={_safe(plan.patient_id): plan.uid})
+    rep = import_dicom(work / "dicom", work / "dataset", opts, verbose=progress)
+    if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", work)
+    return _daily_pair(work / "dataset", day.uid)
+
+# %% ../nbs/09a_inference.ipynb #2e0d7bdf
 def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             daily:str|Path, # DICOM folder: the daily CT (an RTSTRUCT there is not needed, nor used)
             out:str|Path, # output folder: the daily RTSTRUCT, and work/ (dataset, predictions)
@@ -437,20 +431,16 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
             crop_margin_mm:float=50., # import crop: the organs plus this margin
             progress:bool=True,
             refine:int=0, # test-time refinement steps (0: none)
-            second_opinion:str|None=SECOND_OPINION # QA second opinion of a network without a segmentation path
+            second_opinion:str|None=SECOND_OPINION # QA second opinion for a net without seg path
+
            ) -> Path: # the daily RTSTRUCT
     "Contour a daily CT: import -> infer -> export an RTSTRUCT that references it."
-    from jrs_nb.data.dicom_import import import_dicom, ImportOptions, _safe
     from jrs_nb.data.rtstruct import export_rtstruct, say_note
     out = check_writable(out)
     plan, day = _stage(Path(planning), Path(daily), out / "work", overwrite)
     net = load_model(run)
     sp = float(net.config.spacing[0])   # import at the network's voxel size
-    opts = ImportOptions(spacing=sp, align=align, crop_margin_mm=crop_margin_mm, split={"test": 1.},
-                         planning={_safe(plan.patient_id): plan.uid})
-    rep = import_dicom(out / "work" / "dicom", out / "work" / "dataset", opts, verbose=progress)
-    if rep.of("error"): raise JRSDataError(f"the import failed: {rep.of('error')[0]}", out / "work")
-    p = _daily_pair(out / "work" / "dataset", day.uid)
+    p = _import_pair(out / "work", plan, day, sp, align, crop_margin_mm, progress)
     _refuse_seg_bed(out / "work" / "dataset", p, net, run)
     pred = out / "work" / "predictions"
     run_inference(run, out / "work" / "dataset", pred, "test", progress=progress, refine=refine,
@@ -468,6 +458,7 @@ def contour(planning:str|Path, # DICOM folder: the planning CT and its RTSTRUCT
     print(f"wrote the QA report {png} and {png.with_suffix('.html')}")
     return rs
 
+# %% ../nbs/09a_inference.ipynb #7aaaa64f
 @command("jrs-nb contour")
 def contour_cli(argv:list[str]) -> int:
     "`jrs-nb contour`: a planning CT + RTSTRUCT and an uncontoured daily CT in, its RTSTRUCT out."
@@ -484,10 +475,12 @@ def contour_cli(argv:list[str]) -> int:
     ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
     ap.add_argument("--refine", type=int, default=0, metavar="N",
                     help="test-time refinement steps per pair (0: none)")
-    ap.add_argument("--second-opinion", default=SECOND_OPINION, metavar="RUN|none", help="QA second opinion of "
-                    f"a network without a segmentation path (default {SECOND_OPINION}; none: no second opinion)")
+    ap.add_argument("--second-opinion", default=SECOND_OPINION, metavar="RUN|none",
+                    help="QA second opinion of a network without a segmentation path "
+                    f"(default {SECOND_OPINION}; none: no second opinion)")
     a = ap.parse_args(argv)
     so = None if a.second_opinion.lower() == "none" else a.second_opinion
-    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin, refine=a.refine,
-            second_opinion=so)
+    contour(a.planning, a.daily, a.out, a.run, a.overwrite, not a.no_align, a.crop_margin,
+            refine=a.refine, second_opinion=so)
+
     return 0

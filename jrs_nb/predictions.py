@@ -21,8 +21,6 @@ __all__ = ['PRED_INDEX', 'PRED_FILES', 'RUN_KEYS', 'pred_dir', 'write_prediction
 
 # %% ../nbs/09_predictions.ipynb #4c08ffc3
 PRED_INDEX = "predictions.json"
-# the DVF is written uncompressed: gzip saved 9 % of a predicted DVF (16.8 of 18.4 MB) at 10x the write time (2.6 s
-# instead of 0.26 s on 3.9 M voxels), the largest part of the inference pipeline around the network
 PRED_FILES = {"seg": "seg.nii.gz", "warped_labels": "warped_labels.nii.gz", "dvf": "dvf.nii",
               "warped_image": "warped_image.nii.gz"}
 
@@ -30,24 +28,33 @@ def pred_dir(out:str|Path, patient:str, fixed_scan:str) -> Path:
     "Folder of one pair's predictions."
     return Path(out) / patient / fixed_scan
 
+# %% ../nbs/09_predictions.ipynb #b7afb9ff
+def _absent_labels(absent:dict|None) -> list[int]:
+    "The labels of the organs declared absent (`{organ: reason}`)."
+    from jrs_nb.core import LABELS
+    return [l for l, o in LABELS.items() if l and o in (absent or {})]
+
+def _without(arr:np.ndarray, drop:list[int]) -> np.ndarray:
+    "The label map as uint8, the labels `drop` set to background."
+    arr = np.asarray(arr, np.uint8)
+    return np.where(np.isin(arr, drop), 0, arr).astype(np.uint8) if drop else arr
+
+# %% ../nbs/09_predictions.ipynb #4003b303
 def write_prediction(out:str|Path, patient:str, fixed_scan:str,
                      spacing, origin=(0., 0., 0.), # (z, y, x) of the daily scan's grid
-                     seg:Optional[np.ndarray]=None,            # (D,H,W) label map, segmentation path
-                     warped_labels:Optional[np.ndarray]=None,  # (D,H,W) label map, registration path
+                     seg:Optional[np.ndarray]=None,            # (D,H,W) labels, segmentation path
+                     warped_labels:Optional[np.ndarray]=None,  # (D,H,W) labels, registration path
                      dvf:Optional[np.ndarray]=None,            # (3,D,H,W) (dz,dy,dx) mm
                      warped_image:Optional[np.ndarray]=None,   # (D,H,W) HU
-                     absent:dict|None=None,                    # organs declared absent in the daily scan {organ: reason}
-                     compress_dvf:bool=False                   # write dvf.nii.gz (gzip: slower, smaller) instead of dvf.nii
+                     absent:dict|None=None,                    # organs absent in the daily scan
+                     compress_dvf:bool=False                   # write dvf.nii.gz, not dvf.nii
                     ) -> dict[str, str]:
-    "Write the given outputs of one pair (organs declared absent removed from the label maps); returns {kind: relative path}."
-    from jrs_nb.core import LABELS
+    "Write the given outputs of one pair (absent organs removed); returns {kind: relative path}."
     d, files = pred_dir(out, patient, fixed_scan), {}
-    drop = [l for l, o in LABELS.items() if l and o in (absent or {})]
+    drop = _absent_labels(absent)
     for kind, arr in (("seg", seg), ("warped_labels", warped_labels)):
         if arr is None: continue
-        arr = np.asarray(arr, np.uint8)
-        if drop: arr = np.where(np.isin(arr, drop), 0, arr).astype(np.uint8)   # an absent organ is never predicted
-        write_volume(arr, d / PRED_FILES[kind], spacing, origin)
+        write_volume(_without(arr, drop), d / PRED_FILES[kind], spacing, origin)
         files[kind] = kind
     if warped_image is not None:
         write_volume(np.clip(np.rint(warped_image), -32768, 32767).astype(np.int16),
@@ -77,9 +84,11 @@ def pair_key(patient:str, fixed_scan:str) -> str: return f"{patient}/{fixed_scan
 # %% ../nbs/09_predictions.ipynb #df27b486
 def read_prediction(out:str|Path, patient:str, fixed_scan:str, kind:str) -> np.ndarray:
     "Read one output (`seg`, `warped_labels`, `dvf`, `warped_image`) of one pair."
-    if kind not in PRED_FILES: raise ValueError(f"kind must be one of {list(PRED_FILES)}, got {kind!r}")
+    if kind not in PRED_FILES:
+        raise ValueError(f"kind must be one of {list(PRED_FILES)}, got {kind!r}")
     p = pred_dir(out, patient, fixed_scan) / PRED_FILES[kind]
-    if kind == "dvf" and not p.exists() and p.with_suffix(".nii.gz").exists(): p = p.with_suffix(".nii.gz")  # compress_dvf
+    if kind == "dvf" and not p.exists() and p.with_suffix(".nii.gz").exists():
+        p = p.with_suffix(".nii.gz")   # written with compress_dvf
     return read_dvf(p) if kind == "dvf" else read_volume(p)[0]
 
 # %% ../nbs/09_predictions.ipynb #4ceba981
@@ -101,13 +110,9 @@ def clear_predictions(out:str|Path) -> int:
     (Path(out) / PRED_INDEX).unlink(missing_ok=True)
     return len(idx["pairs"])
 
-def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in its index are skipped)
-                  pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
-                  predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> (write_prediction keywords, index entries, progress note)
-                  overwrite:bool=False, # remove the predictions in `out` (else refuse others')
-                  **header # what the index records about the method: method, data, split...
-                 ) -> dict:
-    "Predict, write and index every pair not yet in `out`'s index (saved after each pair); returns the index."
+# %% ../nbs/09_predictions.ipynb #0f0cccda
+def _resume_index(out:str|Path, header:dict, overwrite:bool) -> dict:
+    "The index of `out` this run continues (another run's: refused, or cleared with `overwrite`)."
     idx = load_index(out)
     if idx["pairs"] and (diff := other_run(idx, header)) and not overwrite:
         raise JRSDataError(f"holds {len(idx['pairs'])} predictions of another run ({diff}): mixed "
@@ -118,11 +123,21 @@ def predict_pairs(out:str|Path, # predictions folder (resumes: pairs already in 
         print(f"{out}: --overwrite: removed {clear_predictions(out)} earlier prediction(s) "
               f"({diff or 'of this run'}); predicting every pair again", flush=True)
         idx = load_index(out)
+    return idx
+
+def predict_pairs(out:str|Path, # predictions folder (resumes: pairs in its index are skipped)
+                  pairs:Sequence[dict], # the pairs to predict: {"patient", "moving", "fixed"}
+                  predict:Callable[[int, dict], tuple[dict, dict, str|None]], # (k, pair) -> below
+                  overwrite:bool=False, # remove the predictions in `out` (else refuse others')
+                  **header # what the index records about the method: method, data, split...
+                 ) -> dict:
+    "Predict, write and index every pair not yet in `out`'s index (saved after each); returns it."
+    idx = _resume_index(out, header, overwrite)
     idx.update(header)
     for k, p in enumerate(pairs):
         key = pair_key(p["patient"], p["fixed"])
         if key in idx["pairs"]: continue
-        kw, extra, note = predict(k, p)
+        kw, extra, note = predict(k, p)   # (write_prediction keywords, index entries, a note)
         files = write_prediction(out, p["patient"], p["fixed"], **kw)
         absent = kw.get("absent")
         idx["pairs"][key] = {"patient": p["patient"], "moving": p["moving"], "fixed": p["fixed"],
@@ -138,7 +153,7 @@ def predictions_parser(prog:str, # e.g. "jrs-nb infer"
                        description:str,
                        split_help:str="split to predict (default val)"
                       ) -> argparse.ArgumentParser:
-    "An argument parser with the options every predictions command shares: --data, --out, --split, --limit."
+    "A parser with the options of every predictions command: --data, --out, --split, --limit."
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
     ap.add_argument("--out", required=True, help="predictions folder (resumes when it exists)")

@@ -27,17 +27,17 @@ def _centre_mm(mask:np.ndarray, spacing:Sequence[float]) -> np.ndarray:
 def organ_features(contour:np.ndarray, # (D, H, W) label map to be exported
                    planning:np.ndarray, # (D, H, W) planning label map on the same (daily) grid
                    spacing:Sequence[float], # (z, y, x) mm
-                   other:np.ndarray|None=None, # (D, H, W) the other path's label map (joint networks)
+                   other:np.ndarray|None=None, # (D, H, W) the other path's labels (joint networks)
                    organs:Sequence[int]=ORGANS
-                  ) -> dict[str, dict]: # organ -> {volume_cc, volume_ratio, shift_mm, seg_reg_msd, empty, planned}
+                  ) -> dict[str, dict]: # organ -> {volume_cc, volume_ratio, shift_mm, ...}
     "What inference knows about each organ's contour without the truth."
     vox = float(np.prod(spacing)) / 1000.
-    msd = evaluate_labels(contour, other, spacing, organs, empty_gt="nan") if other is not None else {}
+    msd = {} if other is None else evaluate_labels(contour, other, spacing, organs, empty_gt="nan")
     out = {}
     for k in organs:
         c, p, name = contour == k, planning == k, LABELS[k]
-        f = dict(volume_cc=float(c.sum() * vox), volume_ratio=np.nan, shift_mm=np.nan, seg_reg_msd=np.nan,
-                 empty=not c.any(), planned=bool(p.any()))
+        f = dict(volume_cc=float(c.sum() * vox), volume_ratio=np.nan, shift_mm=np.nan,
+                 seg_reg_msd=np.nan, empty=not c.any(), planned=bool(p.any()))
         if c.any() and p.any():
             f["volume_ratio"] = float(c.sum() / p.sum())
             f["shift_mm"] = float(np.linalg.norm(_centre_mm(c, spacing) - _centre_mm(p, spacing)))
@@ -59,10 +59,10 @@ def roc_auc(score:Sequence[float], # higher: more suspicious
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 # %% ../nbs/09d_qa.ipynb #6e7d2fbb
-QA_LIMITS = {   # feature -> limit (benchmarks/qa.py picks them; its record: benchmarks/results/qa_demo0.json)
+QA_LIMITS = {   # feature -> limit, picked by benchmarks/qa.py (benchmarks/results/qa_demo0.json)
     "log_volume_ratio": 0.147,   # |log(volume / planning volume)|: about 16 % more or less
     "shift_mm": 4.866,           # mm from the centre of the planning contour
-}   # seg_reg_msd (mm between the two paths' contours) is measured and reported, but it did not improve the flag
+}   # seg_reg_msd: measured and reported, but it did not improve the flag
 
 def qa_flags(features:dict[str, dict], # `organ_features`' output
              limits:dict=QA_LIMITS
@@ -71,9 +71,10 @@ def qa_flags(features:dict[str, dict], # `organ_features`' output
     out = {}
     for organ, f in features.items():
         why = ["empty contour"] if f["empty"] and f["planned"] else []
-        vals = {"seg_reg_msd": f["seg_reg_msd"], "shift_mm": f["shift_mm"],
-                "log_volume_ratio": abs(np.log(f["volume_ratio"])) if f["volume_ratio"] > 0 else np.nan}
-        why += [f"{k} {v:.2f} > {limits[k]:g}" for k, v in vals.items() if k in limits and v > limits[k]]
+        lvr = abs(np.log(f["volume_ratio"])) if f["volume_ratio"] > 0 else np.nan
+        vals = {"seg_reg_msd": f["seg_reg_msd"], "shift_mm": f["shift_mm"], "log_volume_ratio": lvr}
+        why += [f"{k} {v:.2f} > {limits[k]:g}" for k, v in vals.items()
+                if k in limits and v > limits[k]]
         out[organ] = {**f, "flag": bool(why), "why": why}
     return out
 
@@ -83,11 +84,14 @@ def contour_qa(warped_labels:np.ndarray|None, # (D, H, W) registration path's la
                planning:np.ndarray, # (D, H, W) planning labels on the daily grid
                spacing:Sequence[float], limits:dict=QA_LIMITS
               ) -> dict[str, dict]: # organ -> features, flag and reasons, JSON-safe
-    "The QA flags of one prediction's exported contour (registration path first), the other path as second opinion."
-    if warped_labels is None and seg is None: raise ValueError("contour_qa needs at least one label map")
+    "QA flags of a prediction's exported contour (reg path first; the other: second opinion)."
+    if warped_labels is None and seg is None:
+        raise ValueError("contour_qa needs at least one label map")
     contour, other = (warped_labels, seg) if warped_labels is not None else (seg, None)
     q = qa_flags(organ_features(contour, planning, spacing, other), limits)
-    clean = lambda v: None if isinstance(v, float) and not np.isfinite(v) else round(v, 3) if isinstance(v, float) else v
+    def clean(v):
+        if not isinstance(v, float): return v
+        return round(v, 3) if np.isfinite(v) else None
     return {o: {k: clean(v) for k, v in d.items()} for o, d in q.items()}
 
 # %% ../nbs/09d_qa.ipynb #0cd1c285
@@ -113,7 +117,6 @@ def organ_views(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, 
             "coronal": (lambda a: a[lo[0]:hi[0], k[1], lo[2]:hi[2]][::-1], sp[0] / sp[2])}
     return [(v, f(ct), f(labels), f(planning), asp) for v, (f, asp) in cuts.items()]
 
-
 # %% ../nbs/09d_qa.ipynb #ff018abe
 def _fmt(v, f:str) -> str:
     "A number formatted by `f`; '-' for None or NaN."
@@ -130,8 +133,8 @@ def qa_rows(labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
         name = (names or {}).get(LABELS[l], PRETTY[LABELS[l]])
         flag = "REVIEW: " + "; ".join(q["why"]) if q.get("flag") else "ok"
         cc = [_fmt((a == l).sum() * vox, "{:.1f}") for a in (labels, planning)]
-        out.append([name, *cc, _fmt(q.get("volume_ratio"), "{:.2f}"), _fmt(q.get("shift_mm"), "{:.1f}"),
-                    _fmt(q.get("seg_reg_msd"), "{:.2f}"), flag])
+        out.append([name, *cc, _fmt(q.get("volume_ratio"), "{:.2f}"),
+                    _fmt(q.get("shift_mm"), "{:.1f}"), _fmt(q.get("seg_reg_msd"), "{:.2f}"), flag])
     return out
 
 # %% ../nbs/09d_qa.ipynb #eb4cc599
@@ -195,7 +198,6 @@ def qa_figure(ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, # (D, H, W)
              "white, the other organs thin", ha="center", fontsize=8)
     return fig
 
-
 # %% ../nbs/09d_qa.ipynb #c1a5a2ab
 def write_qa_report(folder, # where the RTSTRUCT is: qa.png and qa.html are written there
                     ct:np.ndarray, labels:np.ndarray, planning:np.ndarray, spacing:Sequence[float],
@@ -215,4 +217,3 @@ def write_qa_report(folder, # where the RTSTRUCT is: qa.png and qa.html are writ
                              "<img alt='QA report' style='max-width:100%' "
                              f"src='data:image/png;base64,{b64}'>")
     return png
-

@@ -21,46 +21,50 @@ from .inference import infer_pair, DEFAULT_TILE
 __all__ = ['pair_dsc', 'validate', 'validator', 'train_with_validation', 'train_cli']
 
 # %% ../nbs/09c_validation.ipynb #8bbf2a27
+def _dsc_row(pv, path:str, lab, prefix:str) -> dict:
+    "One row of `pair_dsc`: the DSC per organ of one path's labels (an empty prediction scores 0)."
+    res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
+    dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o, r in res.items()}
+    return {"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path, **dsc}
+
 def pair_dsc(net:torch.nn.Module, data:str|Path, split:str="val",
              limit:int|None=None, # only the first `limit` pairs
              tile:int=DEFAULT_TILE, device=None,
              prefix:str="" # column names: prefix + organ
             ) -> list[dict]:
-    "Whole-volume DSC per pair, path (seg / reg) and organ of `net` on a split (an empty prediction scores 0)."
+    "Whole-volume DSC per pair, path (seg / reg) and organ of `net` on a split (empty: 0)."
     ds, rows = JRSDataset(data, split, load_dvf=False), []
     was_training = net.training
     for k in range(len(ds) if limit is None else min(limit, len(ds))):
         pv = ds[k]
         pred = infer_pair(net, pv, tile=tile, device=device)
         for path, lab in (("seg", pred.seg), ("reg", pred.warped_labels)):
-            if lab is None: continue
-            res = evaluate_labels(lab, pv.fixed_seg, pv.spacing, empty_gt="nan")
-            dsc = {f"{prefix}{o}": 0. if r["failed"] else round(float(r["dsc"]), 4) for o,
-                   r in res.items()}
-            rows.append({"pair": f"{pv.patient}/{pv.fixed_scan}", "path": path, **dsc})
+            if lab is not None: rows.append(_dsc_row(pv, path, lab, prefix))
     net.train(was_training)
     return rows
 
-def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None, split:str="val") -> list[dict]:
+# %% ../nbs/09c_validation.ipynb #aa2a0052
+def validate(net, data:str|Path, n_pairs:int=4, tile:int=96, device=None,
+             split:str="val") -> list[dict]:
     "Validation during training: `pair_dsc` on the first `n_pairs` pairs, columns `dsc_<organ>`."
     return pair_dsc(net, data, split, n_pairs, tile, device, prefix="dsc_")
 
 def validator(cfg:TrainConfig) -> Validator:
-    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split, tile `cfg.val_tile`."
+    "The trainer's callback: `validate` on `cfg.val_pairs` pairs of `cfg.data`'s val split."
     return lambda net, it: validate(net, cfg.data, cfg.val_pairs, cfg.val_tile,
                                     next(net.parameters()).device)
 
 def train_with_validation(cfg:TrainConfig, stop_after:int|None=None, progress:bool=True) -> dict:
-    "`train.train` with whole-volume validation wired in (what `jrs-nb train` and the experiment notebook run)."
+    "`train.train` with whole-volume validation wired in (`jrs-nb train`, the experiment notebook)."
     return train(cfg, stop_after=stop_after, progress=progress, validate=validator(cfg))
 
-# %% ../nbs/09c_validation.ipynb #91fd96ac
-@command("jrs-nb train", also=(FloatingPointError,))
-def train_cli(argv:list[str]) -> int:
-    "`jrs-nb train`: train (or resume) one network."
+# %% ../nbs/09c_validation.ipynb #f55efc25
+def _train_parser() -> argparse.ArgumentParser:
+    "The options of `jrs-nb train` that set `TrainConfig` fields (None: the preset's)."
     ap = argparse.ArgumentParser(prog="jrs-nb train",
                                  description="Train one JRS network on a dataset (resumes "
-                                 "automatically from OUT/checkpoint.pt). Under torchrun it trains data-parallel.")
+                                 "automatically from OUT/checkpoint.pt). Under torchrun it trains "
+                                 "data-parallel.")
     ap.add_argument("--arch", default="crossstitch", choices=ARCHS)
     ap.add_argument("--preset", default="demo", choices=list(PRESETS))
     ap.add_argument("--data", required=True, help="dataset root (manifest.json)")
@@ -77,15 +81,21 @@ def train_cli(argv:list[str]) -> int:
         ap.add_argument(f"--{k}", type=t, default=None)
     for k in ("ncc-window",):
         ap.add_argument(f"--{k}", action=argparse.BooleanOptionalAction, default=None)
+    return ap
+
+# %% ../nbs/09c_validation.ipynb #f5d57ec8
+def _add_switches(ap:argparse.ArgumentParser) -> argparse.ArgumentParser:
+    "The warm-start, precision, batch and run-control options of `jrs-nb train`, added to `ap`."
     ap.add_argument("--warm-start", dest="warm_start", action=argparse.BooleanOptionalAction,
-                    default=None,
-                    help="start jrs_reg / hard / crossstitch from trained single-task runs (default: the preset's)")
+                    default=None, help="start jrs_reg / hard / crossstitch from trained "
+                    "single-task runs (default: the preset's)")
     ap.add_argument("--init-seg", default=None,
                     help="warm start: the trained seg run (folder or pretrained:seg)")
     ap.add_argument("--init-reg", default=None,
                     help="warm start: the trained reg run (folder or pretrained:reg)")
     ap.add_argument("--warm-lr", dest="warm_lr", type=float, default=None,
-                    help="warm start: learning-rate factor of the copied weights (default: the preset's)")
+                    help="warm start: learning-rate factor of the copied weights (default: the "
+                    "preset's)")
     ap.add_argument("--amp", action="store_true", default=None, help="bf16 autocast (CUDA)")
     ap.add_argument("--swap", dest="swap", action=argparse.BooleanOptionalAction, default=None,
                     help="double the batch by swapping fixed and moving (default: the preset's)")
@@ -95,11 +105,17 @@ def train_cli(argv:list[str]) -> int:
     ap.add_argument("--stop-after", type=int, default=None,
                     help="end after this many iterations (resume later)")
     ap.add_argument("--quiet", action="store_true")
-    a = vars(ap.parse_args(argv))
+    return ap
+
+# %% ../nbs/09c_validation.ipynb #91fd96ac
+@command("jrs-nb train", also=(FloatingPointError,))
+def train_cli(argv:list[str]) -> int:
+    "`jrs-nb train`: train (or resume) one network."
+    a = vars(_add_switches(_train_parser()).parse_args(argv))
     preset, stop, quiet = a.pop("preset"), a.pop("stop_after"), a.pop("quiet")
     cfg = make_config(preset, **a)
     s = train_with_validation(cfg, stop_after=stop, progress=not quiet)
     if dist_info()[0] == 0:
-        print(f"{cfg.arch}: {s['iterations']}/{cfg.iterations} iterations, {s['seconds_per_iteration']:.3f} s/iteration "
-              f"on {s['device']} -> {cfg.out}")
+        print(f"{cfg.arch}: {s['iterations']}/{cfg.iterations} iterations, "
+              f"{s['seconds_per_iteration']:.3f} s/iteration on {s['device']} -> {cfg.out}")
     return 0

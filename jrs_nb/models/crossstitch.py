@@ -20,7 +20,7 @@ __all__ = ['STITCHES', 'CrossStitch', 'CrossStitchUNet']
 
 # %% ../../nbs/05a_models.crossstitch.ipynb #a8de3165
 class CrossStitch(nn.Module):
-    "Cross-stitch unit: per channel k, [X_S', X_R'] = alpha[k] @ [X_S, X_R] with a learnable 2x2 alpha[k]."
+    "Cross-stitch unit: per channel k, [X_S', X_R'] = alpha[k] @ [X_S, X_R], alpha[k] learnt."
     def __init__(self, channels:int, # channels of each path at this point
                  mean:float=0.5, std:float=0.25, # truncated-normal initialisation in [0, 1]
                  seed:int|None=0): # seed of the initialisation (None: the global torch RNG)
@@ -33,8 +33,8 @@ class CrossStitch(nn.Module):
                 xr:Tensor # (B, C, D, H, W) registration-path features
                ) -> tuple[Tensor, Tensor]: # mixed (seg, reg) features
         if xs.shape != xr.shape or xs.shape[1] != self.alpha.shape[0]:
-            raise ValueError(f"both paths must be (B,{self.alpha.shape[0]},D,H,W), got {tuple(xs.shape)} and "
-                             f"{tuple(xr.shape)}")
+            raise ValueError(f"both paths must be (B,{self.alpha.shape[0]},D,H,W), got "
+                             f"{tuple(xs.shape)} and {tuple(xr.shape)}")
         a = self.alpha.to(xs.dtype).view(1, -1, 2, 2, 1, 1, 1)
         return a[:, :, 0, 0] * xs + a[:, :, 0, 1] * xr, a[:, :, 1, 0] * xs + a[:, :, 1, 1] * xr
 
@@ -43,13 +43,32 @@ class CrossStitch(nn.Module):
         with torch.no_grad(): self.alpha.copy_(torch.eye(2).expand_as(self.alpha))
         return self
 
-# %% ../../nbs/05a_models.crossstitch.ipynb #82c8f6e5
+# %% ../../nbs/05a_models.crossstitch.ipynb #4c152c16
 STITCHES = ("x2", "x5", "x8", "x11")
 
+def _stitched(S:UNet, R:UNet, st:nn.ModuleDict, xs:Tensor, xr:Tensor
+             ) -> tuple[dict[str, Levels], dict[str, Levels]]:
+    "The heads of the paths `S` (seg) and `R` (reg) run side by side, mixed by the units `st`."
+    s1, r1 = S.enc1(xs), R.enc1(xr)                                          # x1
+    s, r = st["x2"](S.down1(s1), R.down1(r1))                                # x2
+    s4, r4 = S.enc2(s), R.enc2(r)                                            # x4
+    s, r = st["x5"](S.down2(s4), R.down2(r4))                                # x5
+    sl, rl = S.enc3(s), R.enc3(r)                                            # x7: low
+    s, r = st["x8"](sl, rl)                                                  # x8 (not upsampled)
+    sm = S.dec2(merge_skip(upsample2(s), s4))                                # x10: mid
+    rm = R.dec2(merge_skip(upsample2(r), r4))
+    s, r = st["x11"](sm, rm)                                                 # x11
+    sh = S.dec1(merge_skip(upsample2(s), s1))
+    del s, s1                          # x13: high, one path at a time
+    rh = R.dec1(merge_skip(upsample2(r), r1))
+    del r, r1
+    return S.heads(Levels(sh, sm, sl)), R.heads(Levels(rh, rm, rl))
+
+# %% ../../nbs/05a_models.crossstitch.ipynb #82c8f6e5
 class CrossStitchUNet(nn.Module):
     "Two base networks (seg path, reg path) joined by cross-stitch units after x2, x5, x8 and x11."
     def __init__(self, seg_in:int=1, # input channels of the segmentation path (I_f)
-                 reg_in:int=6, # input channels of the registration path (I_f, I_m, one-hot S_m organs)
+                 reg_in:int=6, # input channels of the registration path (I_f, I_m, one-hot S_m)
                  filters:Sequence[int]=(16, 32, 64), # (f0, f1, f2) of each path
                  seg_heads:Mapping[str, int]|None=None, # default {"seg": 5}
                  reg_heads:Mapping[str, int]|None=None, # default {"dvf": 3}
@@ -73,22 +92,8 @@ class CrossStitchUNet(nn.Module):
 
     def forward(self, xs:Tensor, # (B, seg_in, n, n, n) segmentation-path input
                 xr:Tensor # (B, reg_in, n, n, n) registration-path input
-               ) -> tuple[dict[str, Levels], dict[str, Levels]]: # heads of the seg path, heads of the reg path
-        S, R, st = self.seg, self.reg, self.stitch
-        S.check_input(xs)
-        R.check_input(xr)
-        s1, r1 = S.enc1(xs), R.enc1(xr)                                               # x1
-        s, r = st["x2"](S.down1(s1), R.down1(r1))                                     # x2
-        s4, r4 = S.enc2(s), R.enc2(r)                                                 # x4
-        s, r = st["x5"](S.down2(s4), R.down2(r4))                                     # x5
-        sl, rl = S.enc3(s), R.enc3(r)                                                 # x7: low
-        # x8 and x11 mix the upsampled maps before the concat; a unit is per-voxel and upsampling is nearest-neighbour,
-        # so stitching first and upsampling after gives the same numbers on 1/8 of the voxels (less memory on big tiles)
-        s, r = st["x8"](sl, rl)                                                       # x8
-        sm, rm = S.dec2(merge_skip(upsample2(s), s4)), R.dec2(merge_skip(upsample2(r), r4))   # x10: mid
-        s, r = st["x11"](sm, rm)                                                      # x11
-        sh = S.dec1(merge_skip(upsample2(s), s1))
-        del s, s1                          # x13: high, one path at a time
-        rh = R.dec1(merge_skip(upsample2(r), r1))
-        del r, r1
-        return S.heads(Levels(sh, sm, sl)), R.heads(Levels(rh, rm, rl))
+               ) -> tuple[dict[str, Levels], dict[str, Levels]]: # heads of the seg, reg paths
+
+        self.seg.check_input(xs)
+        self.reg.check_input(xr)
+        return _stitched(self.seg, self.reg, self.stitch, xs, xr)

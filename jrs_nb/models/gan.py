@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from ..core import N_CLASSES, one_hot, crop_to_level
-from ..layers import ConvBlock, DownConv, init_conv_, warp, level_shape, random_smooth_dvf, gaussian_blur
+from ..layers import ConvBlock, DownConv, init_conv_, warp, level_shape
+from ..layers import random_smooth_dvf, gaussian_blur
 from .unet import n_params
 
 # %% auto #0
@@ -27,17 +28,21 @@ VARIANTS = ("none", "a", "b")
 
 def critic_input(fixed:Tensor, # (B, 1, d, h, w) I_f on the level grid
                  warped:Tensor, # (B, 1, d, h, w) I_m o phi (generated) or Theta(I_f) (real)
-                 seg:Tensor|None=None, # (B, K, d, h, w) class probabilities: S_m o phi (one-hot warped) or one-hot S_f
+                 seg:Tensor|None=None, # (B, K, d, h, w) probabilities: S_m o phi, or one-hot S_f
                  variant:Literal["none", "a", "b"]="a"
                 ) -> Tensor: # (B, 2 or 3, d, h, w)
     "Stack a triple into the critic's input channels for `variant`."
-    if variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if fixed.shape != warped.shape or fixed.ndim != 5 or fixed.shape[1] != 1:
-        raise ValueError(f"fixed and warped must both be (B,1,d,h,w), got {tuple(fixed.shape)}, {tuple(warped.shape)}")
+        raise ValueError(f"fixed and warped must both be (B,1,d,h,w), got {tuple(fixed.shape)}, "
+                         f"{tuple(warped.shape)}")
     if variant == "none": return torch.cat([fixed, warped], 1)
-    if seg is None or seg.ndim != 5 or seg.shape[0] != fixed.shape[0] or seg.shape[2:] != fixed.shape[2:]:
-        raise ValueError(f"variant {variant!r} needs seg as class probabilities (B,K,d,h,w) on the grid "
-                         f"{tuple(fixed.shape[2:])}, got {None if seg is None else tuple(seg.shape)}")
+    if (seg is None or seg.ndim != 5 or seg.shape[0] != fixed.shape[0]
+            or seg.shape[2:] != fixed.shape[2:]):
+        raise ValueError(f"variant {variant!r} needs seg as class probabilities (B,K,d,h,w) on the "
+                         f"grid {tuple(fixed.shape[2:])}, got "
+                         f"{None if seg is None else tuple(seg.shape)}")
     seg = seg.to(fixed.dtype)
     if variant == "a":
         k = torch.arange(seg.shape[1], device=seg.device, dtype=seg.dtype).view(1, -1, 1, 1, 1)
@@ -47,13 +52,15 @@ def critic_input(fixed:Tensor, # (B, 1, d, h, w) I_f on the level grid
 
 # %% ../../nbs/05c_models.gan.ipynb #1c277a91
 class PatchCritic(nn.Module):
-    "PatchGAN WGAN critic shaped like the contracting path: (B, C, d, h, w) triple -> (B, 1, p, p, p) patch scores."
+    "PatchGAN WGAN critic shaped like the contracting path: triple -> (B, 1, p, p, p) scores."
     def __init__(self, variant:Literal["none", "a", "b"]="a",
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2), as the base network
-                 padding:Literal["valid", "same"]="valid"): # "same" for inputs smaller than 29 voxels
+                 padding:Literal["valid", "same"]="valid"): # "same": inputs under 29 voxels
         super().__init__()
-        if variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if padding not in ("valid", "same"): raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
         self.variant, self.padding = variant, padding
         f0, f1, f2 = filters
         p = 0 if padding == "valid" else 1
@@ -76,8 +83,9 @@ class PatchCritic(nn.Module):
                ) -> Tensor: # (B, 1, p, q, r) patch scores
         x = critic_input(fixed, warped, seg, self.variant)
         if min(self.out_size(int(m)) for m in x.shape[2:]) < 1:
-            raise ValueError(f"the critic with valid convolutions needs inputs of at least 29 voxels per axis "
-                             f"(patches n >= 72 on the high level), got {tuple(x.shape[2:])}; use padding='same'")
+            raise ValueError("the critic with valid convolutions needs inputs of at least 29 "
+                             "voxels per axis (patches n >= 72 on the high level), got "
+                             f"{tuple(x.shape[2:])}; use padding='same'")
         return self.head(self.body(x))
 
 # %% ../../nbs/05c_models.gan.ipynb #d2246295
@@ -105,11 +113,11 @@ def synthesize_real(fixed:Tensor, # (B, 1, n, n, n) I_f, the whole input patch
     dvf = random_smooth_dvf(level_shape(fixed.shape[2:], level), mags, B,
                             seed=int(torch.randint(2**31, (1,), generator=g)),
                             device=dev)
-    th = warp(fixed, dvf, level, spacing)                                           # 1. deformation (linear)
+    th = warp(fixed, dvf, level, spacing)                                       # 1. deformation
     gam = torch.exp((torch.rand(B, generator=g) * 2 - 1) * log_gamma).to(dev).view(B, 1, 1, 1, 1)
-    th = ((th + 1) / 2).clamp(0, 1) ** gam * 2 - 1                                  # 2. gamma
-    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd, spacing)                     # 3. smoothing (mm)
-    th = th + noise_sd * torch.randn(th.shape, generator=g).to(dev, th.dtype)        # 4. noise
+    th = ((th + 1) / 2).clamp(0, 1) ** gam * 2 - 1                              # 2. gamma
+    if smooth_sd > 0: th = gaussian_blur(th, smooth_sd, spacing)                 # 3. smoothing (mm)
+    th = th + noise_sd * torch.randn(th.shape, generator=g).to(dev, th.dtype)    # 4. noise
     return Triple(crop_to_level(fixed, level), th,
                   one_hot(crop_to_level(fixed_seg, level), n_classes).to(fixed.dtype))
 
@@ -120,7 +128,9 @@ def critic_loss(d_real:Tensor, # critic scores of real triples, any shape
     "WGAN critic loss: mean D(fake) - mean D(real)."
     return d_fake.mean() - d_real.mean()
 
-def generator_adv_loss(d_fake:Tensor # critic scores of generated triples (gradient flows to the generator)
+def generator_adv_loss(d_fake:Tensor # critic scores of generated triples (with gradient)
+
+
                       ) -> Tensor: # scalar L_G
     "WGAN generator term L_G = -mean D(fake) (in float32, also under bf16 autocast)."
     return -d_fake.float().mean()

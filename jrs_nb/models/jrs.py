@@ -17,6 +17,7 @@ from ..core import JRSOutput, MultiLevel, LEVELS, LEVEL_STRIDE, N_CLASSES, one_h
 from ..layers import warp, DVF_MODELS, upsample_low, integrate_velocity
 from .unet import UNet, Levels, n_params
 from .crossstitch import CrossStitchUNet
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PAPER_PARAMS', 'WARM_START', 'JRSConfig',
@@ -27,45 +28,53 @@ __all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PA
 NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's five networks
 SINGLE_TASK = ("seg", "reg")                     # trained on one task
 JOINT_NETWORKS = ("jrs_reg", "hard", "crossstitch")   # trained on both tasks
-TWO_PATH = ("hard", "crossstitch")               # with a segmentation and a registration output (a path per organ to choose)
+TWO_PATH = ("hard", "crossstitch")               # a segmentation and a registration output
 NEEDS = {"seg": (), "reg": ("moving",), "jrs_reg": ("moving", "moving_seg"),
          "hard": ("moving", "moving_seg"),
-         "crossstitch": ("moving", "moving_seg")}  # inputs a network cannot run without (besides `fixed`)
+         "crossstitch": ("moving", "moving_seg")}  # inputs needed besides `fixed`
 PAPER_PARAMS = 7.8e5  # trainable parameters of every network in the CS paper
 
+# %% ../../nbs/05b_models.jrs.ipynb #263d39e6
+def _normalise_config(c) -> None:
+    "Check a `JRSConfig`'s fields and fill in the derived ones, in place."
+    if c.name not in NETWORKS:
+        raise ValueError(f"unknown network {c.name!r}; choose one of {NETWORKS}")
+    if c.dvf_model not in DVF_MODELS:
+        raise ValueError(f"dvf_model must be one of {DVF_MODELS}, got {c.dvf_model!r}")
+    if c.symmetric is None: c.symmetric = c.dvf_model == "svf"
+    if c.symmetric and c.dvf_model != "svf":
+        raise ValueError("symmetric needs dvf_model 'svf' (a velocity to negate), got "
+                         f"{c.dvf_model!r}")
+    if c.filters is None: c.filters = (16, 32, 64) if c.name == "crossstitch" else (23, 45, 91)
+    c.filters, c.spacing = tuple(int(f) for f in c.filters), tuple(float(s) for s in c.spacing)
+    if len(c.filters) != 3 or len(c.spacing) != 3:
+        raise ValueError(f"filters and spacing need 3 values, got {c.filters} and {c.spacing}")
+    if c.window is not None:
+        c.window = tuple(float(w) for w in c.window)
+        if len(c.window) != 2 or not -1000 <= c.window[0] < c.window[1] <= 1000:
+            raise ValueError("window must be (lo, hi) HU with -1000 <= lo < hi <= 1000, got "
+                             f"{c.window}")
+    org = c.n_classes - 1  # one-hot organ channels of S_m
+    c.in_channels = {"seg": {"seg": 1}, "reg": {"reg": 2}, "jrs_reg": {"reg": 2 + org},
+                     "hard": {"shared": 2 + org}, "crossstitch": {"seg": 1, "reg": 2 + org}}[c.name]
+
+# %% ../../nbs/05b_models.jrs.ipynb #c4c10a2d
 @dataclass
 class JRSConfig:
     "Everything needed to rebuild a JRS network (stored in checkpoints)."
     name: str = "crossstitch"                       # seg | reg | jrs_reg | hard | crossstitch
-    filters: tuple[int, int, int] | None = None     # (f0, f1, f2); None: (16, 32, 64) for crossstitch, else (23, 45, 91)
-    n_classes: int = N_CLASSES                      # segmentation classes incl. background (labels 0..n_classes-1)
-    spacing: tuple[float, float, float] = (1., 1., 1.)  # (z, y, x) voxel size in mm, converts the DVF (mm) to voxels
-    alpha_mean: float = 0.5                         # cross-stitch alpha initialisation: truncated normal in [0, 1]
+    filters: tuple[int, int, int] | None = None     # (f0, f1, f2); None: by network
+    n_classes: int = N_CLASSES                      # segmentation classes incl. background
+    spacing: tuple[float, float, float] = (1., 1., 1.)  # (z, y, x) mm: converts the DVF to voxels
+    alpha_mean: float = 0.5                         # cross-stitch alphas: truncated normal
     alpha_std: float = 0.25
     seed: int = 0                                   # seed of the alpha initialisation
-    window: tuple[float, float] | None = None       # (lo, hi) HU: intensity window applied to the inputs; None: the papers' [-1000, 1000]
-    dvf_model: str = "voxel"                        # voxel (papers) | coarse | svf: `layers.DVF_MODELS`, see `deform`
-    symmetric: bool | None = None                   # svf, eval mode: v = (f(F, M) - f(M, F)) / 2; None: True for svf
+    window: tuple[float, float] | None = None       # (lo, hi) HU input window; None: [-1000, 1000]
+    dvf_model: str = "voxel"                        # voxel (papers) | coarse | svf: see `deform`
+    symmetric: bool | None = None                   # svf, eval: v = (f(F, M) - f(M, F)) / 2
     in_channels: dict = field(init=False)           # derived: path -> input channels
 
-    def __post_init__(self):
-        if self.name not in NETWORKS: raise ValueError(f"unknown network {self.name!r}; choose one of {NETWORKS}")
-        if self.dvf_model not in DVF_MODELS:
-            raise ValueError(f"dvf_model must be one of {DVF_MODELS}, got {self.dvf_model!r}")
-        if self.symmetric is None: self.symmetric = self.dvf_model == "svf"
-        if self.symmetric and self.dvf_model != "svf":
-            raise ValueError(f"symmetric needs dvf_model 'svf' (a velocity to negate), got {self.dvf_model!r}")
-        if self.filters is None: self.filters = (16, 32, 64) if self.name == "crossstitch" else (23, 45, 91)
-        self.filters, self.spacing = tuple(int(f) for f in self.filters), tuple(float(s) for s in self.spacing)
-        if len(self.filters) != 3 or len(self.spacing) != 3:
-            raise ValueError(f"filters and spacing need 3 values, got {self.filters} and {self.spacing}")
-        if self.window is not None:
-            self.window = tuple(float(w) for w in self.window)
-            if len(self.window) != 2 or not -1000 <= self.window[0] < self.window[1] <= 1000:
-                raise ValueError(f"window must be (lo, hi) HU with -1000 <= lo < hi <= 1000, got {self.window}")
-        org = self.n_classes - 1  # one-hot organ channels of S_m
-        self.in_channels = {"seg": {"seg": 1}, "reg": {"reg": 2}, "jrs_reg": {"reg": 2 + org},
-                            "hard": {"shared": 2 + org}, "crossstitch": {"seg": 1, "reg": 2 + org}}[self.name]
+    def __post_init__(self): _normalise_config(self)
 
     def to_dict(self) -> dict:
         "Plain-Python dict (JSON- and `weights_only`-safe)."
@@ -82,20 +91,24 @@ class JRSConfig:
 
 # %% ../../nbs/05b_models.jrs.ipynb #b8ab8ab7
 def _check_inputs(name:str, fixed:Tensor, moving:Tensor|None, moving_seg:Tensor|None) -> None:
-    if not isinstance(fixed, Tensor) or fixed.ndim != 5 or fixed.shape[1] != 1 or not fixed.is_floating_point():
+    is_t = isinstance(fixed, Tensor)
+    if not is_t or fixed.ndim != 5 or fixed.shape[1] != 1 or not fixed.is_floating_point():
         raise ValueError(f"fixed must be a float image (B,1,n,n,n), got "
-                         f"{tuple(fixed.shape) if isinstance(fixed, Tensor) else type(fixed).__name__}")
+                         f"{tuple(fixed.shape) if is_t else type(fixed).__name__}")
     given = {"moving": moving, "moving_seg": moving_seg}
     missing = [k for k in NEEDS[name] if given[k] is None]
     if missing:
-        raise ValueError(f"network {name!r} needs {' and '.join(missing)}: call it as net(fixed, moving, moving_seg) "
-                         "with moving a (B,1,n,n,n) float image and moving_seg a (B,1,n,n,n) int64 label map")
+        raise ValueError(f"network {name!r} needs {' and '.join(missing)}: call it as "
+                         "net(fixed, moving, moving_seg) with moving a (B,1,n,n,n) float image and "
+                         "moving_seg a (B,1,n,n,n) int64 label map")
     if moving is not None and moving.shape != fixed.shape:
-        raise ValueError(f"moving must have the shape of fixed {tuple(fixed.shape)}, got {tuple(moving.shape)}")
+        raise ValueError(f"moving must have the shape of fixed {tuple(fixed.shape)}, got "
+                         f"{tuple(moving.shape)}")
     if moving_seg is not None:
         if moving_seg.shape != fixed.shape or moving_seg.is_floating_point():
-            raise ValueError(f"moving_seg must be an integer label map of shape {tuple(fixed.shape)}, got "
-                             f"{tuple(moving_seg.shape)} {moving_seg.dtype}")
+            raise ValueError("moving_seg must be an integer label map of shape "
+                             f"{tuple(fixed.shape)}, got {tuple(moving_seg.shape)} "
+                             f"{moving_seg.dtype}")
 
 # %% ../../nbs/05b_models.jrs.ipynb #58a1b3fb
 def apply_window(x:Tensor, # images in network units [-1, 1] (HU / 1000)
@@ -105,6 +118,7 @@ def apply_window(x:Tensor, # images in network units [-1, 1] (HU / 1000)
     lo, hi = window
     return ((x * 1000.).clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
 
+# %% ../../nbs/05b_models.jrs.ipynb #cb837dfc
 class JRSNet(nn.Module):
     "Base class of the five networks: input checks, warping, `MultiLevel` output."
     def __init__(self, config:JRSConfig):
@@ -115,20 +129,11 @@ class JRSNet(nn.Module):
     def name(self) -> str: return self.config.name
 
     def _window(self, x:Tensor) -> Tensor:
-        "Network input: [-1, 1] images (HU / 1000) re-windowed to `config.window` and scaled to [-1, 1]."
+        "Network input: [-1, 1] images (HU / 1000) re-windowed to `config.window`, in [-1, 1]."
         return x if self.config.window is None else apply_window(x, self.config.window)
 
     def _organs(self, moving_seg:Tensor, dtype) -> Tensor:
         return one_hot(moving_seg, self.config.n_classes)[:, 1:].to(dtype)
-
-    def deform(self, dvf:Levels, # the DVF heads' outputs at the three levels
-               spatial:Sequence[int] # (D, H, W) of the input patch
-              ) -> Levels: # phi (mm) at the three levels under `config.dvf_model`
-        "The heads' outputs as displacements: per voxel (`voxel`), or the `low` field upsampled (`coarse`, `svf`)."
-        m = self.config.dvf_model
-        if m == "voxel": return dvf
-        low = dvf.low if m == "coarse" else integrate_velocity(dvf.low, [LEVEL_STRIDE["low"] * s for s in self.config.spacing])
-        return Levels(*(upsample_low(low, spatial, lv) for lv in LEVELS))
 
     def _swapped(self) -> bool:
         "Run the reversed pair too: `config.symmetric`, in eval mode only (training is unchanged)."
@@ -137,32 +142,46 @@ class JRSNet(nn.Module):
     @staticmethod
     def antisymmetric(dvf:Levels, # the heads' outputs for (F, M)
                       back:Levels # the same for the reversed pair (M, F)
-                     ) -> Levels: # `low` velocity (f(F, M) - f(M, F)) / 2, the other levels of `dvf`
-        "Velocity of the pair minus that of the reversed pair, halved: identical inputs give exactly 0."
+                     ) -> Levels: # `low` velocity (f(F, M) - f(M, F)) / 2, the others of `dvf`
+        "Velocity of the pair minus that of the reversed pair, halved: identical inputs give 0."
         return dvf._replace(low=(dvf.low - back.low) / 2)
-
-    def _pack(self, seg:Levels|None, dvf:Levels|None, moving:Tensor|None,
-              moving_seg:Tensor|None) -> MultiLevel:
-        if dvf is not None: dvf = self.deform(dvf, moving.shape[2:])
-        outs = []
-        for i, lv in enumerate(LEVELS):
-            s, d, wi, ws = (seg[i] if seg is not None else None), (dvf[i] if dvf is not None else None), None, None
-            if d is not None:
-                src = moving if moving_seg is None else \
-                      torch.cat([moving,
-                                 one_hot(moving_seg, self.config.n_classes).to(moving.dtype)], 1)
-                w = warp(src, d, lv, self.config.spacing)
-                wi, ws = w[:, :1], (w[:, 1:] if moving_seg is not None else None)
-            outs.append(JRSOutput(seg=s, dvf=d, warped_image=wi, warped_seg=ws))
-        return MultiLevel(*outs)
 
     def forward(self, fixed:Tensor, # (B, 1, n, n, n) I_f, the daily scan
                 moving:Tensor|None=None, # (B, 1, n, n, n) I_m, the planning scan
                 moving_seg:Tensor|None=None # (B, 1, n, n, n) int64 S_m, the planning contours
-               ) -> MultiLevel: # JRSOutput(seg logits, dvf mm, warped image, warped one-hot labels) per level
+               ) -> MultiLevel: # per level: JRSOutput(seg logits, dvf mm, warped image, labels)
         "Run the network on a (fixed, moving) pair."
         _check_inputs(self.name, fixed, moving, moving_seg)
         return self._forward(fixed, moving, moving_seg)
+
+# %% ../../nbs/05b_models.jrs.ipynb #a6eab43e
+@patch
+def deform(self:JRSNet, dvf:Levels, # the DVF heads' outputs at the three levels
+           spatial:Sequence[int] # (D, H, W) of the input patch
+          ) -> Levels: # phi (mm) at the three levels under `config.dvf_model`
+    "The heads' outputs as displacements: per voxel (`voxel`), or the `low` field upsampled."
+    m = self.config.dvf_model
+    if m == "voxel": return dvf
+    low = dvf.low if m == "coarse" else \
+          integrate_velocity(dvf.low, [LEVEL_STRIDE["low"] * s for s in self.config.spacing])
+    return Levels(*(upsample_low(low, spatial, lv) for lv in LEVELS))
+
+@patch
+def _pack(self:JRSNet, seg:Levels|None, dvf:Levels|None, moving:Tensor|None,
+          moving_seg:Tensor|None) -> MultiLevel:
+    if dvf is not None: dvf = self.deform(dvf, moving.shape[2:])
+    outs = []
+    for i, lv in enumerate(LEVELS):
+        s, d = (seg[i] if seg is not None else None), (dvf[i] if dvf is not None else None)
+        wi = ws = None
+        if d is not None:
+            src = moving if moving_seg is None else \
+                  torch.cat([moving,
+                             one_hot(moving_seg, self.config.n_classes).to(moving.dtype)], 1)
+            w = warp(src, d, lv, self.config.spacing)
+            wi, ws = w[:, :1], (w[:, 1:] if moving_seg is not None else None)
+        outs.append(JRSOutput(seg=s, dvf=d, warped_image=wi, warped_seg=ws))
+    return MultiLevel(*outs)
 
 # %% ../../nbs/05b_models.jrs.ipynb #acb3df61
 class SingleTrunkNet(JRSNet):
@@ -180,14 +199,14 @@ class SingleTrunkNet(JRSNet):
         org = [self._organs(moving_seg, fixed.dtype)] if self.name in ("jrs_reg", "hard") else []
         out = self.unet(torch.cat([f, *m, *org], 1))
         dvf = out.get("dvf")
-        if dvf is not None and self._swapped():   # the reversed pair: I_m as the daily scan, I_f as the planning
+        if dvf is not None and self._swapped():   # the reversed pair: I_m as the daily scan
             dvf = self.antisymmetric(dvf, self.unet(torch.cat([*m, f, *org], 1))["dvf"])
         return self._pack(out.get("seg"), dvf, moving if dvf is not None else None,
                           moving_seg if dvf is not None else None)
 
 # %% ../../nbs/05b_models.jrs.ipynb #3aebb40b
 class CrossStitchNet(JRSNet):
-    "The cross-stitch network: a seg path and a reg path (16, 32, 64) joined by four cross-stitch units."
+    "The cross-stitch network: a seg path and a reg path (16, 32, 64) joined by four units."
     def __init__(self, config:JRSConfig):
         super().__init__(config)
         self.unet = CrossStitchUNet(config.in_channels["seg"], config.in_channels["reg"],
@@ -209,7 +228,7 @@ class CrossStitchNet(JRSNet):
 
 # %% ../../nbs/05b_models.jrs.ipynb #3efbbc38
 def build_model(name:str="crossstitch", # seg | reg | jrs_reg | hard | crossstitch
-                **overrides # any JRSConfig field: filters, n_classes, spacing, alpha_mean, alpha_std, seed
+                **overrides # any JRSConfig field: filters, n_classes, spacing, alpha_mean, ...
                ) -> JRSNet:
     "Build one of the five JRS networks from its name and config overrides."
     return build_from_config(JRSConfig(name, **overrides))
@@ -233,7 +252,7 @@ def param_table() -> list[dict]:
 @torch.no_grad()
 def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es (training patches)
                    device=None) -> int:
-    "Re-estimate every BatchNorm's running statistics as the plain average over `batches`; returns the batches used."
+    "Re-estimate every BatchNorm's running statistics as the plain mean over `batches`; how many."
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns: return 0
     mom = [m.momentum for m in bns]
@@ -253,52 +272,61 @@ def recalibrate_bn(net:torch.nn.Module, batches, # an iterable of `PairBatch`es 
     return n
 
 # %% ../../nbs/05b_models.jrs.ipynb #4df0a296
-WARM_START = {"jrs_reg": ("reg",), "hard": ("reg",), "crossstitch": ("reg",)}  # joint network -> the trained networks it needs
+WARM_START = {"jrs_reg": ("reg",), "hard": ("reg",), "crossstitch": ("reg",)}  # -> networks needed
 
 def _copy_unet_(dst:nn.Module, src:nn.Module, what:str) -> list[str]:
-    "Copy `src`'s UNet weights into `dst` (same filters); input channels `dst` has beyond `src`'s start at zero. The names copied."
+    "Copy `src`'s UNet weights into `dst` (same filters, extra input channels at zero); the names."
     sd, dd, done = src.state_dict(), dst.state_dict(), []
     for k, v in dd.items():
         w = sd.get(k)
         if w is None:
-            if k.startswith("heads."): continue   # a head the source lacks (the seg head of `hard`) keeps its initialisation
+            if k.startswith("heads."): continue   # a head the source lacks keeps its initialisation
             raise ValueError(f"{what} has no weight {k!r}: it is not a network of the same kind")
         if w.shape == v.shape: v.copy_(w)
-        elif v.ndim == 5 and w.ndim == 5 and w.shape[0] == v.shape[0] and w.shape[2:] == v.shape[2:] and w.shape[1] < v.shape[1]:
+        elif (v.ndim == 5 and w.ndim == 5 and w.shape[0] == v.shape[0]
+              and w.shape[2:] == v.shape[2:] and w.shape[1] < v.shape[1]):
             v.zero_()
-            v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m organs) at zero
+            v[:, :w.shape[1]] = w   # the first convolution: extra input channels (S_m) at zero
         else:
-            raise ValueError(f"{what}: weight {k!r} is {tuple(w.shape)}, the network needs {tuple(v.shape)} "
-                             "(trained with other filters?)")
+            raise ValueError(f"{what}: weight {k!r} is {tuple(w.shape)}, the network needs "
+                             f"{tuple(v.shape)} (trained with other filters?)")
         done.append(k)
     dst.load_state_dict(dd)
     return done
 
+# %% ../../nbs/05b_models.jrs.ipynb #ec1900e2
 def _check_source(net:JRSNet, src, need:str):
     if getattr(src, "name", None) != need:
-        raise ValueError(f"warm_start of {net.name}: expected a {need} network, got {getattr(src, 'name', type(src).__name__)!r}")
-    if tuple(src.config.spacing) != tuple(net.config.spacing) or src.config.window != net.config.window:
-        raise ValueError(f"warm_start: the {need} network was trained on spacing {src.config.spacing} / window "
-                         f"{src.config.window}, {net.name} uses {net.config.spacing} / {net.config.window}")
+        got = getattr(src, "name", type(src).__name__)
+        raise ValueError(f"warm_start of {net.name}: expected a {need} network, got {got!r}")
+    sc, nc = src.config, net.config
+    if tuple(sc.spacing) != tuple(nc.spacing) or sc.window != nc.window:
+        raise ValueError(f"warm_start: the {need} network was trained on spacing {sc.spacing} / "
+                         f"window {sc.window}, {net.name} uses {nc.spacing} / {nc.window}")
 
+# %% ../../nbs/05b_models.jrs.ipynb #c6f0cbf9
 @torch.no_grad()
 def warm_start(net:JRSNet, # a joint network (`WARM_START`'s keys), freshly built
                seg:JRSNet|None=None, # a trained `seg` network: crossstitch's seg path (optional)
                reg:JRSNet|None=None, # a trained `reg` network (jrs_reg, hard, crossstitch)
-               alpha:tuple[float, float]=(0.9, 0.1) # cross-stitch units: (same task, other task), Misra et al.
+               alpha:tuple[float, float]=(0.9, 0.1) # cross-stitch units: (same task, other task)
               ) -> set[str]: # names of `net`'s parameters (and buffers) that were copied
     "Start a joint network from trained single-task networks (Misra et al., CVPR 2016), in place."
-    if net.name not in WARM_START: raise ValueError(f"warm_start starts a joint network ({', '.join(WARM_START)}), not {net.name!r}")
+    if net.name not in WARM_START:
+        raise ValueError(f"warm_start starts a joint network ({', '.join(WARM_START)}), "
+                         f"not {net.name!r}")
     if reg is None: raise ValueError(f"warm_start of {net.name} needs a trained reg network")
     _check_source(net, reg, "reg")
     if seg is not None:
-        if net.name != "crossstitch": raise ValueError(f"warm_start: only crossstitch has a seg path to start from a seg network, not {net.name}")
+        if net.name != "crossstitch":
+            raise ValueError("warm_start: only crossstitch has a seg path to start from a seg "
+                             f"network, not {net.name}")
         _check_source(net, seg, "seg")
-    if net.name != "crossstitch": return {f"unet.{k}" for k in _copy_unet_(net.unet, reg.unet,
-                                                                           "the reg network")}
+    if net.name != "crossstitch":
+        return {f"unet.{k}" for k in _copy_unet_(net.unet, reg.unet, "the reg network")}
     done = {f"unet.reg.{k}" for k in _copy_unet_(net.unet.reg, reg.unet, "the reg network")}
-    if seg is not None: done |= {f"unet.seg.{k}" for k in _copy_unet_(net.unet.seg, seg.unet,
-                                                                      "the seg network")}
+    if seg is not None:
+        done |= {f"unet.seg.{k}" for k in _copy_unet_(net.unet.seg, seg.unet, "the seg network")}
     a = torch.tensor([[alpha[0], alpha[1]], [alpha[1], alpha[0]]])
     for m in net.unet.stitch.values(): m.alpha.copy_(a.expand_as(m.alpha))
     return done

@@ -49,7 +49,7 @@ class UNet(nn.Module):
     "The base network of the CS and GAN papers: features at three levels, plus 1x1x1 heads."
     def __init__(self, in_channels:int=1, # input channels (images and one-hot organs, concatenated)
                  filters:Sequence[int]=(23, 45, 91), # (f0, f1, f2)
-                 heads:Mapping[str, int]|None=None): # head name -> channels; None or {}: no heads (see `features`)
+                 heads:Mapping[str, int]|None=None): # head -> channels; None or {}: no heads
         super().__init__()
         f0, f1, f2 = self.filters = tuple(filters)
         self.in_channels = in_channels
@@ -59,7 +59,8 @@ class UNet(nn.Module):
         self.down2 = DownConv(f1, f1)                                                # x5
         self.enc3 = nn.Sequential(ConvBlock(f1, f2), ConvBlock(f2, f2))             # x6, x7 -> low
         self.dec2 = nn.Sequential(ConvBlock(f2 + f1, f1), ConvBlock(f1, f1))        # x9, x10 -> mid
-        self.dec1 = nn.Sequential(ConvBlock(f1 + f0, f0), ConvBlock(f0, f0))        # x12, x13 -> high
+        self.dec1 = nn.Sequential(ConvBlock(f1 + f0, f0), ConvBlock(f0, f0))       # x12, x13: high
+
         self.heads = Heads((f0, f1, f2), heads or {})
 
     def check_input(self, x:Tensor) -> None:
