@@ -5,7 +5,7 @@
 For every labelled scan: each organ's volume, and for each rule of PELVIS_ORDER the distance in mm by which the
 first organ's centre lies on the required side of the second's (positive: the rule holds), and each organ's centre
 distance to the prostate's (at most PELVIS_NEAR_MM). Prints the range of each over the cohort and the scans that
-break a rule; writes a JSON record (the ranges 01c_data.validate quotes).
+break a rule; writes a JSON record (the ranges 01c_data.pelvis quotes).
 """
 import argparse, json
 from pathlib import Path
