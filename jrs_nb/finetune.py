@@ -117,6 +117,9 @@ def finetune_state(cfg:TrainConfig, ck:dict, pairs:list[dict], split:str) -> Tra
         raise ValueError(f"{cfg.data}: dvf_weight {cfg.dvf_weight} needs a cohort with true DVFs "
                          "(synthetic); this one has none")
     s.vols.pairs = pairs
+    if cfg.dvf_weight and any(p["moving"] != s.vols.manifest.planning(p["patient"]) for p in pairs):
+        raise ValueError(f"dvf_weight {cfg.dvf_weight} needs planning -> daily pairs only: the "
+                         "true DVF of a daily -> daily pair is not known")
     s.ds = PatchDataset(s.vols, cfg.patch, cfg.seed, length=cfg.iterations * cfg.batch).preload()
     return s
 

@@ -114,9 +114,10 @@ class JRSDataset(torch.utils.data.Dataset):
         p = self.pairs[i]
         mv, fx = self.volume(p["patient"], p["moving"]), self.volume(p["patient"], p["fixed"])
         _check_same_grid(fx, mv)
-        return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf, fx.spacing,
-                           p["patient"], p["fixed"], p["moving"], fx.image_min, mv.image_min,
-                           fx.absent, mv.absent)
+        plan = p["moving"] == self.manifest.planning(p["patient"])   # the true DVF is to planning
+        return PairVolumes(fx.image, mv.image, fx.labels, mv.labels, fx.dvf if plan else None,
+                           fx.spacing, p["patient"], p["fixed"], p["moving"], fx.image_min,
+                           mv.image_min, fx.absent, mv.absent)
 
 # %% ../../nbs/03_data.dataset.ipynb #6694a3fc
 def crop_to_organs(pair:PairVolumes, margin:int=12) -> PairVolumes:
