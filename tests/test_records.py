@@ -150,3 +150,16 @@ def test_readme_demo_ranking_is_the_record():
     want = (f"elastix {q('elastix -')} mm, jrs_reg {q('jrs_reg -')}, reg {q('reg -')}, cross-stitch "
             f"{q('crossstitch reg')}, hard {q('hard reg')}, the unwarped contours {q('unwarped -')}, seg {q('seg -')}")
     assert want in " ".join(README.split()), want
+
+
+def test_readme_synthetic_remedy_numbers_are_the_records():
+    "The first per-clinic remedy (benchmarks/clinic.py --synthetic): site-B bladder MSD and site-A cost from its records."
+    text = " ".join(README.split())
+    for rec, (bladder, cost) in {"clinic_synthetic_jrs_reg_cohort1.csv": ("2.60", "1.01"),
+                                 "clinic_synthetic_sup_jrs_reg_cohort1.csv": ("2.33", "1.12")}.items():
+        df = pd.read_csv(ROOT / "benchmarks" / "results" / rec)
+        t = df.groupby(["site", "method", "organ"])["msd"].mean().unstack("organ")
+        m = "trained with larger bladder motion"
+        got = (f"{t.loc[('B', m), 'bladder']:.2f}", f"{t.loc[('A', m)].mean() / t.loc[('A', 'population')].mean():.2f}")
+        assert got == (bladder, cost), (rec, got)
+        assert f"{bladder} mm" in text and f"{cost}x" in text and rec in text.replace("`benchmarks/results/", "`")
