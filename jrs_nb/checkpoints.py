@@ -127,6 +127,9 @@ def read_curves(run:str|Path # a run folder (log.csv, val.csv) or "pretrained:NA
     if not (run / "log.csv").exists():
         raise JRSDataError("no training log (log.csv): is this a run folder?", run)
     log = pd.read_csv(run / "log.csv")
+    if miss := {"iteration", "total"} - set(log.columns):
+        raise JRSDataError(f"the training log has no column {', '.join(sorted(miss))}",
+                           run / "log.csv")
     has_val = (run / "val.csv").exists() and (run / "val.csv").stat().st_size
     val = pd.read_csv(run / "val.csv") if has_val else pd.DataFrame()
     if len(val):
