@@ -6,7 +6,7 @@ Docs: https://jrs-nb.github.io/jrs_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f6046e61
 from __future__ import annotations
-import functools, os, random, sys
+import functools, random, sys
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 

@@ -6,14 +6,13 @@ Docs: https://jrs-nb.github.io/jrs_nb/evaluation.html.md"""
 
 # %% ../nbs/10_evaluation.ipynb #1fdf4e3d
 from __future__ import annotations
-import argparse, sys
+import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
-from .core import JRSDataError, command, hu_to_unit, body_mask
+from .core import JRSDataError, command, body_mask
 from .data.io import load_manifest, read_volume, read_dvf
 from .data.io import IMAGE_FILE, LABELS_FILE, DVF_FILE, MANIFEST
 from .predictions import load_index, read_prediction, PRED_INDEX
@@ -167,7 +166,7 @@ def evaluate(preds:list[str|Path], out:str|Path, data:str|Path|None=None,
     res.to_csv(out / "results.csv", index=False)
     prs.to_csv(out / "pairs.csv", index=False)
     ref = reference if reference in set(res["method"]) else None
-    summaries = paper_tables(res, out, metrics, reference=ref) if len(res) else {}
+    paper_tables(res, out, metrics, reference=ref)
     num = [c for c in prs.columns if c not in ("method", "split", "patient", "pair")]
     dvf_tab = prs.groupby(["method", "split"])[num].agg(["mean", "std"]).round(4)
     dvf_tab.to_csv(out / "dvf_and_time.csv")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .core import LABELS, ORGAN_NAMES, PRETTY
+from .core import ORGAN_NAMES, PRETTY
 
 # %% auto #0
 __all__ = ['KEYS', 'HIGHER_IS_BETTER', 'NO_PATH', 'metric_rows', 'check_results', 'select_paths', 'wilcoxon_p', 'summarize',

@@ -6,16 +6,15 @@ Docs: https://jrs-nb.github.io/jrs_nb/viz.html.md"""
 
 # %% ../nbs/13_viz.ipynb #ecd4dab7
 from __future__ import annotations
-import json
 from pathlib import Path
-from typing import Mapping, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .core import LABELS, ORGANS, ORGAN_COLORS, PRETTY, JRSDataError, unit_to_hu
+from .core import LABELS, ORGANS, ORGAN_COLORS, PRETTY, unit_to_hu
 from .metrics import jacobian_determinant
 from .viz_alphas import (ENTRIES, as_alphas, load_alpha_history, sharing, toy_alpha_history,
                                show_alphas, show_sharing, show_alpha_hist, show_alpha_evolution,
