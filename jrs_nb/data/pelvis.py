@@ -6,6 +6,8 @@ Docs: https://jrs-nb.github.io/jrs_nb/data.pelvis.html.md"""
 
 # %% ../../nbs/01c_data.pelvis.ipynb #8c76c398
 from __future__ import annotations
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage as ndi
 
