@@ -74,6 +74,9 @@ def sort_slices(s:CTSeries, report:ImportReport|None=None, patient:str|None=None
                 scan:str|None=None) -> list[Path]:
     "Files of `s` sorted along the slice normal, duplicates dropped; JRSDataError on bad geometry."
     report = report if report is not None else ImportReport()
+    if not s.files or len(s.headers) != len(s.files):
+        raise JRSDataError(f"CT series {s.uid} has {len(s.files)} slice files and "
+                           f"{len(s.headers)} headers; nothing to read", s.folder)
     normal = _slice_normal(s)
     pos = np.array([np.dot(normal, np.array(h.ImagePositionPatient, float)) for h in s.headers])
     order = np.argsort(pos, kind="stable")
