@@ -302,13 +302,24 @@ def _published_msd(sel:pd.DataFrame) -> pd.DataFrame:
     published = PUBLISHED_MSD.rename(columns=lambda c: "published " + c)
     return published.join(pd.DataFrame(ours)).rename_axis("organ")
 
+# %% ../nbs/12a_report.ipynb #0051dc77
+def _wilcoxon_note(sel:pd.DataFrame, splits:list, ref:str|None) -> list[tuple]:
+    "A paragraph when a split has too few pairs for any † (exact two-sided test: p >= 2 / 2^n)."
+    n = min(sel.loc[sel["split"] == s, "pair"].nunique() for s in splits) if splits else 0
+    if not ref or not 0 < n <= 5: return []
+    return [("p", f"With {n} pairs in a split the two-sided Wilcoxon signed-rank test cannot reach "
+                  f"p < 0.05 (its smallest p is 2 / 2^{n} = {2 / 2 ** n:.3f}), so no † can appear "
+                  "there: the differences in these tables are not tested. Evaluate more pairs "
+                  "(`--preset cpu`: every pair) to test them.", None)]
+
+
 # %% ../nbs/12a_report.ipynb #ed28d1f2
 SPLIT_NAMES = {"val": "validation (site A, CS Table 1 analogue)",
                "test": "independent test (site B, CS Table 2 analogue)"}
 
 def _table_blocks(sel:pd.DataFrame, splits:list, ref:str|None, info:dict) -> list[tuple]:
     "MSD, DSC and 95%HD tables per split in the papers' form (MSD also beside the published ones)."
-    out = [("h2", "MSD: CS Tables 1 and 2 analogues", None)]
+    out = [("h2", "MSD: CS Tables 1 and 2 analogues", None)] + _wilcoxon_note(sel, splits, ref)
     for m, mname in (("msd", "MSD (mm)"), ("dsc", "DSC"), ("hd95", "95%HD (mm)")):
         if m != "msd": out.append(("h2", mname, None))
         for s in splits:
