@@ -25,16 +25,18 @@ __all__ = ['RefineSettings', 'check_refine', 'Refined', 'refine_dvf']
 # %% ../nbs/08a_refine.ipynb #a13ff8e8
 class RefineSettings(NamedTuple):
     "Test-time refinement of a DVF: what is optimised, and how."
-    steps: int = 100           # at most this many Adam steps
-    control_mm: float = 8.     # control-point spacing of the refined field (mm)
-    work_mm: float = 4.        # grid the objective is computed on (mm): coarser is faster
-    lr: float = 0.5            # Adam step (mm)
+    steps: int = 50            # at most this many Adam steps
+    control_mm: float = 8.     # control-point spacing of the correction (mm)
+    work_mm: float = 2.        # grid the objective is computed on (mm): coarser is faster
+    lr: float = 0.05           # Adam step (mm)
     bending: float = 5.        # weight of the bending energy (mm^-2; the networks train with 0.5)
     dice: float = 0.           # weight of 1 - Dice(S_m o phi, the guide's contours)
     ncc_sigma: float = 1.      # Gaussian smoothing (voxels of the work grid) before the NCC
     patience: int = 10         # stop after this many steps without an improvement by `tol`
     tol: float = 1e-4
     min_steps: int = 20        # no early stop before this many steps
+    roi_mm: float = 30.        # refine only the planning contours' box grown by this (mm); 0: all
+
 
 # %% ../nbs/08a_refine.ipynb #7a8f5da0
 def check_refine(s:RefineSettings) -> RefineSettings:
@@ -44,7 +46,7 @@ def check_refine(s:RefineSettings) -> RefineSettings:
     for k in ("control_mm", "work_mm", "lr"):
         if not getattr(s, k) > 0:
             raise ValueError(f"refinement {k} must be > 0, got {getattr(s, k)}")
-    for k in ("bending", "dice", "ncc_sigma"):
+    for k in ("bending", "dice", "ncc_sigma", "roi_mm"):
         if not getattr(s, k) >= 0:
             raise ValueError(f"refinement {k} must be >= 0, got {getattr(s, k)}")
     return s
@@ -95,12 +97,12 @@ def _objective(s:RefineSettings, fx:Tensor, mv:Tensor, wsp, seg_m=None, seg_f=No
     return objective
 
 # %% ../nbs/08a_refine.ipynb #ef0bb735
-def _adam(ctrl:Tensor, objective, wsize, s:RefineSettings) -> tuple[Tensor, int, list]:
+def _adam(ctrl:Tensor, objective, s:RefineSettings) -> tuple[Tensor, int, list]:
     "Adam on the control values `ctrl`: (best control values, steps taken, objective per step)."
     opt = torch.optim.Adam([ctrl], lr=s.lr)
     hist, best, best_ctrl, since = [], float("inf"), ctrl.detach().clone(), 0
     for it in range(s.steps + 1):
-        loss = objective(_resize(ctrl, wsize))
+        loss = objective(ctrl)
         hist.append(float(loss.detach()))
         if hist[-1] < best - s.tol * abs(best if np.isfinite(best) else 1.):
             best, best_ctrl, since = hist[-1], ctrl.detach().clone(), 0
@@ -111,12 +113,37 @@ def _adam(ctrl:Tensor, objective, wsize, s:RefineSettings) -> tuple[Tensor, int,
         opt.step()
     return best_ctrl, it, hist
 
+
+# %% ../nbs/08a_refine.ipynb #67b5dff4
+def _roi(shape, spacing, labels:np.ndarray|None, margin_mm:float) -> tuple:
+    "Slices of the box of the labelled voxels grown by `margin_mm`; the whole grid without labels."
+    if labels is None or not margin_mm or not (labels > 0).any():
+        return tuple(slice(0, n) for n in shape)
+    idx = np.nonzero(labels > 0)
+    grow = [int(np.ceil(margin_mm / sp)) for sp in spacing]
+    return tuple(slice(max(0, int(i.min()) - g), min(n, int(i.max()) + 1 + g))
+                 for i, g, n in zip(idx, grow, shape))
+
+
+# %% ../nbs/08a_refine.ipynb #52460a98
+def _free(csize, roi, shape, dev) -> Tensor:
+    "(1, 1, *csize) mask: 0 on the control faces inside the volume, 1 on the points that may move."
+    m = torch.ones((1, 1, *csize), device=dev)
+    for ax, (sl, n) in enumerate(zip(roi, shape)):
+        face = [slice(None)] * 5
+        for end, inside in ((0, sl.start > 0), (-1, sl.stop < n)):
+            if inside:
+                face[2 + ax] = end
+                m[tuple(face)] = 0
+    return m
+
+
 # %% ../nbs/08a_refine.ipynb #70033bc7
 def refine_dvf(fixed:np.ndarray, # (D, H, W) daily scan, network units
                moving:np.ndarray, # (D, H, W) planning scan on the same grid
                dvf:np.ndarray, # (3, D, H, W) starting DVF (dz, dy, dx) mm, e.g. the network's
                spacing:Sequence[float], # (z, y, x) mm
-               moving_seg:np.ndarray|None=None, # (D, H, W) planning label map (for the Dice guide)
+               moving_seg:np.ndarray|None=None, # (D, H, W) planning labels: the box, the Dice guide
                guide:np.ndarray|None=None, # (D, H, W) label map the warped contours should match
                settings:RefineSettings=RefineSettings(), device=None
               ) -> Refined:
@@ -125,14 +152,20 @@ def refine_dvf(fixed:np.ndarray, # (D, H, W) daily scan, network units
     if dvf.shape != (3, *fixed.shape) or moving.shape != fixed.shape:
         raise ValueError("fixed and moving must share a (D, H, W) grid and dvf must be "
                          f"(3, D, H, W); got {fixed.shape}, {moving.shape} and {dvf.shape}")
-    dev, shape = get_device(device), fixed.shape
-    wsize, csize = _size(shape, spacing, s.work_mm), _size(shape, spacing, s.control_mm)
-    wsp = _spacing_of(shape, spacing, wsize)
-    fx, mv = _tensor(fixed, dev, wsize), _tensor(moving, dev, wsize)
+    dev, roi = get_device(device), _roi(fixed.shape, spacing, moving_seg, s.roi_mm)
+    rshape = tuple(r.stop - r.start for r in roi)
+    wsize, csize = _size(rshape, spacing, s.work_mm), _size(rshape, spacing, s.control_mm)
+    wsp = _spacing_of(rshape, spacing, wsize)
+    fx, mv = _tensor(fixed[roi], dev, wsize), _tensor(moving[roi], dev, wsize)
     fx = gaussian_blur(fx, s.ncc_sigma) if s.ncc_sigma else fx
     seg_m, seg_f = None, None
     if moving_seg is not None and guide is not None and s.dice > 0:
-        seg_m, seg_f = _onehot(moving_seg, dev, wsize), _onehot(guide, dev, wsize)[:, 1:]
-    ctrl = _tensor(dvf, dev, csize).clone().requires_grad_(True)
-    best_ctrl, it, hist = _adam(ctrl, _objective(s, fx, mv, wsp, seg_m, seg_f), wsize, s)
-    return Refined(_resize(best_ctrl, shape)[0].cpu().numpy(), it, hist, time.perf_counter() - t0)
+        seg_m, seg_f = _onehot(moving_seg[roi], dev, wsize), _onehot(guide[roi], dev, wsize)[:, 1:]
+    base, free = _tensor(dvf[(slice(None), *roi)], dev, wsize), _free(csize, roi, fixed.shape, dev)
+    objective = _objective(s, fx, mv, wsp, seg_m, seg_f)
+    delta = torch.zeros((1, 3, *csize), device=dev, requires_grad=True)
+    best, it, hist = _adam(delta, lambda d: objective(base + _resize(d * free, wsize)), s)
+    out = dvf.astype(np.float32, copy=True)
+    out[(slice(None), *roi)] += _resize(best * free, rshape)[0].cpu().numpy()
+    return Refined(out, it, hist, time.perf_counter() - t0)
+

@@ -17,8 +17,8 @@ def means(csv:str) -> pd.DataFrame:
 @pytest.mark.parametrize("method,label", [("zero", "unwarped planning contours"), ("reg_voxel", "`reg_voxel` (the"),
                                           ("reg", "`reg` (shipped"), ("jrs_reg", "`jrs_reg` (and"),
                                           ("crossstitch", "`crossstitch` (cross-stitch"), ("hard", "`hard` (one"),
-                                          ("reg + refine 100", "`reg` + test-time refinement"),
-                                          ("crossstitch + refine 100", "`crossstitch` + test-time"),
+                                          ("reg + refine 50", "`reg` + test-time refinement"),
+                                          ("crossstitch + refine 50", "`crossstitch` + test-time"),
                                           ("elastix", "elastix (B-spline")])
 def test_readme_registration_table_is_the_record(method, label):
     r = means("registration_shipped_demo0.csv").loc[method]
@@ -61,6 +61,19 @@ def test_refine_and_lesson_prose_quote_the_registration_record():
     lesson = " ".join(_nb_text("tutorials/learning.ipynb").split())
     assert f"the cosine is {t.loc['reg_voxel', 'cosine']:.2f}" in lesson
     assert f"{t.loc['reg_voxel', 'body error mm']:.2f} against {t.loc['zero', 'body error mm']:.2f} mm" in lesson
+
+
+def test_refine_settings_table_is_the_record():
+    "08a_refine's table of refinement settings: every row equals its record's means."
+    t = means("refine_settings_demo0.csv")
+    md = _nb_text("08a_refine.ipynb")
+    for method, r in t.iterrows():
+        row = next((l for l in md.splitlines() if l.startswith(f"| {method} |")), None)
+        assert row is not None, method
+        msd = " / ".join(f"{r[f'MSD {o}']:.2f}" for o in ("prostate", "seminal_vesicles", "rectum", "bladder"))
+        cells = [f"{r['body error mm']:.2f}", f"{r['cosine']:.2f}", f"{r['fold %']:.2f}", msd,
+                 f"{r['MSD mean']:.2f}", f"{r['s/pair']:.1f}"]
+        assert row == f"| {method} | " + " | ".join(cells) + " |", (row, cells)
 
 
 def test_qa_prose_quotes_its_record():
