@@ -25,11 +25,12 @@ from jrs_nb.refine import RefineSettings, refine_dvf
 from jrs_nb.tables import to_markdown
 
 VARIANTS = {   # name -> RefineSettings overrides; the last one is the default
-    "4 mm grid, whole scan, step 0.5 mm, 100 steps (the first default)":
+    "4 mm grid, whole scan, step 0.5 mm, 100 steps (the first settings)":
         dict(work_mm=4., roi_mm=0., lr=0.5, steps=100),
     "4 mm grid, whole scan, step 0.05 mm, 100 steps": dict(work_mm=4., roi_mm=0., steps=100),
     "2 mm grid, whole scan": dict(roi_mm=0.),
     "3 mm grid, contours' box + 30 mm": dict(work_mm=3.),
+    "2 mm grid, contours' box + 15 mm, 30 steps": dict(roi_mm=15., steps=30),
     "2 mm grid, contours' box + 30 mm (default)": {},
 }
 

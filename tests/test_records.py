@@ -18,6 +18,7 @@ def means(csv:str) -> pd.DataFrame:
                                           ("reg", "`reg` (shipped"), ("jrs_reg", "`jrs_reg` (and"),
                                           ("crossstitch", "`crossstitch` (cross-stitch"), ("hard", "`hard` (one"),
                                           ("reg + refine 50", "`reg` + test-time refinement"),
+                                          ("jrs_reg + refine 50", "`jrs_reg` + test-time"),
                                           ("crossstitch + refine 50", "`crossstitch` + test-time"),
                                           ("elastix", "elastix (B-spline")])
 def test_readme_registration_table_is_the_record(method, label):
@@ -74,6 +75,11 @@ def test_refine_settings_table_is_the_record():
         cells = [f"{r['body error mm']:.2f}", f"{r['cosine']:.2f}", f"{r['fold %']:.2f}", msd,
                  f"{r['MSD mean']:.2f}", f"{r['s/pair']:.1f}"]
         assert row == f"| {method} | " + " | ".join(cells) + " |", (row, cells)
+    e = means("registration_shipped_demo0.csv").loc["elastix"]
+    quote = (f"body error {e['body error mm']:.2f} mm, cosine {e['cosine']:.2f}, MSD "
+             + " / ".join(f"{e[f'MSD {o}']:.2f}" for o in ("prostate", "seminal_vesicles", "rectum", "bladder"))
+             + f" mm, {e['s/pair']:.1f} s per pair")
+    assert quote in " ".join(md.split()), quote
 
 
 def test_qa_prose_quotes_its_record():
