@@ -3,7 +3,8 @@ and first contoured fractions (Elmahdy et al., ISBI 2020), and elastix, on that 
 
     jrs-nb phantom --out ft_cohort --preset demo --seed 1 --n-train 1 --n-val 3 --n-test 3 --daily-a 6 6 --daily-b 6 6
     python benchmarks/finetune.py --data ft_cohort [--run pretrained:reg] [--fractions 1 2] [--iterations N]
-                                  [--patients ID ...] [--no-elastix] [--out finetune.csv]
+                                  [--patients ID ...] [--no-elastix] [--refine N [--only-refine]]
+                                  [--out finetune.csv]
 
 For every validation and test patient with at least max(--fractions) + 2 daily scans: the later fractions are the
 daily scans after the first max(--fractions); every method is scored on the same later fractions. Fine-tuning on
@@ -29,6 +30,7 @@ from jrs_nb.inference import infer_pair
 from jrs_nb.metrics import evaluate_labels
 from jrs_nb.checkpoints import load_model
 from jrs_nb.finetune import finetune, FT_ITERATIONS
+from jrs_nb.refine import RefineSettings
 from jrs_nb.tables import to_markdown
 
 
@@ -55,10 +57,10 @@ def score(method:str, path:str, labels:np.ndarray, pv) -> list[dict]:
              "msd": r["msd"], "dsc": r["dsc"]} for o, r in res.items()]
 
 
-def network_rows(method:str, net, pairs) -> tuple[list[dict], float]:
+def network_rows(method:str, net, pairs, refine=None) -> tuple[list[dict], float]:
     rows, t0 = [], time.perf_counter()
     for pv in pairs:
-        pred = infer_pair(net, pv, tile=208)
+        pred = infer_pair(net, pv, tile=208, refine=refine)
         for path, lab in (("reg", pred.warped_labels), ("seg", pred.seg)):
             if lab is not None: rows += score(method, path, lab, pv)
     return rows, time.perf_counter() - t0
@@ -79,8 +81,15 @@ def one_patient(a, m, patient:str, split:str, tmp:Path) -> tuple[list[dict], lis
     first = max(a.fractions)
     pairs = later_pairs(a.data, patient, split, first)
     daily = [s for s in m.patients[patient]["scans"] if s != m.planning(patient)]
-    rows, sec = network_rows("population", load_model(a.run), pairs)
-    times = [{"patient": patient, "method": "population", "finetune s": 0., "inference s": sec}]
+    rows, times = [], []
+    if a.refine:   # no training: the population network's field refined on each later fraction
+        name = f"population + refine {a.refine}"
+        rows, sec = network_rows(name, load_model(a.run), pairs, RefineSettings(steps=a.refine))
+        times.append({"patient": patient, "method": name, "finetune s": 0., "inference s": sec})
+        if a.only_refine: return rows, times
+    r, sec = network_rows("population", load_model(a.run), pairs)
+    rows += r
+    times.append({"patient": patient, "method": "population", "finetune s": 0., "inference s": sec})
     for k in a.fractions:
         name, out = f"planning + {k}", tmp / f"{patient}_{k}"
         t0 = time.perf_counter()
@@ -121,6 +130,10 @@ def main(argv=None) -> int:
     ap.add_argument("--patients", nargs="+", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--elastix", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--refine", type=int, default=0, metavar="N",
+                    help="also the population network with N steps of test-time refinement per fraction")
+    ap.add_argument("--only-refine", action="store_true", help="with --refine: measure only that method and "
+                    "replace its rows in an existing --out record (and its _times file), keeping the others")
     ap.add_argument("--out", default="finetune.csv")
     a = ap.parse_args(argv)
     if min(a.fractions) < 1:
@@ -142,8 +155,13 @@ def main(argv=None) -> int:
             print(f"{p}: " + ", ".join(f"{x['method']} {x['finetune s']:.0f} s" for x in t), file=sys.stderr,
                   flush=True)
     df, tdf = pd.DataFrame(rows), pd.DataFrame(times)
+    tpath = Path(a.out).with_name(Path(a.out).stem + "_times.csv")
+    if a.only_refine and Path(a.out).exists() and tpath.exists():   # the other methods: measured earlier
+        old, told = pd.read_csv(a.out), pd.read_csv(tpath)
+        df = pd.concat([old[~old["method"].isin(set(df["method"]))], df], ignore_index=True)
+        tdf = pd.concat([told[~told["method"].isin(set(tdf["method"]))], tdf], ignore_index=True)
     df.to_csv(a.out, index=False)
-    tdf.to_csv(Path(a.out).with_name(Path(a.out).stem + "_times.csv"), index=False)
+    tdf.to_csv(tpath, index=False)
     print(f"{len(todo)} patients of {a.data}, run {a.run}, {a.iterations} iterations, {a.threads} threads\n")
     print(tables(df, tdf))
     return 0

@@ -2,8 +2,9 @@
 zero field, on the whole volumes of the validation pairs of a generated cohort (which knows the true DVF).
 
     python benchmarks/registration.py --data DEMO_COHORT [--runs pretrained:reg pretrained:crossstitch RUN_DIR ...]
-                                      [--pairs 6] [--threads 2] [--steps 100] [--bending 5 [20 ...]] [--no-refine]
-                                      [--no-elastix] [--out registration.csv]
+                                      [--pairs 6] [--threads 2] [--steps N] [--bending 5 [20 ...]] [--no-refine]
+                                      [--no-elastix] [--no-alone] [--one-pass] [--update [--drop REGEX]]
+                                      [--out registration.csv]
 
 --runs takes shipped networks (pretrained:NAME) or run folders of `jrs-nb train` (e.g. the deformation-model
 variants: `jrs-nb train --arch reg --preset cpu --dvf-model coarse --bending 5 ...`).
@@ -52,10 +53,12 @@ def methods(a):
     if a.zero: yield "zero", lambda pv: (np.zeros_like(pv.dvf), 0.)
     for spec in a.runs:
         net, arch = load_model(spec).eval(), spec.split(":")[-1].rstrip("/").split("/")[-1]
+        if a.one_pass and net.config.symmetric:   # the pair only, not also the reversed pair
+            net.config.symmetric, arch = False, f"{arch} (one pass)"
         def run(pv, net=net, st=None):
             p = infer_pair(net, pv, tile=208, refine=st)
             return p.dvf, p.total_seconds
-        yield arch, run
+        if a.alone: yield arch, run
         for be in a.bending if a.refine else ():
             st = RefineSettings(steps=a.steps, bending=be)
             tag = f" (bending {be:g})" if len(a.bending) > 1 else ""
@@ -66,6 +69,20 @@ def methods(a):
             r = elastix_register(unit_to_hu(pv.fixed), unit_to_hu(pv.moving), pv.spacing, ElastixConfig())
             return r.dvf, r.seconds
         yield "elastix", elx
+
+
+def _merge(old:pd.DataFrame, new:pd.DataFrame, drop:str|None) -> pd.DataFrame:
+    "The old record without the methods measured now (nor those matching `drop`), and the new rows after each network."
+    keep = old[~old["method"].isin(set(new["method"]))]
+    if drop: keep = keep[~keep["method"].str.contains(drop, regex=True)]
+    out, order = pd.concat([keep, new], ignore_index=True), []
+    for m in [*keep["method"].unique(), *new["method"].unique()]:   # a network's refined rows follow it
+        if m in order: continue
+        base = m.split(" + ")[0]
+        at = max((i for i, o in enumerate(order) if o.split(" + ")[0] == base), default=len(order) - 1)
+        order.insert(at + 1, m)
+    order = [m for m in order if m != "elastix"] + (["elastix"] if "elastix" in order else [])
+    return out.sort_values("method", key=lambda c: c.map(order.index), kind="stable")
 
 
 def main(argv=None) -> int:
@@ -82,6 +99,14 @@ def main(argv=None) -> int:
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--identity", action=argparse.BooleanOptionalAction, default=True,
                     help="also run each network on the planning scan against itself (column identity |phi| mm)")
+    ap.add_argument("--one-pass", action="store_true", help="run symmetric networks on the pair only, not "
+                    "also on the reversed pair (half the network time; identical inputs then give some motion)")
+    ap.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
+                    help="the networks' own rows (--no-alone: only their refined rows)")
+    ap.add_argument("--update", action="store_true", help="replace only the methods measured now in an "
+                    "existing --out record, keep its other rows (measured earlier with the same code and weights)")
+    ap.add_argument("--drop", default=None, help="with --update: also drop the old rows whose method matches "
+                    "this regular expression (e.g. refinement rows of earlier settings)")
     ap.add_argument("--split", default="val", help="the split whose pairs are measured (val; test: site B)")
     ap.add_argument("--out", default="registration.csv")
     a = ap.parse_args(argv)
@@ -102,6 +127,8 @@ def main(argv=None) -> int:
             print(f"{name} {rows[-1]['pair']}: error {rows[-1]['body error mm']:.2f} mm, "
                   f"MSD mean {rows[-1]['MSD mean']:.2f} mm, {sec:.1f} s", file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
+    if a.update and Path(a.out).exists():
+        df = _merge(pd.read_csv(a.out), df, a.drop)
     df.to_csv(a.out, index=False)
     table = df.drop(columns="pair").groupby("method", sort=False).mean().round(3)
     print(f"{len(pairs)} {a.split} pairs of {a.data}, {a.threads} threads\n")

@@ -323,7 +323,7 @@ def _infer_parser():
                     "run's, refuse another's)")
     ap.add_argument("--refine", type=int, default=0, metavar="N", help="test-time refinement: N "
                     "Adam steps per pair of NCC + bending on an 8 mm control grid, from the "
-                    "network's DVF (0: none; 50 is the measured default of 08a_refine)")
+                    "network's DVF (0: none; 20 is the measured default of 08a_refine)")
     ap.add_argument("--second-opinion", default=None, metavar="RUN", help="for a network without a "
                     "segmentation path (reg, jrs_reg): a run whose segmentation is the QA's second "
                     "opinion, e.g. pretrained:seg")

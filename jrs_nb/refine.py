@@ -25,10 +25,10 @@ __all__ = ['RefineSettings', 'check_refine', 'Refined', 'refine_dvf']
 # %% ../nbs/08a_refine.ipynb #a13ff8e8
 class RefineSettings(NamedTuple):
     "Test-time refinement of a DVF: what is optimised, and how."
-    steps: int = 50            # at most this many Adam steps
+    steps: int = 20            # at most this many Adam steps
     control_mm: float = 8.     # control-point spacing of the correction (mm)
     work_mm: float = 2.        # grid the objective is computed on (mm): coarser is faster
-    lr: float = 0.05           # Adam step (mm)
+    lr: float = 0.2            # Adam step (mm)
     bending: float = 5.        # weight of the bending energy (mm^-2; the networks train with 0.5)
     dice: float = 0.           # weight of 1 - Dice(S_m o phi, the guide's contours)
     ncc_sigma: float = 1.      # Gaussian smoothing (voxels of the work grid) before the NCC

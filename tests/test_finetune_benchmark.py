@@ -41,3 +41,20 @@ def test_too_few_fractions_refused(cohort, tmp_path, capsys):
                        "--out", str(tmp_path / "x.csv")]) == 2
     assert "no validation or test patient has 4 daily scans" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_refine_only_adds_its_rows_to_the_record(cohort, tmp_path):
+    "--refine N --only-refine measures the refined population network and keeps the record's other methods."
+    root, run = cohort
+    out = tmp_path / "ft.csv"
+    common = ["--data", str(root), "--run", str(run), "--fractions", "1", "--threads", "1", "--no-elastix",
+              "--out", str(out)]
+    assert bench.main(common + ["--iterations", "2"]) == 0
+    before = pd.read_csv(out)
+    assert bench.main(common + ["--refine", "2", "--only-refine"]) == 0
+    df = pd.read_csv(out)
+    assert set(df.method) == {"population", "planning + 1", "population + refine 2"}
+    pd.testing.assert_frame_equal(df[df.method != "population + refine 2"].reset_index(drop=True), before)
+    assert set(df[df.method == "population + refine 2"].fraction) == {"s02", "s03"}
+    t = pd.read_csv(tmp_path / "ft_times.csv")
+    assert set(t.method) == {"population", "planning + 1", "population + refine 2"}
