@@ -69,5 +69,6 @@ def test_contour_default_network_gets_a_second_opinion(case, tmp_path):
     (rs,) = (tmp_path / "out").glob("RS.*.dcm")
     idx = json.loads((tmp_path / "out" / "work" / "predictions" / "predictions.json").read_text())
     assert idx["second_opinion"] == "pretrained:seg" and idx["method"] == "jrs_reg"
+    assert idx["refine_steps"] == 20   # refined by default: with it the contours beat elastix's (08a_refine)
     (pair,) = idx["pairs"].values()
     assert any(q["seg_reg_msd"] is not None for q in pair["qa"].values()), pair["qa"]   # (an organ seg misses: None)
