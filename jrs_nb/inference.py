@@ -473,9 +473,10 @@ def contour_cli(argv:list[str]) -> int:
     ap.add_argument("--overwrite", action="store_true", help="redo an earlier run in --out")
     ap.add_argument("--no-align", action="store_true", help="skip the affine pre-alignment")
     ap.add_argument("--crop-margin", type=float, default=50., help="import crop margin, mm (50)")
-    ap.add_argument("--refine", type=int, default=RefineSettings().steps, metavar="N",
-                    help=f"test-time refinement steps (default {RefineSettings().steps}: with it the "
-                    "contours beat elastix's in 08a_refine; 0: the network alone)")
+    steps = RefineSettings().steps
+    ap.add_argument("--refine", type=int, default=steps, metavar="N",
+                    help=f"test-time refinement steps (default {steps}: with it the contours "
+                    "beat elastix's in 08a_refine; 0: the network alone)")
     ap.add_argument("--second-opinion", default=SECOND_OPINION, metavar="RUN|none",
                     help="QA second opinion of a network without a segmentation path "
                     f"(default {SECOND_OPINION}; none: no second opinion)")
