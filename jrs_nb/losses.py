@@ -329,8 +329,9 @@ def gan_generator_loss(out:MultiLevel, # generator (registration network) output
                        spacing:Sequence[float]=(1., 1., 1.), # (z, y, x) input grid spacing in mm
                        **kwargs # passed to `weighted_loss`
                       ) -> tuple[Tensor, dict[str, float]]: # total loss, logged terms
-    "Generator loss of the GAN paper: (1 - DSC) + (1 - NCC) + BE + 0.01 L_G."
+    "Generator loss of the GAN paper: (1 - DSC) + (1 - NCC) + BE + 0.01 L_G (+ weighted dvf_sup)."
     terms = ("ncc", "bending") + (("dice_warp",) if dice else ())
+    if weights.get("dvf_sup"): terms = terms + ("dvf_sup",)   # a recipe term (synthetic cohorts)
     total, logs = weighted_loss(terms, out, batch, weights, spacing, **kwargs)
     if critic_fake is not None:
         lg = generator_adv_loss(critic_fake)

@@ -52,6 +52,10 @@ REPRO_PRESETS = {
 }
 
 # %% ../nbs/12_reproduce.ipynb #9fc793b1
+def _starts_from(a:str) -> tuple:
+    "The networks a warm-started `a` starts from (a GAN-family arch: the generator it continues)."
+    return (GAN_ARCHS[a][0],) if a in GAN_ARCHS else WARM_START.get(a, ())
+
 def _archs(preset:str, rp:ReproPreset, archs:Sequence[str]|None, include_gan:bool) -> tuple:
     "(networks in training order, the runs others start from, `warm(arch)`: whether it does)."
     from jrs_nb.train import ARCHS, preset_settings
@@ -60,7 +64,9 @@ def _archs(preset:str, rp:ReproPreset, archs:Sequence[str]|None, include_gan:boo
     bad = [a for a in archs if a not in ARCHS]
     if bad: raise ValueError(f"unknown architecture(s) {bad}; choose from {', '.join(ARCHS)}")
     warm = lambda a: bool(preset_settings(preset, a).get("warm_start")) and not rp.pretrained
-    starts = {n for a in archs if warm(a) for n in WARM_START.get(a, ())}
+    gens = {_starts_from(a)[0] for a in archs if a in GAN_ARCHS and warm(a)}
+    archs = [n for n in NETWORKS if n in gens and n not in archs] + archs   # generators first
+    starts = {n for a in archs if warm(a) for n in _starts_from(a)}
     return [n for n in SINGLE_TASK if n in starts and n not in archs] + archs, starts, warm
 
 # %% ../nbs/12_reproduce.ipynb #0575f7ec
@@ -72,8 +78,9 @@ def _train_step(a:str, preset:str, rp:ReproPreset, root:Path, data:str, seed:int
     if rp.pretrained and (WEIGHTS_DIR / a / "model.pt").exists():
         return Step(f"train_{a}", "pretrained", dict(name=a, out=out),
                     outputs=("model.pt", "summary.json"))
-    starts_from = WARM_START.get(a, ()) if warm(a) else ()
-    init = {f"init_{n}": str(root / f"train_{n}") for n in starts_from}
+    starts_from = _starts_from(a) if warm(a) else ()
+    init = {("init_reg" if a in GAN_ARCHS else f"init_{n}"): str(root / f"train_{n}")
+            for n in starts_from}
     return Step(f"train_{a}", "notebook",
                 dict(arch=a, preset=preset, data=data, out=out, seed=int(seed), device=device,
                      **init),
@@ -109,8 +116,8 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(REPRO_PRESETS)}")
     rp, root = REPRO_PRESETS[preset], Path(root).resolve()
     archs, starts, warm = _archs(preset, rp, archs, include_gan)
-    # "single": the runs the others start from
-    phases = {"data": [], "single": [], "runs": [], "evaluate": [], "report": []}
+    # "single": the runs the others start from; "gan": the GAN family continuing trained generators
+    phases = {"data": [], "single": [], "runs": [], "gan": [], "evaluate": [], "report": []}
     if data is None:
         data = root / "data"
         phases["data"].append(Step("cohort", "data",
@@ -121,7 +128,9 @@ def plan(preset:str="demo", # smoke | demo | cpu | paper
     data = str(Path(data).resolve())
     for a in archs:
         step = _train_step(a, preset, rp, root, data, seed, device, warm)
-        phases["single" if a in starts else "runs"].append(step)
+        ph = ("gan" if a in GAN_ARCHS and warm(a) else
+              "single" if a in starts and a in SINGLE_TASK else "runs")
+        phases[ph].append(step)
     elx, ev, rep = _final_steps(preset, rp, root, data, seed, device)
     phases["runs"].append(elx)
     phases["evaluate"].append(ev)
@@ -193,10 +202,10 @@ def reproduce(preset:str="demo", out:str|Path="reproduction", data:str|Path|None
     if phases["data"] and read_status(root / "cohort").get("status") != "done":
         log("the cohort could not be generated: stopping")
         return _summary(root, phases, t0)
-    for ph in ("single", "runs"): _run_phase(phases[ph], root, jobs, counter, total, log)
+    for ph in ("single", "runs", "gan"): _run_phase(phases[ph], root, jobs, counter, total, log)
     ev = phases["evaluate"][0]
     ok = lambda n: read_status(root / n).get("status") == "done"
-    trained = [s for s in phases["single"] + phases["runs"]
+    trained = [s for s in phases["single"] + phases["runs"] + phases["gan"]
                if s.kind in ("notebook", "pretrained") and ok(s.name)]
     ev.params["runs"] = ",".join(s.params["out"] for s in trained)
     elx = phases["runs"][-1]

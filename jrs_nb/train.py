@@ -22,23 +22,24 @@ from .data.io import write_json, load_manifest
 from .data.dataset import JRSDataset
 from .data.sampling import PatchDataset, collate_pairs
 from .models.jrs import build_model, build_from_config, NETWORKS, JRSConfig, apply_window, \
-    recalibrate_bn, WARM_START
+    recalibrate_bn, WARM_START, continue_from
 from .models.gan import PatchCritic, synthesize_real, critic_loss, critic_scores, \
     clip_weights_, critic_steps
-from .losses import LOSS_TERMS, CS_WEIGHTS, weighted_loss, gan_generator_loss
+from .losses import LOSS_TERMS, CS_WEIGHTS, GAN_WEIGHTS, weighted_loss, gan_generator_loss
 from .checkpoints import atomic_save, load_checkpoint, model_checkpoint, rng_state, \
-    set_rng_state, resolve_run, start_from_runs, CsvLog, trim_jsonl, read_curves
+    set_rng_state, resolve_run, start_from_runs, load_model, CsvLog, trim_jsonl, read_curves
 from .train_config import GAN_ARCHS, ARCHS, parse_filters, parse_window, TrainConfig, \
-    check_train_config, lr_at
+    check_train_config, lr_at, DEVIATIONS
 _all_ = ["GAN_ARCHS", "ARCHS", "parse_filters", "parse_window", "TrainConfig", "check_train_config",
-         "lr_at"]
+         "lr_at", "DEVIATIONS"]
 
 # %% auto #0
-__all__ = ['CPU_RECIPE', 'DEVIATIONS', 'PRESETS', 'ARCH_SETTINGS', 'PRELOAD_BYTES', 'Validator', 'preset_settings', 'make_config',
+__all__ = ['CPU_RECIPE', 'PRESETS', 'GAN_CPU', 'ARCH_SETTINGS', 'PRELOAD_BYTES', 'Validator', 'preset_settings', 'make_config',
            'dist_info', 'network_loss', 'TrainState', 'start_process', 'resume_point', 'start_from_single_task',
-           'param_groups', 'build_networks', 'load_training_data', 'open_logs', 'begin_run', 'critic_update',
-           'generator_update', 'log_window', 'validate_during', 'save_checkpoint', 'after_iteration', 'finish_run',
-           'train', 'GAN_ARCHS', 'ARCHS', 'parse_filters', 'parse_window', 'TrainConfig', 'check_train_config', 'lr_at']
+           'continue_generator', 'param_groups', 'build_networks', 'load_training_data', 'open_logs', 'begin_run',
+           'critic_update', 'gan_loss', 'generator_update', 'log_window', 'validate_during', 'save_checkpoint',
+           'after_iteration', 'finish_run', 'train', 'GAN_ARCHS', 'ARCHS', 'parse_filters', 'parse_window',
+           'TrainConfig', 'check_train_config', 'lr_at', 'DEVIATIONS']
 
 # %% ../nbs/08_train.ipynb #b4c19b47
 CPU_RECIPE = dict(
@@ -48,57 +49,6 @@ CPU_RECIPE = dict(
     window="-160,240",             # soft tissue: the organs differ little on the papers' scale
     ce=1., batch_dice=True,        # cross-entropy finds the prostate; Dice pooled over the batch
     bn_recalibrate=20)             # BatchNorm statistics re-estimated on 20 training batches
-
-# %% ../nbs/08_train.ipynb #eaec569c
-_RECIPE_DEVIATIONS = {  # setting -> (papers' value, why the CPU recipe changes it)
-    "batch/swap": ("2 pairs, doubled by swapping",
-        "2 distinct pairs, no swap: BatchNorm statistics of a pair and its own swap were "
-        "wrong for whole volumes"),
-    "optimizer/lr/schedule/warmup": ("RAdam 1e-4, constant",
-        "Adam 1e-2, 20-iteration warm-up, cosine to 0: hundreds of iterations instead of "
-        "200,000, and RAdam's own warm-up spans ~1000"),
-    "window": ("[-1000, 1000] HU",
-        "[-160, 240] HU: the soft-tissue contrast the seminal vesicles and rectum need"),
-    "ce": ("Dice only",
-        "Dice + cross-entropy on segmentation heads: Dice alone never found the prostate in a "
-        "few hundred iterations"),
-    "batch_dice": ("per sample",
-        "pooled over the batch: a per-sample Dice of an organ absent from a patch is noise"),
-    "bn_recalibrate": ("no",
-        "BatchNorm statistics re-estimated on 20 training batches after training"),
-    "patch/filters": ("96^3, filters 16-91",
-        "smaller patches and networks to fit a CPU"),
-    "iterations": ("200,000",
-        "hundreds"),
-}
-
-# %% ../nbs/08_train.ipynb #382329cb
-_CPU_DEVIATIONS = {  # the `cpu` preset's registration paths: setting -> (papers' value, why)
-    "ncc_sigma": ("none",
-        "NCC on images smoothed by a Gaussian of 1 voxel: less of the comparison is CT noise; "
-        "reg gained +0.045 DSC over the unwarped contours in 600 iterations instead of about "
-        "+0.03 in 500"),
-    "warm_start": ("from scratch",
-        "jrs_reg, hard and crossstitch start from the trained reg (Misra et al., CVPR 2016), "
-        "its weights at a tenth of the learning rate: from scratch their registration paths "
-        "stayed at the unwarped contours (+0.000 to +0.006 DSC) in 300-500 iterations"),
-    "dvf_model/bending": ("a DVF per voxel, bending 0.5",
-        "a stationary velocity field on the 8 mm level, integrated by scaling and squaring "
-        "(fold-free), bending 5: the per-voxel heads learnt rough edge-only fields, farther "
-        "from the true motion than no field (section \"Registration that follows the "
-        "anatomy\"); evaluated on the pair and its reverse (`JRSConfig.symmetric`): no motion "
-        "for identical inputs"),
-    "dvf_weight": ("none (no true motion)",
-        "0.1 x squared error to the synthetic cohort's true DVF, with reg at lr 1e-3: it is "
-        "what taught the networks the motion; a cohort without a true DVF (a clinic's) trains "
-        "without it"),
-    "seg_weight": ("1",
-        "hard: 0.3, 600 iterations: its one trunk serves both tasks; at weight 1 the "
-        "segmentation terms pulled it off the copied registration (prostate 0.745 against "
-        "0.815 unwarped), at 0.2 the seminal vesicles were not learnt (0.29 / 0.00 on 2 "
-        "pairs)"),
-}
-DEVIATIONS = {**_RECIPE_DEVIATIONS, **_CPU_DEVIATIONS}   # setting -> (papers' value, why)
 
 # %% ../nbs/08_train.ipynb #5ce0af68
 PRESETS = {
@@ -120,10 +70,14 @@ PRESETS = {
 }
 
 # %% ../nbs/08_train.ipynb #9d208fd0
+GAN_CPU = dict(warm_start=True, warm_lr=1., lr=1e-4, ncc_sigma=1., iterations=120, clip=0.05)
+# continue a trained generator (reg or jrs_reg: `--init-reg`) with RMSProp at 1e-4, the CNN
+# variants as long without a critic; clipping at 0.01 held this small critic's scores at ~1e-6
 ARCH_SETTINGS = {  # preset -> network -> where it departs from its preset (chosen by measurement)
     "cpu": {"seg": dict(iterations=1000), "reg": dict(iterations=1200, lr=1e-3),
             "jrs_reg": dict(iterations=400), "crossstitch": dict(iterations=400),
-            "hard": dict(iterations=600, seg_weight=0.3)},
+            "hard": dict(iterations=600, seg_weight=0.3),
+            **{a: dict(GAN_CPU) for a in GAN_ARCHS}},
 }
 
 def preset_settings(preset:str, arch:str="crossstitch") -> dict:
@@ -136,11 +90,14 @@ def preset_settings(preset:str, arch:str="crossstitch") -> dict:
 def make_config(preset:str="smoke", **overrides) -> TrainConfig:
     "A TrainConfig from a preset and overrides (GAN archs get patch >= 72)."
     given = {k: v for k, v in overrides.items() if v is not None}
-    kw = {**preset_settings(preset, given.get("arch", TrainConfig.arch)), **given}
-    if kw.get("arch") in GAN_ARCHS:
+    arch = given.get("arch", TrainConfig.arch)
+    kw = {**preset_settings(preset, arch), **given}
+    if arch in GAN_ARCHS:   # the GAN paper's own, unless the preset sets them for this arch
+        own = {**ARCH_SETTINGS.get(preset, {}).get(arch, {}), **given}
         if "patch" not in given: kw["patch"] = max(kw["patch"], 72)
-        for k in ("lr", "optimizer", "ncc_sigma", "warm_start"):   # the GAN paper's own
-            if k not in given: kw.pop(k, None)
+        for k in ("lr", "optimizer", "ncc_sigma", "warm_start"):
+            if k not in own: kw.pop(k, None)
+        kw.setdefault("bending", GAN_WEIGHTS["bending"])
     return TrainConfig(**kw)
 
 # %% ../nbs/08_train.ipynb #2217afa1
@@ -268,11 +225,23 @@ def resume_point(cfg:TrainConfig, out:Path) -> tuple[Optional[dict], int, float]
 # %% ../nbs/08_train.ipynb #3b6a47b2
 def start_from_single_task(cfg:TrainConfig, net:torch.nn.Module) -> set:
     "Warm start: copy the runs `cfg.init_seg` / `cfg.init_reg` into a joint `net`; names copied."
+    if cfg.warm_start and cfg.gan_family: return continue_generator(cfg, net)
     if not (cfg.warm_start and cfg.arch in WARM_START): return set()
     if not cfg.init_reg:
         raise ValueError(f"warm_start: {cfg.arch} starts from a trained reg run: pass "
                          "--init-reg RUN (a run folder or pretrained:reg), or --no-warm-start")
     return start_from_runs(net, cfg.init_reg, cfg.init_seg or None)
+
+# %% ../nbs/08_train.ipynb #58e091cf
+def continue_generator(cfg:TrainConfig, net:torch.nn.Module) -> set:
+    "GAN family's warm start: every weight of `cfg.init_reg`, a trained run of its generator."
+    if not cfg.init_reg:
+        raise ValueError(f"warm_start: {cfg.arch} continues a trained {cfg.network} run: pass "
+                         f"--init-reg RUN (a run folder or pretrained:{cfg.network}), "
+                         "or --no-warm-start")
+    try: return continue_from(net, load_model(cfg.init_reg, "cpu"))
+    except ValueError as e: raise ValueError(f"warm_start from {cfg.init_reg}: {e}") from None
+
 
 # %% ../nbs/08_train.ipynb #344832e8
 def param_groups(net:torch.nn.Module, warm:set, cfg:TrainConfig) -> list[dict]:
@@ -371,6 +340,22 @@ def critic_update(s:TrainState, it:int) -> float:
         s.crit_done += 1
     return lc.item()
 
+# %% ../nbs/08_train.ipynb #4650d9c1
+def gan_loss(s:TrainState, o, b:PairBatch, it:int) -> tuple[torch.Tensor, dict]:
+    "The GAN family's generator loss at generator step `it` (critic score included if any)."
+    cfg, d_fake = s.cfg, None
+    if s.critic is not None:
+        real_g = synthesize_real(b.fixed, b.fixed_seg, "high", s.spacing,
+                                 seed=cfg.seed * 1_000_003 + 7_919 * (it + 1))
+        fake = (crop_to_level(b.fixed, "high"), o.high.warped_image.float(),
+                _fake_seg(o.high, b))
+        d_fake = critic_scores(s.critic, real_g, fake)[1]
+    w = {**GAN_WEIGHTS, "bending": cfg.bending, "dvf_sup": cfg.dvf_weight}
+    return gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1], weights=w,
+                              spacing=s.spacing, batch_dice=cfg.batch_dice,
+                              ncc_sigma=cfg.ncc_sigma)
+
+
 # %% ../nbs/08_train.ipynb #26b957c8
 def generator_update(s:TrainState, it:int) -> dict:
     "One update of the network (the generator of the GAN family); returns its loss terms."
@@ -378,18 +363,7 @@ def generator_update(s:TrainState, it:int) -> dict:
     b = _batch(s.ds, it * s.per_it + s.rank * cfg.batch, cfg.batch, cfg.swap).to(s.dev)
     with torch.autocast(s.dev.type, torch.bfloat16, enabled=cfg.amp):
         o = s.model(b.fixed, b.moving, b.moving_seg)
-    if cfg.gan_family:
-        d_fake = None
-        if s.critic is not None:
-            real_g = synthesize_real(b.fixed, b.fixed_seg, "high", s.spacing,
-                                     seed=cfg.seed * 1_000_003 + 7_919 * (it + 1))
-            fake = (crop_to_level(b.fixed, "high"), o.high.warped_image.float(),
-                    _fake_seg(o.high, b))
-            d_fake = critic_scores(s.critic, real_g, fake)[1]
-        loss, terms = gan_generator_loss(o, b, d_fake, dice=GAN_ARCHS[cfg.arch][1],
-                                         spacing=s.spacing)
-    else:
-        loss, terms = network_loss(cfg, o, b, s.spacing)
+    loss, terms = gan_loss(s, o, b, it) if cfg.gan_family else network_loss(cfg, o, b, s.spacing)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()} at iteration {it + 1} ({cfg.arch}); "
                                  f"terms {terms}. Lower --lr, or check the data with "

@@ -14,7 +14,7 @@ from .core import check_patch_size
 from .models.jrs import NETWORKS
 
 # %% auto #0
-__all__ = ['GAN_ARCHS', 'ARCHS', 'parse_filters', 'parse_window', 'check_train_config', 'TrainConfig', 'lr_at']
+__all__ = ['GAN_ARCHS', 'ARCHS', 'DEVIATIONS', 'parse_filters', 'parse_window', 'check_train_config', 'TrainConfig', 'lr_at']
 
 # %% ../nbs/08_train.config.ipynb #a8475e59
 GAN_ARCHS = {  # arch -> (generator network, Dice term in its loss, critic variant or None)
@@ -89,7 +89,7 @@ class _RecipeSettings(_RunSettings):
     optimizer: str = ""            # "": the paper's (RAdam; RMSProp for GANs) | adam | radam
     warm_start: bool = False       # start a joint network from trained single-task runs
     init_seg: str = ""             # warm start: the seg run (folder or pretrained:seg)
-    init_reg: str = ""             # warm start: the reg run (folder or pretrained:reg)
+    init_reg: str = ""             # warm start: the reg run (GAN family: its generator's run)
     warm_lr: float = 0.1           # warm start: learning-rate factor of the copied parameters
     seg_weight: float = 1.         # weight of the segmentation terms (Dice and `ce`); papers: 1
     dvf_model: str = "voxel"       # voxel (papers) | coarse | svf (models.jrs.JRSConfig.dvf_model)
@@ -150,3 +150,59 @@ def lr_at(c:TrainConfig, it:int) -> float:
         t = (it - c.warmup) / max(c.iterations - c.warmup, 1)
         return lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.)))
     return lr
+
+# %% ../nbs/08_train.config.ipynb #eaec569c
+_RECIPE_DEVIATIONS = {  # setting -> (papers' value, why the CPU recipe changes it)
+    "batch/swap": ("2 pairs, doubled by swapping",
+        "2 distinct pairs, no swap: BatchNorm statistics of a pair and its own swap were "
+        "wrong for whole volumes"),
+    "optimizer/lr/schedule/warmup": ("RAdam 1e-4, constant",
+        "Adam 1e-2, 20-iteration warm-up, cosine to 0: hundreds of iterations instead of "
+        "200,000, and RAdam's own warm-up spans ~1000"),
+    "window": ("[-1000, 1000] HU",
+        "[-160, 240] HU: the soft-tissue contrast the seminal vesicles and rectum need"),
+    "ce": ("Dice only",
+        "Dice + cross-entropy on segmentation heads: Dice alone never found the prostate in a "
+        "few hundred iterations"),
+    "batch_dice": ("per sample",
+        "pooled over the batch: a per-sample Dice of an organ absent from a patch is noise"),
+    "bn_recalibrate": ("no",
+        "BatchNorm statistics re-estimated on 20 training batches after training"),
+    "patch/filters": ("96^3, filters 16-91",
+        "smaller patches and networks to fit a CPU"),
+    "iterations": ("200,000",
+        "hundreds"),
+}
+
+# %% ../nbs/08_train.config.ipynb #382329cb
+_CPU_DEVIATIONS = {  # the `cpu` preset's registration paths: setting -> (papers' value, why)
+    "ncc_sigma": ("none",
+        "NCC on images smoothed by a Gaussian of 1 voxel: less of the comparison is CT noise; "
+        "reg gained +0.045 DSC over the unwarped contours in 600 iterations instead of about "
+        "+0.03 in 500"),
+    "warm_start": ("from scratch",
+        "jrs_reg, hard and crossstitch start from the trained reg (Misra et al., CVPR 2016), "
+        "its weights at a tenth of the learning rate: from scratch their registration paths "
+        "stayed at the unwarped contours (+0.000 to +0.006 DSC) in 300-500 iterations"),
+    "dvf_model/bending": ("a DVF per voxel, bending 0.5",
+        "a stationary velocity field on the 8 mm level, integrated by scaling and squaring "
+        "(fold-free), bending 5: the per-voxel heads learnt rough edge-only fields, farther "
+        "from the true motion than no field (section \"Registration that follows the "
+        "anatomy\"); evaluated on the pair and its reverse (`JRSConfig.symmetric`): no motion "
+        "for identical inputs"),
+    "dvf_weight": ("none (no true motion)",
+        "0.1 x squared error to the synthetic cohort's true DVF, with reg at lr 1e-3: it is "
+        "what taught the networks the motion; a cohort without a true DVF (a clinic's) trains "
+        "without it"),
+    "seg_weight": ("1",
+        "hard: 0.3, 600 iterations: its one trunk serves both tasks; at weight 1 the "
+        "segmentation terms pulled it off the copied registration (prostate 0.745 against "
+        "0.815 unwarped), at 0.2 the seminal vesicles were not learnt (0.29 / 0.00 on 2 "
+        "pairs)"),
+    "warm_lr/clip": ("GAN family: from scratch, RMSProp 1e-5, clipping 0.01",
+        "continues the trained reg / jrs_reg (`GAN_CPU`: 120 iterations, RMSProp 1e-4, the "
+        "recipe's bending, NCC smoothing and dvf_sup; the CNN variants as long, without a "
+        "critic, are the control); clipping 0.05: at 0.01 this small critic's scores stayed "
+        "about 1e-6, an adversarial term of nothing"),
+}
+DEVIATIONS = {**_RECIPE_DEVIATIONS, **_CPU_DEVIATIONS}   # setting -> (papers' value, why)

@@ -92,7 +92,8 @@ def _add_switches(ap:argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--init-seg", default=None,
                     help="warm start: the trained seg run (folder or pretrained:seg)")
     ap.add_argument("--init-reg", default=None,
-                    help="warm start: the trained reg run (folder or pretrained:reg)")
+                    help="warm start: the trained reg run (folder or pretrained:reg); the GAN "
+                    "family: a run of its generator network (reg or jrs_reg)")
     ap.add_argument("--warm-lr", dest="warm_lr", type=float, default=None,
                     help="warm start: learning-rate factor of the copied weights (default: the "
                     "preset's)")

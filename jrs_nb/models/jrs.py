@@ -22,7 +22,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['NETWORKS', 'SINGLE_TASK', 'JOINT_NETWORKS', 'TWO_PATH', 'NEEDS', 'PAPER_PARAMS', 'WARM_START', 'JRSConfig',
            'apply_window', 'JRSNet', 'SingleTrunkNet', 'CrossStitchNet', 'build_model', 'build_from_config',
-           'param_table', 'recalibrate_bn', 'warm_start']
+           'param_table', 'recalibrate_bn', 'warm_start', 'continue_from']
 
 # %% ../../nbs/05b_models.jrs.ipynb #ad8ec783
 NETWORKS = ("seg", "reg", "jrs_reg", "hard", "crossstitch")   # the CS paper's five networks
@@ -330,3 +330,22 @@ def warm_start(net:JRSNet, # a joint network (`WARM_START`'s keys), freshly buil
     a = torch.tensor([[alpha[0], alpha[1]], [alpha[1], alpha[0]]])
     for m in net.unet.stitch.values(): m.alpha.copy_(a.expand_as(m.alpha))
     return done
+
+# %% ../../nbs/05b_models.jrs.ipynb #3797854d
+@torch.no_grad()
+def continue_from(net:JRSNet, # a freshly built network
+                  src:JRSNet # a trained network of the same name and configuration
+                 ) -> set[str]: # names of `net`'s parameters and buffers, all copied
+    "Copy every weight of the trained `src` into `net` (a GAN generator continues it), in place."
+    _check_source(net, src, net.name)
+    if src.config.dvf_model != net.config.dvf_model:
+        raise ValueError(f"continue_from: the {src.name} network predicts a {src.config.dvf_model} "
+                         f"DVF, this one a {net.config.dvf_model} DVF")
+    sd, dd = src.state_dict(), net.state_dict()
+    bad = [k for k in dd if k not in sd or sd[k].shape != dd[k].shape]
+    if bad or len(sd) != len(dd):
+        raise ValueError(f"continue_from: the {src.name} network has other weights than this one "
+                         f"({bad[:2]}...): trained with other filters?")
+    net.load_state_dict(sd)
+    return set(dd)
+
