@@ -1,4 +1,4 @@
-"""The five networks of the CS paper (and `reg_voxel`, the papers' per-voxel registration head, for a lesson), trained by the package itself on the synthetic cohort it generates, stored in float16 with their training configuration, logs and validation metrics, loaded with `pretrained("crossstitch")`.
+"""The five networks of the CS paper, the five variants of the GAN paper (and `reg_voxel`, the papers' per-voxel registration head, for a lesson), trained by the package itself on the synthetic cohort it generates, stored in float16 with their training configuration, logs and validation metrics, loaded with `pretrained("crossstitch")`.
 
 Docs: https://jrs-nb.github.io/jrs_nb/pretrained.html.md"""
 

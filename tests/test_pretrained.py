@@ -10,6 +10,7 @@ from jrs_nb.validation import pair_dsc
 from jrs_nb.checkpoints import WEIGHTS_DIR
 
 NAMES = ("seg", "reg", "jrs_reg", "hard", "crossstitch")
+GAN_NAMES = ("reg_cnn", "jrs_cnn", "reg_gan", "jrs_gana", "jrs_ganb")   # the GAN paper's variants
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
@@ -20,15 +21,16 @@ def cohort(tmp_path_factory):
     return root
 
 def test_all_five_ship_within_30_mb():
-    assert set(NAMES) <= set(available())
+    "The CS paper's five networks and the GAN paper's five variants, each with its logs and validation record."
+    assert set(NAMES) | set(GAN_NAMES) <= set(available())
     total = sum(p.stat().st_size for p in WEIGHTS_DIR.rglob("*") if p.is_file())
     assert total < 30 * 2**20, f"{total / 2**20:.1f} MiB"
-    for n in NAMES:
+    for n in NAMES + GAN_NAMES:
         for f in ("model.pt", "config.json", "log.csv", "val.csv", "validation.json"):
             assert (WEIGHTS_DIR / n / f).exists(), (n, f)
     assert (WEIGHTS_DIR / "crossstitch" / "alphas.jsonl").exists()
 
-@pytest.mark.parametrize("name", ["seg", "crossstitch"])
+@pytest.mark.parametrize("name", ["seg", "crossstitch", "jrs_gana"])
 def test_recorded_dsc_reproduces(cohort, name):
     "Two validation pairs: the DSC of the shipped float16 weights matches the record within 0.02."
     rec = {(r["pair"], r["path"]): r for r in record(name)["pairs"]}
