@@ -72,7 +72,7 @@ PRESETS = {
 # %% ../nbs/08_train.ipynb #9d208fd0
 GAN_CPU = dict(warm_start=True, warm_lr=1., lr=1e-4, ncc_sigma=1., iterations=120, clip=0.05)
 # continue a trained generator (reg or jrs_reg: `--init-reg`) with RMSProp at 1e-4, the CNN
-# variants as long without a critic; clipping at 0.01 held this small critic's scores at ~1e-6
+# variants as long without a critic; at clipping 0.01 this critic collapses (benchmarks/gan_clip.py)
 ARCH_SETTINGS = {  # preset -> network -> where it departs from its preset (chosen by measurement)
     "cpu": {"seg": dict(iterations=1000), "reg": dict(iterations=1200, lr=1e-3),
             "jrs_reg": dict(iterations=400), "crossstitch": dict(iterations=400),
@@ -239,7 +239,8 @@ def continue_generator(cfg:TrainConfig, net:torch.nn.Module) -> set:
         raise ValueError(f"warm_start: {cfg.arch} continues a trained {cfg.network} run: pass "
                          f"--init-reg RUN (a run folder or pretrained:{cfg.network}), "
                          "or --no-warm-start")
-    try: return continue_from(net, load_model(cfg.init_reg, "cpu"))
+    src = load_model(cfg.init_reg, "cpu")   # a missing or bad run: its own error, naming it
+    try: return continue_from(net, src)
     except ValueError as e: raise ValueError(f"warm_start from {cfg.init_reg}: {e}") from None
 
 

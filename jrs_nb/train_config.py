@@ -202,7 +202,7 @@ _CPU_DEVIATIONS = {  # the `cpu` preset's registration paths: setting -> (papers
     "warm_lr/clip": ("GAN family: from scratch, RMSProp 1e-5, clipping 0.01",
         "continues the trained reg / jrs_reg (`GAN_CPU`: 120 iterations, RMSProp 1e-4, the "
         "recipe's bending, NCC smoothing and dvf_sup; the CNN variants as long, without a "
-        "critic, are the control); clipping 0.05: at 0.01 this small critic's scores stayed "
-        "about 1e-6, an adversarial term of nothing"),
+        "critic, are the control); clipping 0.05: at 0.01 this small critic's loss stayed "
+        "below 1e-6 (benchmarks/gan_clip.py), an adversarial term of nothing"),
 }
 DEVIATIONS = {**_RECIPE_DEVIATIONS, **_CPU_DEVIATIONS}   # setting -> (papers' value, why)

@@ -189,3 +189,43 @@ def test_readme_synthetic_remedy_numbers_are_the_records():
         got = (f"{t.loc[('B', m), 'bladder']:.2f}", f"{t.loc[('A', m)].mean() / t.loc[('A', 'population')].mean():.2f}")
         assert got == (bladder, cost), (rec, got)
         assert f"{bladder} mm" in text and f"{cost}x" in text and rec in text.replace("`benchmarks/results/", "`")
+
+
+GAN_FAMILY = ("reg_cnn", "jrs_cnn", "reg_gan", "jrs_gana", "jrs_ganb")
+
+
+def test_gan_family_numbers_are_the_records():
+    "README, 09b and the GAN lesson quote the shipped GAN runs (summary.json, log.csv) and their registration record."
+    from jrs_nb.checkpoints import WEIGHTS_DIR
+    from jrs_nb.train import GAN_CPU
+    summ = {a: json.loads((WEIGHTS_DIR / a / "summary.json").read_text()) for a in GAN_FAMILY}
+    its = GAN_CPU["iterations"]
+    assert {s["iterations"] for s in summ.values()} == {its}
+    minutes = sum(s["training_seconds"] for s in summ.values()) / 60
+    readme = " ".join(README.split())
+    assert f"for {its} iterations each ({minutes:.0f} minutes for the five on 2 cores" in readme, minutes
+    assert f"for {its} iterations" in " ".join(_nb_text("09b_pretrained.ipynb").split())
+    lesson = " ".join(_nb_text("tutorials/gan.ipynb").split())
+    t = means("registration_gan_demo0.csv")
+    gain = {k: [t.loc[c, k] - t.loc[g, k] for g, c in (("reg_cnn", "reg"), ("jrs_cnn", "jrs_reg"))]
+            for k in ("body error mm", "MSD mean")}
+    quote = (f"body error {min(gain['body error mm']):.3f}-{max(gain['body error mm']):.3f} mm lower, mean MSD "
+             f"{min(gain['MSD mean']):.3f}-{max(gain['MSD mean']):.3f} mm")
+    assert quote in lesson, quote
+    totals = pd.concat([pd.read_csv(WEIGHTS_DIR / a / "log.csv")["total"] for a in ("reg_gan", "jrs_gana", "jrs_ganb")])
+    assert f"a generator loss of {totals.min():.2f}-{totals.max():.2f}" in lesson, (totals.min(), totals.max())
+    fold = means("registration_shipped_demo0.csv").loc["reg_voxel", "fold %"]
+    assert f"{fold:.2f} % of the body" in lesson, fold
+    assert f"for {its} iterations with RMSProp at 1e-4" in lesson
+
+
+def test_gan_clipping_prose_quotes_its_record():
+    "08_train's reason for clipping the GAN critic at 0.05 comes from benchmarks/gan_clip.py's record."
+    from jrs_nb.train import GAN_CPU
+    df = pd.read_csv(ROOT / "benchmarks" / "results" / "gan_clip_demo0.csv")
+    crit = df.assign(c=df["critic"].abs()).groupby("clip")["c"].mean()
+    assert set(crit.index) >= {0.01, GAN_CPU["clip"]}
+    md = " ".join(_nb_text("08_train.ipynb").split())
+    quote = (f"mean |critic loss| was {crit[0.01]:.1g} at 0.01 and {crit[GAN_CPU['clip']]:.2f} at "
+             f"{GAN_CPU['clip']:g}")
+    assert quote in md, quote
